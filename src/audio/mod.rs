@@ -1,0 +1,202 @@
+//! Audio input: decode any supported file (or stdin) to 16 kHz mono f32 in [-1, 1].
+//!
+//! WAV goes through hound (every integer PCM width and 32-bit float); mp3, flac and ogg/vorbis go
+//! through symphonia. The container is recognised from the bytes, never from the file name, so a
+//! text file renamed `.wav` is reported as what it is. Channels are averaged to mono and other
+//! sample rates are resampled with rubato's FFT resampler.
+
+mod compressed;
+mod resample;
+mod wav;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The sample rate every Whisper model expects.
+pub const SAMPLE_RATE: u32 = 16_000;
+
+/// The largest file we accept before decoding anything (4 GiB, the WAV format's own limit).
+const MAX_INPUT_BYTES: u64 = 4 << 30;
+
+/// Where audio comes from: a file, or standard input when the path is `-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioSource {
+    File(PathBuf),
+    Stdin,
+}
+
+impl AudioSource {
+    /// `-` means standard input, anything else a file path.
+    pub fn from_arg(arg: &Path) -> Self {
+        if arg == Path::new("-") {
+            AudioSource::Stdin
+        } else {
+            AudioSource::File(arg.to_path_buf())
+        }
+    }
+
+    /// The name used in messages: the path, or `<stdin>`.
+    pub fn display_path(&self) -> PathBuf {
+        match self {
+            AudioSource::File(path) => path.clone(),
+            AudioSource::Stdin => PathBuf::from("<stdin>"),
+        }
+    }
+}
+
+/// What the input file held before conversion to 16 kHz mono.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SourceFormat {
+    /// "wav", "mp3", "flac" or "ogg".
+    pub container: &'static str,
+    /// A short codec description, e.g. "pcm s16" or "vorbis".
+    pub codec: String,
+    pub sample_rate: u32,
+    pub channels: u16,
+}
+
+/// Decoded audio, interleaved, at its original rate and channel count.
+#[derive(Debug)]
+struct Decoded {
+    interleaved: Vec<f32>,
+    format: SourceFormat,
+}
+
+/// Audio ready for the front end: 16 kHz mono f32.
+#[derive(Debug, Clone)]
+pub struct Audio {
+    pub samples: Vec<f32>,
+    pub source: SourceFormat,
+}
+
+impl Audio {
+    /// Duration in seconds at 16 kHz.
+    pub fn duration_secs(&self) -> f64 {
+        self.samples.len() as f64 / SAMPLE_RATE as f64
+    }
+}
+
+/// Decode, downmix and resample an input to 16 kHz mono.
+pub fn load(source: &AudioSource) -> Result<Audio> {
+    let path = source.display_path();
+    let bytes = read_all(source)?;
+    decode_bytes(bytes, &path)
+}
+
+/// Decode an in-memory file; `path` is only used in messages.
+pub fn decode_bytes(bytes: Vec<u8>, path: &Path) -> Result<Audio> {
+    let decoded = decode(bytes, path)?;
+    let format = decoded.format;
+    validate_format(&format, path)?;
+    if decoded.interleaved.is_empty() {
+        return Err(Error::audio(path, "contains no audio samples"));
+    }
+    if let Some(index) = decoded.interleaved.iter().position(|s| !s.is_finite()) {
+        return Err(Error::audio(
+            path,
+            format!(
+                "sample {index} is not a finite number ({}); the file is corrupt",
+                decoded.interleaved[index]
+            ),
+        ));
+    }
+    let mono = downmix(&decoded.interleaved, format.channels as usize);
+    let samples = if format.sample_rate == SAMPLE_RATE {
+        mono
+    } else {
+        resample::to_16k(&mono, format.sample_rate)
+            .map_err(|reason| Error::audio(path, format!("cannot resample: {reason}")))?
+    };
+    Ok(Audio {
+        samples,
+        source: format,
+    })
+}
+
+fn read_all(source: &AudioSource) -> Result<Vec<u8>> {
+    let path = source.display_path();
+    let read_error = |source| Error::ReadInput {
+        path: path.clone(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    match source {
+        AudioSource::File(file_path) => {
+            let file = std::fs::File::open(file_path).map_err(read_error)?;
+            let meta = file.metadata().map_err(read_error)?;
+            if meta.is_dir() {
+                return Err(Error::audio(&path, "is a directory, not an audio file"));
+            }
+            if meta.len() > MAX_INPUT_BYTES {
+                return Err(Error::audio(&path, "is larger than 4 GiB"));
+            }
+            file.take(MAX_INPUT_BYTES + 1)
+                .read_to_end(&mut bytes)
+                .map_err(read_error)?;
+        }
+        AudioSource::Stdin => {
+            std::io::stdin()
+                .lock()
+                .take(MAX_INPUT_BYTES + 1)
+                .read_to_end(&mut bytes)
+                .map_err(read_error)?;
+            if bytes.len() as u64 > MAX_INPUT_BYTES {
+                return Err(Error::audio(&path, "is larger than 4 GiB"));
+            }
+        }
+    }
+    Ok(bytes)
+}
+
+fn decode(bytes: Vec<u8>, path: &Path) -> Result<Decoded> {
+    if bytes.is_empty() {
+        return Err(Error::audio(path, "is empty (0 bytes)"));
+    }
+    if bytes.starts_with(b"RIFF") || bytes.starts_with(b"RIFX") || bytes.starts_with(b"RF64") {
+        return wav::decode(&bytes, path);
+    }
+    compressed::decode(bytes, path)
+}
+
+fn validate_format(format: &SourceFormat, path: &Path) -> Result<()> {
+    if format.sample_rate == 0 {
+        return Err(Error::audio(path, "header says the sample rate is 0 Hz"));
+    }
+    if format.channels == 0 {
+        return Err(Error::audio(path, "header says the file has 0 channels"));
+    }
+    Ok(())
+}
+
+/// Average the channels of interleaved audio (what OpenAI's ffmpeg call `-ac 1` does).
+fn downmix(interleaved: &[f32], channels: usize) -> Vec<f32> {
+    if channels == 1 {
+        return interleaved.to_vec();
+    }
+    interleaved
+        .chunks_exact(channels)
+        .map(|frame| (frame.iter().map(|&s| s as f64).sum::<f64>() / channels as f64) as f32)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downmix_averages_channels_and_keeps_identical_channels_exact() {
+        let stereo = [0.5f32, 0.25, -1.0, 1.0, 0.1, 0.1];
+        assert_eq!(downmix(&stereo, 2), vec![0.375, 0.0, 0.1]);
+    }
+
+    #[test]
+    fn dash_means_stdin() {
+        assert_eq!(AudioSource::from_arg(Path::new("-")), AudioSource::Stdin);
+        assert_eq!(
+            AudioSource::from_arg(Path::new("a.wav")),
+            AudioSource::File(PathBuf::from("a.wav"))
+        );
+    }
+}

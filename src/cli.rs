@@ -1,0 +1,149 @@
+//! The command-line interface: the single source for `--help`, the man page and completions.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    runtime failure (including features not implemented yet)
+  2    usage error (bad flags or arguments)
+  3    input data error (unreadable, corrupt or unsupported audio or model files)
+  4    NPU required but unavailable (doctor: only the CPU path is usable)
+  130  interrupted";
+
+/// Speech audio to Whisper encoder embeddings, on an AMD Ryzen AI NPU where present and on the
+/// CPU everywhere else, with a ledger of where every operation ran and how long it took.
+#[derive(Debug, Parser)]
+#[command(name = "npu-whisper", version, after_help = EXIT_CODES, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags accepted before or after the subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Print nothing but errors (and the product itself).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Worker threads for the CPU path [default: all available cores].
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<NonZeroUsize>,
+
+    /// Print one JSON document (with a schema_version) instead of the human summary.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Encode audio to Whisper encoder embeddings (log-mel -> encoder), with per-op timings.
+    Encode(EncodeArgs),
+    /// Compute OpenAI-exact log-mel features of audio and write them as float32 .npy.
+    Mel(MelArgs),
+    /// Benchmark the encoder (runs with no model: base dimensions, synthetic weights).
+    Bench(BenchArgs),
+    /// Check the machine for the NPU path: device, driver, firmware, memlock, XRT, kernels.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EncodeArgs {
+    /// Audio file (WAV, MP3, FLAC, Ogg Vorbis); `-` reads standard input.
+    #[arg(value_name = "AUDIO")]
+    pub audio: PathBuf,
+
+    /// Model directory, safetensors file or cached model name.
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+
+    /// Output file (.npy or .safetensors).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MelArgs {
+    /// Audio file (WAV, MP3, FLAC, Ogg Vorbis); `-` reads standard input.
+    #[arg(value_name = "AUDIO")]
+    pub audio: PathBuf,
+
+    /// Output .npy file of shape (windows, n_mels, 3000); `-` writes it to standard output.
+    #[arg(short, long, value_name = "OUT.npy")]
+    pub output: PathBuf,
+
+    /// Mel bins: 80 (tiny ... large-v2) or 128 (large-v3).
+    #[arg(long, default_value_t = 80, value_parser = parse_n_mels)]
+    pub n_mels: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Encoder layers to run (default: all of the model).
+    #[arg(long, value_name = "N")]
+    pub layers: Option<NonZeroUsize>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {}
+
+fn parse_n_mels(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if crate::mel::SUPPORTED_N_MELS.contains(&n) => Ok(n),
+        _ => Err(format!("must be 80 or 128, got `{value}`")),
+    }
+}
+
+/// The clap command, for the man page and completions.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_are_accepted_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "npu-whisper",
+            "mel",
+            "a.wav",
+            "-o",
+            "b.npy",
+            "--json",
+            "-vv",
+        ])
+        .unwrap();
+        assert!(cli.global.json);
+        assert_eq!(cli.global.verbose, 2);
+        let cli = Cli::try_parse_from(["npu-whisper", "--threads", "2", "doctor"]).unwrap();
+        assert_eq!(cli.global.threads.map(|n| n.get()), Some(2));
+    }
+
+    #[test]
+    fn n_mels_accepts_only_published_sizes() {
+        assert!(
+            Cli::try_parse_from(["npu-whisper", "mel", "a", "-o", "b", "--n-mels", "64"]).is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["npu-whisper", "mel", "a", "-o", "b", "--n-mels", "128"]).is_ok()
+        );
+    }
+}

@@ -1,0 +1,88 @@
+//! The one error type of the library. Each variant carries what a user needs to act on it, and
+//! maps to one process exit code (see DESIGN.md, "Exit codes"); `main` does that mapping.
+
+use std::path::PathBuf;
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Exit codes of the `npu-whisper` binary, documented in the man page.
+pub mod exit_code {
+    pub const SUCCESS: i32 = 0;
+    /// A runtime failure, including "not implemented yet".
+    pub const RUNTIME: i32 = 1;
+    /// Bad flags or arguments.
+    pub const USAGE: i32 = 2;
+    /// Bad input data: audio or model files that cannot be used.
+    pub const INPUT_DATA: i32 = 3;
+    /// The NPU was required but is unavailable (and `doctor`: only the CPU path is usable).
+    pub const NPU_UNAVAILABLE: i32 = 4;
+    /// Interrupted by Ctrl-C.
+    pub const INTERRUPTED: i32 = 130;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An audio input that cannot be decoded or is not usable speech audio.
+    #[error("{}: {reason}", path.display())]
+    Audio { path: PathBuf, reason: String },
+
+    /// A model file or directory that cannot be used.
+    #[error("{}: {reason}", path.display())]
+    Model { path: PathBuf, reason: String },
+
+    /// An input file that cannot be opened or read.
+    #[error("{}: cannot read: {source}", path.display())]
+    ReadInput {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// An output file that cannot be written.
+    #[error("{}: cannot write: {source}", path.display())]
+    WriteOutput {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// Arguments that parse but do not make sense together.
+    #[error("{0}")]
+    Usage(String),
+
+    /// A subcommand or mode that a later release fills in.
+    #[error("`{0}` is not implemented yet in this version of npu-whisper")]
+    NotImplemented(&'static str),
+
+    /// Any other failure at run time.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl Error {
+    pub fn audio(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Audio {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn model(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Model {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Audio { .. } | Error::Model { .. } | Error::ReadInput { .. } => {
+                exit_code::INPUT_DATA
+            }
+            Error::Usage(_) => exit_code::USAGE,
+            Error::WriteOutput { .. } | Error::NotImplemented(_) | Error::Runtime(_) => {
+                exit_code::RUNTIME
+            }
+        }
+    }
+}

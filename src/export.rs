@@ -1,0 +1,155 @@
+//! Output files: float32 `.npy` (NumPy format 1.0), written atomically so that an interrupted or
+//! failed run never leaves a partial file that looks complete.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Where a product goes: a file, or standard output when the path is `-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputTarget {
+    File(PathBuf),
+    Stdout,
+}
+
+impl OutputTarget {
+    pub fn from_arg(arg: &Path) -> Self {
+        if arg == Path::new("-") {
+            OutputTarget::Stdout
+        } else {
+            OutputTarget::File(arg.to_path_buf())
+        }
+    }
+
+    pub fn display_path(&self) -> PathBuf {
+        match self {
+            OutputTarget::File(path) => path.clone(),
+            OutputTarget::Stdout => PathBuf::from("<stdout>"),
+        }
+    }
+}
+
+/// The `.npy` header for a little-endian float32 C-order array of `shape`, padded so the data
+/// starts on a 64-byte boundary as the format specification asks.
+pub fn npy_header(shape: &[usize]) -> Vec<u8> {
+    let dims = match shape {
+        [single] => format!("({single},)"),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {dims}, }}");
+    let unpadded = 6 + 2 + 2 + dict.len() + 1;
+    let padding = (64 - unpadded % 64) % 64;
+    let mut header = Vec::with_capacity(unpadded + padding);
+    header.extend_from_slice(b"\x93NUMPY\x01\x00");
+    header.extend_from_slice(&((dict.len() + padding + 1) as u16).to_le_bytes());
+    header.extend_from_slice(dict.as_bytes());
+    header.extend(std::iter::repeat_n(b' ', padding));
+    header.push(b'\n');
+    header
+}
+
+/// Write `data` as a float32 `.npy` of `shape`, atomically (temporary file, then rename).
+pub fn write_npy(target: &OutputTarget, shape: &[usize], data: &[f32]) -> Result<()> {
+    assert_eq!(
+        shape.iter().product::<usize>(),
+        data.len(),
+        "shape and data length"
+    );
+    write_atomically(target, |out| {
+        out.write_all(&npy_header(shape))?;
+        // Little-endian on every platform we build for; convert in blocks to bound the copy.
+        let mut block = Vec::with_capacity(64 * 1024);
+        for chunk in data.chunks(16 * 1024) {
+            block.clear();
+            for v in chunk {
+                block.extend_from_slice(&v.to_le_bytes());
+            }
+            out.write_all(&block)?;
+        }
+        Ok(())
+    })
+}
+
+/// Run `write` against a temporary file beside the target and rename it into place only when it
+/// succeeded; on stdout, write directly.
+pub fn write_atomically(
+    target: &OutputTarget,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
+    let path = target.display_path();
+    let write_error = |source| Error::WriteOutput {
+        path: path.clone(),
+        source,
+    };
+    match target {
+        OutputTarget::Stdout => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            write(&mut out)
+                .and_then(|_| out.flush())
+                .map_err(write_error)
+        }
+        OutputTarget::File(file_path) => {
+            let dir = match file_path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            let file_name = file_path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let temp = tempfile::Builder::new()
+                .prefix(&format!(".{file_name}."))
+                .suffix(".partial")
+                .tempfile_in(&dir)
+                .map_err(write_error)?;
+            let mut out = std::io::BufWriter::new(temp);
+            write(&mut out)
+                .and_then(|_| out.flush())
+                .map_err(write_error)?;
+            let temp = out.into_inner().map_err(|e| write_error(e.into_error()))?;
+            temp.as_file().sync_all().map_err(write_error)?;
+            temp.persist(file_path).map_err(|e| write_error(e.error))?;
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_is_64_byte_aligned_and_names_the_shape() {
+        for shape in [vec![3usize], vec![2, 80, 3000], vec![1, 1500, 512]] {
+            let header = npy_header(&shape);
+            assert_eq!(header.len() % 64, 0);
+            assert_eq!(&header[..6], b"\x93NUMPY");
+            let text = String::from_utf8_lossy(&header[10..]);
+            assert!(text.contains("'descr': '<f4'"));
+            assert!(text.ends_with('\n'));
+        }
+        assert!(String::from_utf8_lossy(&npy_header(&[3])).contains("'shape': (3,)"));
+        assert!(String::from_utf8_lossy(&npy_header(&[2, 80, 3000])).contains("(2, 80, 3000)"));
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = OutputTarget::File(dir.path().join("out.npy"));
+        let result = write_atomically(&target, |out| {
+            out.write_all(b"half")?;
+            Err(std::io::Error::other("interrupted"))
+        });
+        assert!(result.is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,25 @@
+//! npu-whisper: speech audio to Whisper encoder embeddings, on an AMD Ryzen AI NPU where present
+//! and on the CPU everywhere else.
+//!
+//! The data flow runs one way: [`audio::load`] decodes to 16 kHz mono, [`mel::LogMel`] makes
+//! OpenAI-exact log-mel windows, and later stages encode them.
+//!
+//! ```
+//! use npu_whisper::mel::LogMel;
+//! // One second of a 440 Hz tone at 16 kHz.
+//! let audio: Vec<f32> = (0..16_000)
+//!     .map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 16_000.0).sin() * 0.5)
+//!     .collect();
+//! let front_end = LogMel::new(80);
+//! let features = front_end.windows(&audio);
+//! assert_eq!(features.len(), 80 * 3000); // one 30 s window of 80 mels x 3000 frames
+//! ```
+
+pub mod audio;
+pub mod cli;
+pub mod cmd;
+pub mod error;
+pub mod export;
+pub mod mel;
+
+pub use error::{Error, Result};

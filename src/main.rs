@@ -1,0 +1,44 @@
+//! The `npu-whisper` binary: parse arguments, set up logging and threads, run one command and
+//! turn its outcome into an exit code. Everything else lives in the library.
+
+use clap::Parser;
+use npu_whisper::cli::Cli;
+use npu_whisper::error::exit_code;
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose, cli.global.quiet);
+    if let Some(threads) = cli.global.threads
+        && let Err(e) = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.get())
+            .build_global()
+    {
+        eprintln!("npu-whisper: error: cannot start {threads} worker threads: {e}");
+        std::process::exit(exit_code::RUNTIME);
+    }
+    match npu_whisper::cmd::run(&cli) {
+        Ok(()) => std::process::exit(exit_code::SUCCESS),
+        Err(error) => {
+            eprintln!("npu-whisper: error: {error}");
+            std::process::exit(error.exit_code());
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}

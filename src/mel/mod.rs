@@ -1,0 +1,220 @@
+//! OpenAI-exact log-mel spectrogram, `whisper.audio.log_mel_spectrogram(pad_or_trim(window))`.
+//!
+//! Per 30 s window: zero-pad or trim to 480,000 samples; reflect-pad by n_fft/2 on both sides
+//! (`torch.stft(center=True)`); 400-point periodic-Hann STFT with hop 160, dropping the last frame
+//! (3000 frames remain); power |X|^2; Slaney mel filterbank; `log10(max(x, 1e-10))`; clamp each
+//! window to its own maximum minus 8; `(x + 4) / 4`. The STFT and filterbank run in f64 so that our
+//! result sits on the exact value of the formula, not on one float32 rounding of it.
+
+pub mod filterbank;
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use realfft::{RealFftPlanner, RealToComplex};
+
+use crate::audio::SAMPLE_RATE;
+use filterbank::MelFilter;
+
+/// STFT size of every Whisper model.
+pub const N_FFT: usize = 400;
+/// Hop between STFT frames: 10 ms.
+pub const HOP_LENGTH: usize = 160;
+/// Samples in one 30 s window.
+pub const WINDOW_SAMPLES: usize = 480_000;
+/// Mel frames in one window.
+pub const WINDOW_FRAMES: usize = WINDOW_SAMPLES / HOP_LENGTH;
+/// Mel bin counts of the published Whisper models (128 for large-v3).
+pub const SUPPORTED_N_MELS: [usize; 2] = [80, 128];
+
+/// Number of consecutive 30 s windows covering `n_samples` (at least one).
+pub fn window_count(n_samples: usize) -> usize {
+    n_samples.div_ceil(WINDOW_SAMPLES).max(1)
+}
+
+/// A log-mel front end with its filterbank, Hann window and FFT plan built once.
+pub struct LogMel {
+    n_mels: usize,
+    filters: Vec<MelFilter>,
+    hann: Vec<f64>,
+    fft: Arc<dyn RealToComplex<f64>>,
+}
+
+impl std::fmt::Debug for LogMel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogMel")
+            .field("n_mels", &self.n_mels)
+            .finish()
+    }
+}
+
+impl LogMel {
+    /// A front end producing `n_mels` bins (80 for most models, 128 for large-v3).
+    pub fn new(n_mels: usize) -> Self {
+        assert!(
+            (1..=N_FFT / 2).contains(&n_mels),
+            "n_mels must be in 1..=200, got {n_mels}"
+        );
+        // torch.hann_window(400) is periodic: 0.5 - 0.5 cos(2 pi n / N).
+        let hann = (0..N_FFT)
+            .map(|n| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / N_FFT as f64).cos())
+            .collect();
+        LogMel {
+            n_mels,
+            filters: filterbank::slaney_filters(n_mels, N_FFT, SAMPLE_RATE as f64),
+            hann,
+            fft: RealFftPlanner::<f64>::new().plan_fft_forward(N_FFT),
+        }
+    }
+
+    pub fn n_mels(&self) -> usize {
+        self.n_mels
+    }
+
+    /// Values in one window's output: `n_mels * 3000`.
+    pub fn window_len(&self) -> usize {
+        self.n_mels * WINDOW_FRAMES
+    }
+
+    /// Log-mel of every 30 s window of `audio`, concatenated: `[windows][n_mels][3000]`.
+    pub fn windows(&self, audio: &[f32]) -> Vec<f32> {
+        let windows = window_count(audio.len());
+        let mut out = vec![0.0f32; windows * self.window_len()];
+        for (index, window_out) in out.chunks_exact_mut(self.window_len()).enumerate() {
+            let start = index * WINDOW_SAMPLES;
+            let end = (start + WINDOW_SAMPLES).min(audio.len());
+            self.window(&audio[start.min(end)..end], window_out);
+        }
+        out
+    }
+
+    /// Log-mel of one window, `[n_mels][3000]` row-major, into `out`. Audio longer than 30 s is
+    /// trimmed and shorter audio is zero-padded, as `pad_or_trim` does.
+    pub fn window(&self, audio: &[f32], out: &mut [f32]) {
+        assert_eq!(out.len(), self.window_len(), "output buffer size");
+        let audio = &audio[..audio.len().min(WINDOW_SAMPLES)];
+        let padded = reflect_padded(audio);
+        // Mel power, frame-major, computed in parallel blocks of frames.
+        const FRAMES_PER_TASK: usize = 250;
+        let mut power = vec![0.0f64; WINDOW_FRAMES * self.n_mels];
+        power
+            .par_chunks_mut(FRAMES_PER_TASK * self.n_mels)
+            .enumerate()
+            .for_each(|(task, block)| {
+                let mut frame = self.fft.make_input_vec();
+                let mut spectrum = self.fft.make_output_vec();
+                let mut scratch = self.fft.make_scratch_vec();
+                let mut bin_power = vec![0.0f64; N_FFT / 2 + 1];
+                for (i, mel_row) in block.chunks_exact_mut(self.n_mels).enumerate() {
+                    let t = task * FRAMES_PER_TASK + i;
+                    let samples = &padded[t * HOP_LENGTH..t * HOP_LENGTH + N_FFT];
+                    for ((x, &s), &w) in frame.iter_mut().zip(samples).zip(&self.hann) {
+                        *x = s * w;
+                    }
+                    self.fft
+                        .process_with_scratch(&mut frame, &mut spectrum, &mut scratch)
+                        .expect("FFT buffers are sized by the plan");
+                    for (p, c) in bin_power.iter_mut().zip(&spectrum) {
+                        *p = c.norm_sqr();
+                    }
+                    for (value, filter) in mel_row.iter_mut().zip(&self.filters) {
+                        let bins =
+                            &bin_power[filter.first_bin..filter.first_bin + filter.weights.len()];
+                        *value = bins.iter().zip(&filter.weights).map(|(p, w)| p * w).sum();
+                    }
+                }
+            });
+        let mut log_max = f64::NEG_INFINITY;
+        for p in power.iter_mut() {
+            *p = p.max(1e-10).log10();
+            log_max = log_max.max(*p);
+        }
+        let floor = log_max - 8.0;
+        for (t, mel_row) in power.chunks_exact(self.n_mels).enumerate() {
+            for (m, &v) in mel_row.iter().enumerate() {
+                out[m * WINDOW_FRAMES + t] = ((v.max(floor) + 4.0) / 4.0) as f32;
+            }
+        }
+    }
+}
+
+/// The window zero-padded to 480,000 samples, then reflect-padded by n_fft/2 on each side as
+/// `torch.stft(center=True, pad_mode="reflect")` does: `x[200], ..., x[1], x[0..n], x[n-2], ...`.
+fn reflect_padded(audio: &[f32]) -> Vec<f64> {
+    let pad = N_FFT / 2;
+    let mut signal = vec![0.0f64; WINDOW_SAMPLES];
+    for (s, &a) in signal.iter_mut().zip(audio) {
+        *s = a as f64;
+    }
+    let n = signal.len();
+    let mut padded = Vec::with_capacity(n + 2 * pad);
+    padded.extend((1..=pad).rev().map(|i| signal[i]));
+    padded.extend_from_slice(&signal);
+    padded.extend((1..=pad).map(|i| signal[n - 1 - i]));
+    padded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_count_rounds_up_and_never_returns_zero() {
+        assert_eq!(window_count(0), 1);
+        assert_eq!(window_count(1), 1);
+        assert_eq!(window_count(WINDOW_SAMPLES), 1);
+        assert_eq!(window_count(WINDOW_SAMPLES + 1), 2);
+    }
+
+    #[test]
+    fn reflect_padding_mirrors_without_repeating_the_edge() {
+        let audio: Vec<f32> = (0..WINDOW_SAMPLES).map(|i| i as f32).collect();
+        let padded = reflect_padded(&audio);
+        assert_eq!(padded.len(), WINDOW_SAMPLES + N_FFT);
+        assert_eq!(&padded[..3], &[200.0, 199.0, 198.0]);
+        assert_eq!(padded[200], 0.0);
+        let n = WINDOW_SAMPLES as f64;
+        assert_eq!(padded[padded.len() - 200], n - 2.0);
+        assert_eq!(padded[padded.len() - 1], n - 201.0);
+    }
+
+    #[test]
+    fn silence_is_the_floor_everywhere() {
+        let mel = LogMel::new(80);
+        let out = mel.windows(&[0.0; 1000]);
+        assert_eq!(out.len(), 80 * 3000);
+        // log10(1e-10) = -10 -> (-10 + 4) / 4 = -1.5
+        assert!(out.iter().all(|&v| v == -1.5));
+    }
+
+    #[test]
+    fn a_sine_peaks_in_the_right_mel_band() {
+        let mel = LogMel::new(80);
+        let audio: Vec<f32> = (0..16_000)
+            .map(|i| (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 16_000.0).sin())
+            .collect();
+        let out = mel.windows(&audio);
+        let frame = 50;
+        let column: Vec<f32> = (0..80).map(|m| out[m * 3000 + frame]).collect();
+        let peak = column
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(m, _)| m)
+            .unwrap();
+        // The band whose centre is nearest 1 kHz.
+        let centres: Vec<f64> = (1..=80)
+            .map(|i| filterbank::mel_to_hz(filterbank::hz_to_mel(8000.0) * i as f64 / 81.0))
+            .collect();
+        let nearest = centres
+            .iter()
+            .enumerate()
+            .min_by(|a, b| (a.1 - 1000.0).abs().total_cmp(&(b.1 - 1000.0).abs()))
+            .map(|(m, _)| m)
+            .unwrap();
+        assert!(
+            (peak as i64 - nearest as i64).abs() <= 1,
+            "peak {peak}, expected {nearest}"
+        );
+    }
+}

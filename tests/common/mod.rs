@@ -1,0 +1,81 @@
+//! Helpers shared by the integration tests: fixture paths and a reader for the committed
+//! gzip-compressed float32 `.npy` references.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    root().join("tests/fixtures").join(rel)
+}
+
+/// A fetched sample (scripts/fetch-samples, run by the README's test command).
+pub fn sample(name: &str) -> PathBuf {
+    let path = root().join("assets/samples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/fetch-samples (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// A float32 array read from `.npy` bytes: (shape, values).
+pub fn parse_npy(bytes: &[u8]) -> (Vec<usize>, Vec<f32>) {
+    assert_eq!(&bytes[..6], b"\x93NUMPY", "npy magic");
+    let (header_len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        _ => (
+            u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize,
+            12,
+        ),
+    };
+    let header = std::str::from_utf8(&bytes[start..start + header_len]).unwrap();
+    assert!(header.contains("'descr': '<f4'"), "{header}");
+    assert!(header.contains("'fortran_order': False"), "{header}");
+    let shape_text = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let shape: Vec<usize> = shape_text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let values: Vec<f32> = bytes[start + header_len..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(values.len(), shape.iter().product::<usize>(), "npy size");
+    (shape, values)
+}
+
+pub fn read_npy_gz(path: &Path) -> (Vec<usize>, Vec<f32>) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_end(&mut bytes)
+        .unwrap();
+    parse_npy(&bytes)
+}
+
+/// (max abs difference, mean abs difference).
+pub fn abs_diff(a: &[f32], b: &[f32]) -> (f32, f64) {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    let mut max = 0.0f32;
+    let mut sum = 0.0f64;
+    for (x, y) in a.iter().zip(b) {
+        let d = (x - y).abs();
+        max = max.max(d);
+        sum += d as f64;
+    }
+    (max, sum / a.len() as f64)
+}
