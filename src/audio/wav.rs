@@ -13,6 +13,12 @@ pub(super) fn decode(bytes: &[u8], path: &Path) -> Result<Decoded> {
     if bytes.starts_with(b"RF64") {
         return Err(Error::audio(path, "RF64 WAV is not supported"));
     }
+    // Name a compressed or exotic codec before hound rejects one of its header fields instead.
+    if let Some(tag) = fmt_tag(bytes)
+        && !matches!(tag, 0x0001 | 0x0003)
+    {
+        return Err(wav_error(hound::Error::Unsupported, bytes, path));
+    }
     let reader =
         hound::WavReader::new(Cursor::new(bytes)).map_err(|e| wav_error(e, bytes, path))?;
     let spec = reader.spec();

@@ -1,0 +1,242 @@
+//! The binary as a user drives it: exit codes, one-line messages, JSON, stdin/stdout, and no
+//! partial output left behind on failure.
+
+mod common;
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use common::{fixture, parse_npy};
+
+fn npu_whisper() -> Command {
+    Command::cargo_bin("npu-whisper").unwrap()
+}
+
+/// A WAV file built byte by byte, so headers can say anything.
+fn wav(format_tag: u16, channels: u16, rate: u32, bits: u16, data: &[u8]) -> Vec<u8> {
+    let block_align = channels * bits.div_ceil(8);
+    let mut b = Vec::new();
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&format_tag.to_le_bytes());
+    b.extend_from_slice(&channels.to_le_bytes());
+    b.extend_from_slice(&rate.to_le_bytes());
+    b.extend_from_slice(&(rate * block_align as u32).to_le_bytes());
+    b.extend_from_slice(&block_align.to_le_bytes());
+    b.extend_from_slice(&bits.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    b.extend_from_slice(data);
+    b
+}
+
+fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Run `mel` on `bytes` saved as `name`; assert exit 3, a one-line message naming the file and
+/// `expected`, and that no output (partial or not) was left behind.
+fn assert_bad_audio(name: &str, bytes: Option<&[u8]>, expected: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join(name);
+    if let Some(bytes) = bytes {
+        std::fs::write(&input, bytes).unwrap();
+    }
+    let output = dir.path().join("out.npy");
+    let assert = npu_whisper()
+        .args([
+            "mel",
+            input.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+        ])
+        .assert()
+        .code(3);
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{name}: not one line: {stderr}");
+    assert!(
+        stderr.contains(input.to_str().unwrap()),
+        "{name}: file not named: {stderr}"
+    );
+    assert!(
+        stderr.contains(expected),
+        "{name}: expected `{expected}` in: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != name)
+        .collect();
+    assert!(left.is_empty(), "{name}: left behind {left:?}");
+}
+
+#[test]
+fn bad_audio_exits_3_with_one_line_naming_the_file_and_the_problem() {
+    let pcm16 = [0u8, 1, 2, 3];
+    assert_bad_audio("empty.wav", Some(b""), "is empty");
+    assert_bad_audio(
+        "truncated.wav",
+        Some(&wav(1, 1, 16_000, 16, &pcm16)[..30]),
+        "truncated",
+    );
+    assert_bad_audio(
+        "text.wav",
+        Some(b"hello, this is not audio\n"),
+        "not a recognised audio file",
+    );
+    assert_bad_audio(
+        "zero_samples.wav",
+        Some(&wav(1, 1, 16_000, 16, &[])),
+        "no audio samples",
+    );
+    assert_bad_audio(
+        "nan.wav",
+        Some(&wav(3, 1, 16_000, 32, &f32_bytes(&[0.1, f32::NAN, 0.2]))),
+        "not a finite number",
+    );
+    assert_bad_audio(
+        "inf.wav",
+        Some(&wav(3, 1, 16_000, 32, &f32_bytes(&[f32::INFINITY]))),
+        "not a finite number",
+    );
+    assert_bad_audio("zero_hz.wav", Some(&wav(1, 1, 0, 16, &pcm16)), "0 Hz");
+    assert_bad_audio(
+        "zero_channels.wav",
+        Some(&wav(1, 0, 16_000, 16, &pcm16)),
+        "zero channels",
+    );
+    assert_bad_audio(
+        "mulaw.wav",
+        Some(&wav(7, 1, 8_000, 8, &pcm16)),
+        "unsupported WAV codec mu-law",
+    );
+    assert_bad_audio(
+        "adpcm.wav",
+        Some(&wav(2, 1, 8_000, 4, &pcm16)),
+        "unsupported WAV codec",
+    );
+    assert_bad_audio("missing.wav", None, "cannot read");
+    assert_bad_audio(
+        "garbage.mp3",
+        Some(&[0xFF, 0xFB, 0x00, 0x00, 0x12, 0x34]),
+        "mp3",
+    );
+    assert_bad_audio("truncated.flac", Some(b"fLaC\x00\x00"), "flac");
+}
+
+#[test]
+fn a_directory_as_input_is_a_data_error() {
+    let dir = tempfile::tempdir().unwrap();
+    npu_whisper()
+        .args(["mel", dir.path().to_str().unwrap(), "-o", "/dev/null"])
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("is a directory"));
+}
+
+#[test]
+fn mel_writes_npy_of_windows_by_mels_by_frames_and_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("speech.npy");
+    let assert = npu_whisper()
+        .args([
+            "mel",
+            fixture("audio/speech_espeak_16k.wav").to_str().unwrap(),
+        ])
+        .args(["-o", out.to_str().unwrap(), "--n-mels", "128"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    for word in ["duration", "windows", "min", "max", "time"] {
+        assert!(stdout.contains(word), "summary lacks {word}: {stdout}");
+    }
+    let (shape, values) = parse_npy(&std::fs::read(&out).unwrap());
+    assert_eq!(shape, vec![1, 128, 3000]);
+    assert!(values.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn stdin_in_and_stdout_out_carry_only_the_product() {
+    let input = std::fs::read(fixture("audio/sine_440hz_2s.wav")).unwrap();
+    let assert = npu_whisper()
+        .args(["mel", "-", "-o", "-"])
+        .write_stdin(input)
+        .assert()
+        .success();
+    let (shape, _) = parse_npy(&assert.get_output().stdout);
+    assert_eq!(shape, vec![1, 80, 3000]);
+    // The summary went to stderr.
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("<stdin>"), "{stderr}");
+}
+
+#[test]
+fn json_summary_is_one_document_with_a_schema_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.npy");
+    // --json accepted before the subcommand as well as after it.
+    let assert = npu_whisper()
+        .args([
+            "--json",
+            "mel",
+            fixture("audio/one_sample.wav").to_str().unwrap(),
+        ])
+        .args(["-o", out.to_str().unwrap()])
+        .assert()
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["windows"], 1);
+    assert_eq!(doc["shape"], serde_json::json!([1, 80, 3000]));
+    assert_eq!(doc["samples_16k"], 1);
+    assert_eq!(doc["source"]["codec"], "pcm s16");
+}
+
+#[test]
+fn unfinished_subcommands_say_so_and_exit_1() {
+    for args in [vec!["encode", "a.wav"], vec!["bench"], vec!["doctor"]] {
+        npu_whisper()
+            .args(&args)
+            .assert()
+            .code(1)
+            .stderr(predicates::str::contains("not implemented yet"));
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    npu_whisper().args(["mel"]).assert().code(2);
+    npu_whisper().args(["frobnicate"]).assert().code(2);
+    npu_whisper()
+        .args(["mel", "a.wav", "-o", "b.npy", "--n-mels", "40"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("80 or 128"));
+    npu_whisper()
+        .args(["--threads", "0", "doctor"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    npu_whisper()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("Exit codes"));
+}
+
+#[test]
+fn an_unwritable_output_is_a_runtime_error_naming_the_path() {
+    let target = Path::new("/nonexistent-dir/out.npy");
+    npu_whisper()
+        .args(["mel", fixture("audio/one_sample.wav").to_str().unwrap()])
+        .args(["-o", target.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("/nonexistent-dir/out.npy"));
+}

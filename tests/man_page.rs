@@ -1,0 +1,27 @@
+//! The committed man page is generated from the clap definitions and must be current.
+//! Regenerate with `scripts/gen-man` (NPU_WHISPER_BLESS=1 makes this test write it).
+
+use std::path::PathBuf;
+
+fn render() -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(npu_whisper::cli::command())
+        .render(&mut out)
+        .unwrap();
+    out
+}
+
+#[test]
+fn man_page_is_current() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("man/npu-whisper.1");
+    let fresh = render();
+    if std::env::var_os("NPU_WHISPER_BLESS").is_some() {
+        std::fs::write(&path, &fresh).unwrap();
+        return;
+    }
+    let committed = std::fs::read(&path).unwrap_or_default();
+    assert!(
+        committed == fresh,
+        "man/npu-whisper.1 is stale: run scripts/gen-man and commit the result"
+    );
+}
