@@ -56,6 +56,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Check the machine for the NPU path: device, driver, firmware, memlock, XRT, kernels.
     Doctor(DoctorArgs),
+    /// Import a CTranslate2 (faster-whisper) Whisper model into the Hugging Face layout.
+    Convert(ConvertArgs),
 }
 
 #[derive(Debug, Args)]
@@ -64,13 +66,57 @@ pub struct EncodeArgs {
     #[arg(value_name = "AUDIO")]
     pub audio: PathBuf,
 
-    /// Model directory, safetensors file or cached model name.
+    /// Model: a directory (Hugging Face layout), a .safetensors file, or a cached model name
+    /// such as `base` [default: $NPU_WHISPER_MODEL, else the cached `base`].
     #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
 
-    /// Output file (.npy or .safetensors).
+    /// Where to run the encoder. Only `cpu` exists in this version.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+
+    /// Write the embeddings: `.npy` (float32) or `.safetensors` (float32, with provenance
+    /// metadata); `-` writes .npy to standard output.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
+
+    /// Run only the first N encoder layers (the final LayerNorm still applies).
+    #[arg(long, value_name = "N")]
+    pub layers: Option<NonZeroUsize>,
+
+    /// Cut the padding: write `(frames, d_model)`, the windows joined in time and cut to the
+    /// audio length (one frame per 20 ms), instead of `(windows, 1500, d_model)`.
+    #[arg(long)]
+    pub trim: bool,
+}
+
+/// Devices the encoder can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceArg {
+    Cpu,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// A CTranslate2 Whisper `model.bin` (binary format 6), with `config.json` and
+    /// `tokenizer.json` beside it, as faster-whisper models ship.
+    #[arg(value_name = "MODEL.bin")]
+    pub model_bin: PathBuf,
+
+    /// Output directory (Hugging Face hub layout: config.json, generation_config.json,
+    /// tokenizer.json, model.safetensors).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+
+    /// Precision of the written weights.
+    #[arg(long, value_enum, default_value_t = DtypeArg::F16)]
+    pub dtype: DtypeArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DtypeArg {
+    F16,
+    F32,
 }
 
 #[derive(Debug, Args)]

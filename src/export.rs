@@ -116,11 +116,42 @@ pub fn write_atomically(
                 .and_then(|_| out.flush())
                 .map_err(write_error)?;
             let temp = out.into_inner().map_err(|e| write_error(e.into_error()))?;
+            // tempfile creates 0600; outputs are ordinary files a user shares (umask-style 0644).
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                temp.as_file()
+                    .set_permissions(std::fs::Permissions::from_mode(0o644))
+                    .map_err(write_error)?;
+            }
             temp.as_file().sync_all().map_err(write_error)?;
             temp.persist(file_path).map_err(|e| write_error(e.error))?;
             Ok(())
         }
     }
+}
+
+/// Write `data` as a float32 safetensors file holding one tensor `name` of `shape`, with
+/// string `metadata` in the header (`__metadata__`), atomically.
+pub fn write_safetensors(
+    target: &OutputTarget,
+    name: &str,
+    shape: &[usize],
+    data: &[f32],
+    metadata: std::collections::HashMap<String, String>,
+) -> Result<()> {
+    assert_eq!(
+        shape.iter().product::<usize>(),
+        data.len(),
+        "shape and data length"
+    );
+    let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.to_vec(), &bytes)
+            .map_err(|e| Error::Runtime(format!("cannot build the output tensor: {e}")))?;
+    let serialized = safetensors::serialize([(name, view)], Some(metadata))
+        .map_err(|e| Error::Runtime(format!("cannot serialise safetensors: {e}")))?;
+    write_atomically(target, |out| out.write_all(&serialized))
 }
 
 #[cfg(test)]

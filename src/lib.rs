@@ -14,6 +14,23 @@
 //! let features = front_end.windows(&audio);
 //! assert_eq!(features.len(), 80 * 3000); // one 30 s window of 80 mels x 3000 frames
 //! ```
+//!
+//! Encoding a file with a model, window by window:
+//!
+//! ```no_run
+//! use npu_whisper::{audio, exec::Executor, mel::LogMel, model::Model};
+//! # fn main() -> npu_whisper::Result<()> {
+//! let model = Model::load("path/to/whisper-base".as_ref(), None)?;
+//! let audio = audio::load(&audio::AudioSource::File("speech.wav".into()))?;
+//! let front_end = LogMel::new(model.config.num_mel_bins);
+//! let mut encoder = Executor::cpu(&model);
+//! for window in front_end.windows(&audio.samples).chunks_exact(front_end.window_len()) {
+//!     let embeddings: &[f32] = encoder.encode_window(window); // [1500 x d_model]
+//!     println!("{} values", embeddings.len());
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod audio;
 pub mod cli;
@@ -23,3 +40,6 @@ pub mod export;
 pub mod mel;
 
 pub use error::{Error, Result};
+pub mod encoder;
+pub mod exec;
+pub mod model;

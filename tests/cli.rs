@@ -197,7 +197,7 @@ fn json_summary_is_one_document_with_a_schema_version() {
 
 #[test]
 fn unfinished_subcommands_say_so_and_exit_1() {
-    for args in [vec!["encode", "a.wav"], vec!["bench"], vec!["doctor"]] {
+    for args in [vec!["bench"], vec!["doctor"]] {
         npu_whisper()
             .args(&args)
             .assert()
@@ -239,4 +239,158 @@ fn an_unwritable_output_is_a_runtime_error_naming_the_path() {
         .assert()
         .code(1)
         .stderr(predicates::str::contains("/nonexistent-dir/out.npy"));
+}
+
+fn tiny_model() -> String {
+    fixture("models/tiny-random-hf")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn encode_writes_windows_by_frames_by_width_and_a_full_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.npy");
+    let assert = npu_whisper()
+        .args([
+            "encode",
+            fixture("audio/speech_espeak_16k.wav").to_str().unwrap(),
+        ])
+        .args(["--model", &tiny_model(), "-o", out.to_str().unwrap()])
+        .assert()
+        .success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    for word in [
+        "duration",
+        "embeddings",
+        "L2 norm",
+        "encoder",
+        "x realtime",
+        "RTF",
+        "placement  cpu: 26/26 ops",
+    ] {
+        assert!(stdout.contains(word), "summary lacks `{word}`: {stdout}");
+    }
+    let (shape, values) = parse_npy(&std::fs::read(&out).unwrap());
+    assert_eq!(shape, vec![1, 1500, 128]);
+    assert!(values.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn encode_trim_cuts_to_the_audio_length_and_safetensors_carries_provenance() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.safetensors");
+    let audio = fixture("audio/speech_espeak_16k.wav");
+    npu_whisper()
+        .args(["encode", audio.to_str().unwrap(), "--trim"])
+        .args(["--model", &tiny_model(), "-o", out.to_str().unwrap()])
+        .assert()
+        .success();
+    let bytes = std::fs::read(&out).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let samples = hound::WavReader::open(&audio).unwrap().duration() as usize;
+    assert_eq!(
+        tensors.tensor("embeddings").unwrap().shape(),
+        &[samples.div_ceil(320), 128]
+    );
+    let meta = meta.metadata().clone().unwrap();
+    for key in [
+        "model",
+        "model_sha256",
+        "mel",
+        "placement",
+        "duration_s",
+        "windows",
+    ] {
+        assert!(meta.contains_key(key), "metadata lacks {key}: {meta:?}");
+    }
+    assert_eq!(meta["model_sha256"].len(), 64);
+}
+
+#[test]
+fn encode_json_has_timings_ledger_and_realtime_factors() {
+    let assert = npu_whisper()
+        .args(["encode", fixture("audio/one_sample.wav").to_str().unwrap()])
+        .args(["--model", &tiny_model(), "--json", "--layers", "1"])
+        .assert()
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["layers"], 1);
+    assert!(doc["x_realtime"].as_f64().unwrap() > 0.0);
+    assert!(doc["rtf"].as_f64().unwrap() > 0.0);
+    for stage in ["load", "mel", "encoder", "export"] {
+        assert!(doc["timings_ms"][stage].is_number(), "{stage}");
+    }
+    let ledger = doc["ledger"].as_array().unwrap();
+    assert_eq!(ledger.len(), 5 + 10 + 1);
+    for entry in ledger {
+        for key in ["op", "layer", "device", "calls", "ms", "fallback"] {
+            assert!(
+                entry.get(key).is_some(),
+                "ledger entry lacks {key}: {entry}"
+            );
+        }
+        assert_eq!(entry["device"], "cpu");
+    }
+}
+
+#[test]
+fn a_missing_model_names_the_fetch_command() {
+    let dir = tempfile::tempdir().unwrap();
+    npu_whisper()
+        .env("NPU_WHISPER_MODEL_DIR", dir.path())
+        .env_remove("NPU_WHISPER_MODEL")
+        .args(["encode", fixture("audio/one_sample.wav").to_str().unwrap()])
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("scripts/fetch-model base"));
+}
+
+#[test]
+fn encode_usage_errors_exit_2() {
+    let audio = fixture("audio/one_sample.wav");
+    npu_whisper()
+        .args([
+            "encode",
+            audio.to_str().unwrap(),
+            "--model",
+            &tiny_model(),
+            "--layers",
+            "3",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("only 2 encoder layers"));
+    npu_whisper()
+        .args([
+            "encode",
+            audio.to_str().unwrap(),
+            "--model",
+            &tiny_model(),
+            "-o",
+            "x.txt",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(".npy or .safetensors"));
+    npu_whisper()
+        .args(["encode", audio.to_str().unwrap(), "--device", "gpu"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn a_broken_model_file_exits_3_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("broken.safetensors");
+    std::fs::write(&model, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}").unwrap();
+    npu_whisper()
+        .args(["encode", fixture("audio/one_sample.wav").to_str().unwrap()])
+        .args(["--model", model.to_str().unwrap()])
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("broken.safetensors"));
 }

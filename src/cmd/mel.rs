@@ -1,11 +1,10 @@
 //! `npu-whisper mel`: audio -> OpenAI-exact log-mel, written as float32 .npy.
 
-use std::io::Write;
 use std::time::Instant;
 
 use serde_json::json;
 
-use super::{SCHEMA_VERSION, elapsed_ms};
+use super::{SCHEMA_VERSION, elapsed_ms, print_summary};
 use crate::audio::{self, AudioSource};
 use crate::cli::{GlobalArgs, MelArgs};
 use crate::error::Result;
@@ -34,12 +33,6 @@ pub fn run(args: &MelArgs, global: &GlobalArgs) -> Result<()> {
 
     let (min, max, mean) = statistics(&features);
     let total_ms = elapsed_ms(total);
-    // When the product goes to stdout, the summary must not.
-    let mut out: Box<dyn Write> = if target == OutputTarget::Stdout {
-        Box::new(std::io::stderr())
-    } else {
-        Box::new(std::io::stdout())
-    };
     let report = if global.json {
         let doc = json!({
             "schema_version": SCHEMA_VERSION,
@@ -79,8 +72,7 @@ pub fn run(args: &MelArgs, global: &GlobalArgs) -> Result<()> {
             target.display_path().display(),
         )
     };
-    // A closed pipe on the summary is not worth failing a run whose product is written.
-    let _ = out.write_all(report.as_bytes());
+    print_summary(target == OutputTarget::Stdout, &report);
     Ok(())
 }
 

@@ -1,5 +1,7 @@
 //! One module per subcommand: parse nothing, call the library, print. `run` dispatches.
 
+mod convert;
+mod encode;
 mod mel;
 
 use crate::cli::{Cli, Command};
@@ -12,7 +14,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Mel(args) => mel::run(args, &cli.global),
-        Command::Encode(_) => Err(Error::NotImplemented("npu-whisper encode")),
+        Command::Encode(args) => encode::run(args, &cli.global),
+        Command::Convert(args) => convert::run(args, &cli.global),
         Command::Bench(_) => Err(Error::NotImplemented("npu-whisper bench")),
         Command::Doctor(_) => Err(Error::NotImplemented("npu-whisper doctor")),
     }
@@ -21,4 +24,15 @@ pub fn run(cli: &Cli) -> Result<()> {
 /// Milliseconds since `start`, for summaries.
 pub(crate) fn elapsed_ms(start: std::time::Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1e3
+}
+
+/// Print a summary on stdout, or on stderr when stdout carries the product itself (`-o -`).
+/// A closed pipe on the summary is not worth failing a run whose product is written.
+pub(crate) fn print_summary(product_on_stdout: bool, text: &str) {
+    use std::io::Write;
+    let _ = if product_on_stdout {
+        std::io::stderr().write_all(text.as_bytes())
+    } else {
+        std::io::stdout().write_all(text.as_bytes())
+    };
 }

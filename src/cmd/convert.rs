@@ -1,0 +1,44 @@
+//! `npu-whisper convert`: CTranslate2 model.bin -> Hugging Face hub layout.
+
+use std::time::Instant;
+
+use super::{SCHEMA_VERSION, elapsed_ms};
+use crate::cli::{ConvertArgs, DtypeArg, GlobalArgs};
+use crate::error::Result;
+use crate::model::ct2::{self, OutputDtype};
+
+pub fn run(args: &ConvertArgs, global: &GlobalArgs) -> Result<()> {
+    let started = Instant::now();
+    let dtype = match args.dtype {
+        DtypeArg::F16 => OutputDtype::F16,
+        DtypeArg::F32 => OutputDtype::F32,
+    };
+    let report = ct2::convert(&args.model_bin, &args.output, dtype)?;
+    let ms = elapsed_ms(started);
+    if global.json {
+        let doc = serde_json::json!({
+            "schema_version": SCHEMA_VERSION,
+            "command": "convert",
+            "input": args.model_bin,
+            "report": report,
+            "ms": ms,
+        });
+        println!("{doc:#}");
+    } else if !global.quiet {
+        println!(
+            "converted {} -> {}\n  {} tensors, {} encoder + {} decoder layers, d_model {}, {} mels, vocab {}, {} ({:.1} MB) in {:.0} ms",
+            args.model_bin.display(),
+            report.output.display(),
+            report.tensors,
+            report.encoder_layers,
+            report.decoder_layers,
+            report.d_model,
+            report.n_mels,
+            report.vocab_size,
+            report.dtype,
+            report.bytes as f64 / 1e6,
+            ms
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,404 @@
+//! CPU kernels in f32: GEMM with bias (the `gemm` crate), im2col convolution, attention,
+//! LayerNorm, GELU and adds. Each works on plain slices so tests can call them directly.
+
+use rayon::prelude::*;
+
+use super::math;
+
+/// `out[m][n] = input[m][k] · weight[n][k]^T + bias[n]`; weights stay in PyTorch's `[out, in]`
+/// layout, read through strides.
+pub fn matmul_bias(
+    out: &mut [f32],
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    assert_eq!(out.len(), m * n);
+    assert_eq!(input.len(), m * k);
+    assert_eq!(weight.len(), n * k);
+    assert_eq!(bias.len(), n);
+    for row in out.chunks_exact_mut(n) {
+        row.copy_from_slice(bias);
+    }
+    // SAFETY: the slices were checked above to hold exactly the strided extents gemm reads and
+    // writes: dst m x n row-major (rs n, cs 1), lhs m x k row-major, rhs k x n read from the
+    // [n][k] weight (rs 1, cs k).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            true,
+            input.as_ptr(),
+            1,
+            k as isize,
+            weight.as_ptr(),
+            k as isize,
+            1,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism(m * n * k),
+        );
+    }
+}
+
+fn parallelism(work: usize) -> gemm::Parallelism {
+    let threads = rayon::current_num_threads();
+    if threads > 1 && work > 1 << 20 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    }
+}
+
+/// Kernel-3, padding-1 Conv1d as im2col + GEMM. `input` is frame-major `[in_frames][c]`,
+/// `weight` is pre-arranged `[out][3][c]` (see `CpuWeights`), `cols` is scratch of
+/// `out_frames * 3 * c`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv1d_k3(
+    out: &mut [f32],
+    cols: &mut [f32],
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    in_frames: usize,
+    channels: usize,
+    out_frames: usize,
+    stride: usize,
+) {
+    let row = 3 * channels;
+    cols.par_chunks_mut(row).enumerate().for_each(|(t, col)| {
+        for j in 0..3 {
+            let src = (stride * t + j) as isize - 1;
+            let dst = &mut col[j * channels..(j + 1) * channels];
+            if src < 0 || src as usize >= in_frames {
+                dst.fill(0.0);
+            } else {
+                let s = src as usize * channels;
+                dst.copy_from_slice(&input[s..s + channels]);
+            }
+        }
+    });
+    matmul_bias(out, cols, weight, bias, out_frames, row, bias.len());
+}
+
+/// Multi-head self-attention from the fused `[frames][3d]` Q|K|V buffer into `[frames][d]`.
+/// Heads run in parallel; each materialises its `frames x frames` scores once.
+pub fn attention(out: &mut [f32], qkv: &[f32], heads: usize, frames: usize, d: usize) {
+    let hd = d / heads;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let per_head: Vec<Vec<f32>> = (0..heads)
+        .into_par_iter()
+        .map(|h| {
+            let mut scores = vec![0.0f32; frames * frames];
+            let q = &qkv[h * hd..];
+            let k = &qkv[d + h * hd..];
+            let v = &qkv[2 * d + h * hd..];
+            let stride = 3 * d as isize;
+            // SAFETY: q/k/v views start inside qkv and are read as frames x hd with row stride
+            // 3d, which stays inside qkv because h*hd + 2d + (frames-1)*3d + hd <= frames*3d.
+            unsafe {
+                // scores = scale * Q K^T
+                gemm::gemm(
+                    frames,
+                    frames,
+                    hd,
+                    scores.as_mut_ptr(),
+                    1,
+                    frames as isize,
+                    false,
+                    q.as_ptr(),
+                    1,
+                    stride,
+                    k.as_ptr(),
+                    stride,
+                    1,
+                    0.0,
+                    scale,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+            for row in scores.chunks_exact_mut(frames) {
+                softmax_in_place(row);
+            }
+            let mut context = vec![0.0f32; frames * hd];
+            // SAFETY: as above for v; scores and context are dense and sized here.
+            unsafe {
+                gemm::gemm(
+                    frames,
+                    hd,
+                    frames,
+                    context.as_mut_ptr(),
+                    1,
+                    hd as isize,
+                    false,
+                    scores.as_ptr(),
+                    1,
+                    frames as isize,
+                    v.as_ptr(),
+                    1,
+                    stride,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+            context
+        })
+        .collect();
+    for (h, context) in per_head.iter().enumerate() {
+        for (t, row) in context.chunks_exact(hd).enumerate() {
+            out[t * d + h * hd..t * d + (h + 1) * hd].copy_from_slice(row);
+        }
+    }
+}
+
+/// Numerically stable softmax of one row, compiled for the widest vector unit the CPU has.
+pub fn softmax_in_place(row: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::has_avx512() {
+        // SAFETY: the CPU supports the features this function is compiled for.
+        unsafe { softmax_avx512(row) };
+        return;
+    }
+    softmax_portable(row);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+unsafe fn softmax_avx512(row: &mut [f32]) {
+    softmax_portable(row);
+}
+
+/// The reductions keep 8 independent lanes so the compiler can vectorise them (a single running
+/// sum is a serial dependency chain).
+#[inline(always)]
+fn softmax_portable(row: &mut [f32]) {
+    const LANES: usize = 8;
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (m, &x) in lanes.iter_mut().zip(chunk) {
+            *m = m.max(x);
+        }
+    }
+    let max = chunks
+        .remainder()
+        .iter()
+        .chain(lanes.iter())
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    for x in row.iter_mut() {
+        *x = math::exp(*x - max);
+    }
+    let mut sums = [0.0f32; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (s, &x) in sums.iter_mut().zip(chunk) {
+            *s += x;
+        }
+    }
+    let sum: f32 = sums.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>();
+    let inv = 1.0 / sum;
+    for x in row.iter_mut() {
+        *x *= inv;
+    }
+}
+
+/// LayerNorm over rows of `cols`, eps 1e-5 (PyTorch's default, which Whisper uses).
+pub fn layer_norm(out: &mut [f32], input: &[f32], gamma: &[f32], beta: &[f32], cols: usize) {
+    const EPS: f64 = 1e-5;
+    out.par_chunks_mut(cols)
+        .zip(input.par_chunks(cols))
+        .for_each(|(o, x)| {
+            // Two passes in f64: the mean and variance of a row are exact to f32 precision.
+            let mean = x.iter().map(|&v| v as f64).sum::<f64>() / cols as f64;
+            let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / cols as f64;
+            let inv = (1.0 / (var + EPS).sqrt()) as f32;
+            let mean = mean as f32;
+            for (((o, &x), &g), &b) in o.iter_mut().zip(x).zip(gamma).zip(beta) {
+                *o = (x - mean) * inv * g + b;
+            }
+        });
+}
+
+/// GELU in place, in parallel chunks.
+pub fn gelu_in_place(values: &mut [f32]) {
+    values.par_chunks_mut(16 * 1024).for_each(|chunk| {
+        #[cfg(target_arch = "x86_64")]
+        if super::simd::has_avx512() {
+            // SAFETY: the CPU supports the features this function is compiled for.
+            unsafe { gelu_avx512(chunk) };
+            return;
+        }
+        gelu_portable(chunk);
+    });
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+unsafe fn gelu_avx512(values: &mut [f32]) {
+    gelu_portable(values);
+}
+
+#[inline(always)]
+fn gelu_portable(values: &mut [f32]) {
+    for x in values {
+        *x = math::gelu(*x);
+    }
+}
+
+/// `target += source`.
+pub fn add_in_place(target: &mut [f32], source: &[f32]) {
+    assert_eq!(target.len(), source.len());
+    target
+        .par_chunks_mut(16 * 1024)
+        .zip(source.par_chunks(16 * 1024))
+        .for_each(|(t, s)| {
+            for (t, s) in t.iter_mut().zip(s) {
+                *t += s;
+            }
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive_matmul(
+        input: &[f32],
+        weight: &[f32],
+        bias: &[f32],
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Vec<f32> {
+        let mut out = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = bias[j] as f64;
+                for kk in 0..k {
+                    acc += input[i * k + kk] as f64 * weight[j * k + kk] as f64;
+                }
+                out[i * n + j] = acc as f32;
+            }
+        }
+        out
+    }
+
+    fn ramp(len: usize, seed: f32) -> Vec<f32> {
+        (0..len)
+            .map(|i| (i as f32 * 0.37 + seed).sin() * 0.5)
+            .collect()
+    }
+
+    #[test]
+    fn matmul_bias_matches_a_naive_product() {
+        let (m, k, n) = (37, 29, 23);
+        let (a, w, b) = (ramp(m * k, 0.1), ramp(n * k, 0.7), ramp(n, 1.3));
+        let mut out = vec![0.0; m * n];
+        matmul_bias(&mut out, &a, &w, &b, m, k, n);
+        let want = naive_matmul(&a, &w, &b, m, k, n);
+        for (x, y) in out.iter().zip(&want) {
+            assert!((x - y).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn conv_stride_2_matches_direct_convolution() {
+        let (frames, c, o) = (10, 3, 4);
+        let input = ramp(frames * c, 0.2); // [t][c]
+        let w_pt = ramp(o * c * 3, 0.9); // PyTorch [o][c][j]
+        let bias = ramp(o, 2.0);
+        let mut w = vec![0.0; o * 3 * c]; // ours [o][j][c]
+        for oo in 0..o {
+            for cc in 0..c {
+                for j in 0..3 {
+                    w[oo * 3 * c + j * c + cc] = w_pt[oo * c * 3 + cc * 3 + j];
+                }
+            }
+        }
+        let out_frames = frames / 2;
+        let mut out = vec![0.0; out_frames * o];
+        let mut cols = vec![0.0; out_frames * 3 * c];
+        conv1d_k3(
+            &mut out, &mut cols, &input, &w, &bias, frames, c, out_frames, 2,
+        );
+        for t in 0..out_frames {
+            for oo in 0..o {
+                let mut acc = bias[oo];
+                for cc in 0..c {
+                    for j in 0..3 {
+                        let s = (2 * t + j) as isize - 1;
+                        if s >= 0 && (s as usize) < frames {
+                            acc += w_pt[oo * c * 3 + cc * 3 + j] * input[s as usize * c + cc];
+                        }
+                    }
+                }
+                assert!((out[t * o + oo] - acc).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn attention_matches_a_direct_softmax() {
+        let (frames, heads, d) = (7, 2, 8);
+        let hd = d / heads;
+        let qkv = ramp(frames * 3 * d, 0.4);
+        let mut out = vec![0.0; frames * d];
+        attention(&mut out, &qkv, heads, frames, d);
+        for h in 0..heads {
+            for i in 0..frames {
+                let q = |c: usize| qkv[i * 3 * d + h * hd + c] as f64;
+                let scores: Vec<f64> = (0..frames)
+                    .map(|j| {
+                        (0..hd)
+                            .map(|c| q(c) * qkv[j * 3 * d + d + h * hd + c] as f64)
+                            .sum::<f64>()
+                            / (hd as f64).sqrt()
+                    })
+                    .collect();
+                let max = scores.iter().cloned().fold(f64::MIN, f64::max);
+                let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                let sum: f64 = e.iter().sum();
+                for c in 0..hd {
+                    let want: f64 = (0..frames)
+                        .map(|j| e[j] / sum * qkv[j * 3 * d + 2 * d + h * hd + c] as f64)
+                        .sum();
+                    assert!((out[i * d + h * hd + c] as f64 - want).abs() < 1e-5);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn layer_norm_normalises_rows() {
+        let cols = 16;
+        let x = ramp(3 * cols, 0.3);
+        let mut out = vec![0.0; x.len()];
+        layer_norm(&mut out, &x, &vec![1.0; cols], &vec![0.0; cols], cols);
+        for row in out.chunks(cols) {
+            let mean: f32 = row.iter().sum::<f32>() / cols as f32;
+            let var: f32 = row.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / cols as f32;
+            assert!(
+                mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-3,
+                "{mean} {var}"
+            );
+        }
+    }
+}

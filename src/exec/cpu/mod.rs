@@ -1,0 +1,237 @@
+//! The CPU backend: f32 weights arranged once per model, and `run` for each plan step.
+
+pub mod kernels;
+pub mod math;
+pub mod simd;
+
+use crate::encoder::{AddSource, Buf, Step, Weight};
+use crate::model::{Config, EncoderWeights};
+
+use super::Buffers;
+
+/// A linear layer: `[out][in]` weight and bias.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+/// LayerNorm parameters.
+#[derive(Debug, Clone)]
+pub struct Norm {
+    pub gamma: Vec<f32>,
+    pub beta: Vec<f32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CpuLayer {
+    pub attn_norm: Norm,
+    /// Q, K, V stacked into one `[3d][d]` projection; the K bias is zero.
+    pub qkv: Linear,
+    pub out: Linear,
+    pub mlp_norm: Norm,
+    pub fc1: Linear,
+    pub fc2: Linear,
+}
+
+/// Encoder weights arranged for the CPU kernels.
+#[derive(Debug, Clone)]
+pub struct CpuWeights {
+    /// conv weights rearranged from PyTorch's `[out][in][3]` to `[out][3][in]` so that im2col rows
+    /// are three contiguous frame copies.
+    pub conv1: Linear,
+    pub conv2: Linear,
+    pub positions: Vec<f32>,
+    pub layers: Vec<CpuLayer>,
+    pub final_norm: Norm,
+}
+
+fn conv_taps_last_to_first(weight: &[f32], out: usize, input: usize) -> Vec<f32> {
+    let mut arranged = vec![0.0; weight.len()];
+    for o in 0..out {
+        for c in 0..input {
+            for j in 0..3 {
+                arranged[o * 3 * input + j * input + c] = weight[o * input * 3 + c * 3 + j];
+            }
+        }
+    }
+    arranged
+}
+
+impl CpuWeights {
+    pub fn new(config: &Config, weights: &EncoderWeights) -> Self {
+        let d = config.d_model;
+        let norm = |g: &Vec<f32>, b: &Vec<f32>| Norm {
+            gamma: g.clone(),
+            beta: b.clone(),
+        };
+        let linear = |w: &Vec<f32>, b: &Vec<f32>| Linear {
+            weight: w.clone(),
+            bias: b.clone(),
+        };
+        CpuWeights {
+            conv1: Linear {
+                weight: conv_taps_last_to_first(&weights.conv1_weight, d, config.num_mel_bins),
+                bias: weights.conv1_bias.clone(),
+            },
+            conv2: Linear {
+                weight: conv_taps_last_to_first(&weights.conv2_weight, d, d),
+                bias: weights.conv2_bias.clone(),
+            },
+            positions: weights.positions.clone(),
+            layers: weights
+                .layers
+                .iter()
+                .map(|l| CpuLayer {
+                    attn_norm: norm(&l.attn_norm_gamma, &l.attn_norm_beta),
+                    qkv: Linear {
+                        weight: [&l.query_weight[..], &l.key_weight, &l.value_weight].concat(),
+                        bias: [&l.query_bias[..], &vec![0.0; d], &l.value_bias].concat(),
+                    },
+                    out: linear(&l.out_weight, &l.out_bias),
+                    mlp_norm: norm(&l.mlp_norm_gamma, &l.mlp_norm_beta),
+                    fc1: linear(&l.fc1_weight, &l.fc1_bias),
+                    fc2: linear(&l.fc2_weight, &l.fc2_bias),
+                })
+                .collect(),
+            final_norm: norm(&weights.final_norm_gamma, &weights.final_norm_beta),
+        }
+    }
+
+    fn linear(&self, weight: Weight) -> &Linear {
+        match weight {
+            Weight::Conv1 => &self.conv1,
+            Weight::Conv2 => &self.conv2,
+            Weight::Qkv(l) => &self.layers[l].qkv,
+            Weight::Out(l) => &self.layers[l].out,
+            Weight::Fc1(l) => &self.layers[l].fc1,
+            Weight::Fc2(l) => &self.layers[l].fc2,
+            other => panic!("{other:?} is not a linear weight"),
+        }
+    }
+
+    fn norm(&self, weight: Weight) -> &Norm {
+        match weight {
+            Weight::AttnNorm(l) => &self.layers[l].attn_norm,
+            Weight::MlpNorm(l) => &self.layers[l].mlp_norm,
+            Weight::FinalNorm => &self.final_norm,
+            other => panic!("{other:?} is not a LayerNorm weight"),
+        }
+    }
+}
+
+/// Run one step of the plan on the CPU.
+pub fn run(step: &Step, weights: &CpuWeights, buffers: &mut Buffers) {
+    match *step {
+        Step::Conv {
+            input,
+            output,
+            weight,
+            in_channels,
+            in_frames,
+            out_frames,
+            stride,
+            ..
+        } => {
+            let linear = weights.linear(weight);
+            let mut out = buffers.take(output);
+            let mut cols = std::mem::take(&mut buffers.im2col);
+            cols.resize(out_frames * 3 * in_channels, 0.0);
+            if input == Buf::Mel {
+                // The front end writes [n_mels][3000]; convolution wants frames first.
+                let mut frames = std::mem::take(&mut buffers.mel_frames);
+                transpose(buffers.get(Buf::Mel), in_channels, in_frames, &mut frames);
+                buffers.mel_frames = frames;
+            }
+            let source = if input == Buf::Mel {
+                &buffers.mel_frames
+            } else {
+                buffers.get(input)
+            };
+            kernels::conv1d_k3(
+                &mut out,
+                &mut cols,
+                source,
+                &linear.weight,
+                &linear.bias,
+                in_frames,
+                in_channels,
+                out_frames,
+                stride,
+            );
+            buffers.im2col = cols;
+            buffers.put(output, out);
+        }
+        Step::Matmul {
+            input,
+            output,
+            weight,
+            rows,
+            k,
+            n,
+        } => {
+            let linear = weights.linear(weight);
+            let mut out = buffers.take(output);
+            kernels::matmul_bias(
+                &mut out,
+                buffers.get(input),
+                &linear.weight,
+                &linear.bias,
+                rows,
+                k,
+                n,
+            );
+            buffers.put(output, out);
+        }
+        Step::Attention {
+            qkv,
+            output,
+            heads,
+            frames,
+            d_model,
+        } => {
+            let mut out = buffers.take(output);
+            kernels::attention(&mut out, buffers.get(qkv), heads, frames, d_model);
+            buffers.put(output, out);
+        }
+        Step::LayerNorm {
+            input,
+            output,
+            weight,
+            cols,
+            ..
+        } => {
+            let norm = weights.norm(weight);
+            let mut out = buffers.take(output);
+            kernels::layer_norm(&mut out, buffers.get(input), &norm.gamma, &norm.beta, cols);
+            buffers.put(output, out);
+        }
+        Step::Gelu { buf, .. } => kernels::gelu_in_place(buffers.get_mut(buf)),
+        Step::Add { target, source, .. } => {
+            let mut out = buffers.take(target);
+            match source {
+                AddSource::Buf(b) => kernels::add_in_place(&mut out, buffers.get(b)),
+                AddSource::Weight(Weight::Positions) => {
+                    kernels::add_in_place(&mut out, &weights.positions)
+                }
+                AddSource::Weight(other) => panic!("cannot add weight {other:?}"),
+            }
+            buffers.put(target, out);
+        }
+    }
+}
+
+/// `[rows][cols]` -> `[cols][rows]`.
+fn transpose(input: &[f32], rows: usize, cols: usize, out: &mut Vec<f32>) {
+    out.resize(rows * cols, 0.0);
+    const BLOCK: usize = 32;
+    for r0 in (0..rows).step_by(BLOCK) {
+        for c0 in (0..cols).step_by(BLOCK) {
+            for r in r0..(r0 + BLOCK).min(rows) {
+                for c in c0..(c0 + BLOCK).min(cols) {
+                    out[c * rows + r] = input[r * cols + c];
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! `Config`: the dimensions of a Whisper model, from a Hugging Face `config.json` or inferred from
+//! tensor shapes. Nothing is hard-coded to one size: tiny ... large-v3 all fit here.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Every published Whisper model has 64-dimensional attention heads.
+pub const HEAD_DIM: usize = 64;
+/// Encoder positions: 3000 mel frames halved by conv2's stride.
+pub const ENCODER_FRAMES: usize = 1500;
+/// The largest width we accept; large-v3 is 1280. Refusing absurd sizes before allocating
+/// anything keeps a hostile config.json from asking for terabytes.
+const MAX_D_MODEL: usize = 8192;
+const MAX_LAYERS: usize = 256;
+
+/// Model dimensions. Field names are Hugging Face's `config.json` keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    pub num_mel_bins: usize,
+    pub d_model: usize,
+    pub encoder_layers: usize,
+    pub encoder_attention_heads: usize,
+    #[serde(default = "default_ffn")]
+    pub encoder_ffn_dim: usize,
+    #[serde(default = "default_source_positions")]
+    pub max_source_positions: usize,
+    #[serde(default)]
+    pub decoder_layers: usize,
+    #[serde(default)]
+    pub decoder_attention_heads: usize,
+    #[serde(default)]
+    pub vocab_size: usize,
+}
+
+fn default_ffn() -> usize {
+    0
+}
+
+fn default_source_positions() -> usize {
+    ENCODER_FRAMES
+}
+
+impl Config {
+    /// Read and validate a Hugging Face `config.json`.
+    pub fn from_json_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadInput {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config: Config = serde_json::from_str(&text)
+            .map_err(|e| Error::model(path, format!("not a Whisper config.json: {e}")))?;
+        if config.encoder_ffn_dim == 0 {
+            config.encoder_ffn_dim = 4 * config.d_model;
+        }
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// The standard shape of a model with this width and depth (head size 64, FFN 4x).
+    pub fn standard(num_mel_bins: usize, d_model: usize, encoder_layers: usize) -> Self {
+        Config {
+            num_mel_bins,
+            d_model,
+            encoder_layers,
+            encoder_attention_heads: d_model / HEAD_DIM,
+            encoder_ffn_dim: 4 * d_model,
+            max_source_positions: ENCODER_FRAMES,
+            decoder_layers: 0,
+            decoder_attention_heads: 0,
+            vocab_size: 0,
+        }
+    }
+
+    /// Refuse dimensions the encoder cannot run, before anything is allocated for them.
+    pub fn validate(&self, path: &Path) -> Result<()> {
+        let bad = |what: String| Err(Error::model(path, what));
+        if !crate::mel::SUPPORTED_N_MELS.contains(&self.num_mel_bins) {
+            return bad(format!(
+                "num_mel_bins is {}, expected 80 or 128",
+                self.num_mel_bins
+            ));
+        }
+        if self.d_model == 0 || self.d_model > MAX_D_MODEL {
+            return bad(format!(
+                "d_model {} is out of range 1..={MAX_D_MODEL}",
+                self.d_model
+            ));
+        }
+        if self.encoder_layers == 0 || self.encoder_layers > MAX_LAYERS {
+            return bad(format!(
+                "encoder_layers {} is out of range 1..={MAX_LAYERS}",
+                self.encoder_layers
+            ));
+        }
+        let heads = self.encoder_attention_heads;
+        if heads == 0 || !self.d_model.is_multiple_of(heads) {
+            return bad(format!(
+                "encoder_attention_heads {heads} does not divide d_model {}",
+                self.d_model
+            ));
+        }
+        if self.encoder_ffn_dim == 0 || self.encoder_ffn_dim > 8 * MAX_D_MODEL {
+            return bad(format!(
+                "encoder_ffn_dim {} is out of range",
+                self.encoder_ffn_dim
+            ));
+        }
+        if self.max_source_positions != ENCODER_FRAMES {
+            return bad(format!(
+                "max_source_positions is {}, but 30 s windows give {ENCODER_FRAMES} encoder frames",
+                self.max_source_positions
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.d_model / self.encoder_attention_heads
+    }
+
+    /// Multiply-adds x 2 of one encoder window: conv stem, and per layer the four projections,
+    /// the two attention products and the MLP.
+    pub fn encoder_flops(&self) -> f64 {
+        let (t, d, f) = (
+            ENCODER_FRAMES as f64,
+            self.d_model as f64,
+            self.encoder_ffn_dim as f64,
+        );
+        let conv1 = 2.0 * 2.0 * t * d * self.num_mel_bins as f64 * 3.0;
+        let conv2 = 2.0 * t * d * d * 3.0;
+        let layer = 2.0 * t * (4.0 * d * d + 2.0 * d * f) + 2.0 * 2.0 * t * t * d;
+        conv1 + conv2 + self.encoder_layers as f64 * layer
+    }
+
+    /// The published model this configuration matches, if any.
+    pub fn size_name(&self) -> &'static str {
+        match (self.d_model, self.encoder_layers, self.num_mel_bins) {
+            (384, 4, 80) => "tiny",
+            (512, 6, 80) => "base",
+            (768, 12, 80) => "small",
+            (1024, 24, 80) => "medium",
+            (1280, 32, 80) => "large",
+            (1280, 32, 128) => "large-v3",
+            _ => "custom",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_flops_match_the_published_figure() {
+        // REFERENCES.md: a base window is 87.4 GFLOP.
+        let gflop = Config::standard(80, 512, 6).encoder_flops() / 1e9;
+        assert!((gflop - 87.4).abs() < 0.5, "{gflop}");
+    }
+
+    #[test]
+    fn absurd_dimensions_are_refused() {
+        let p = Path::new("config.json");
+        let mut c = Config::standard(80, 512, 6);
+        assert!(c.validate(p).is_ok());
+        c.d_model = 1 << 40;
+        assert!(c.validate(p).unwrap_err().to_string().contains("d_model"));
+        let mut c = Config::standard(80, 512, 6);
+        c.encoder_attention_heads = 7;
+        assert!(c.validate(p).is_err());
+        let mut c = Config::standard(64, 512, 6);
+        c.num_mel_bins = 64;
+        assert!(c.validate(p).is_err());
+    }
+
+    #[test]
+    fn every_published_size_is_named() {
+        for (mels, d, layers, name) in [
+            (80, 384, 4, "tiny"),
+            (80, 512, 6, "base"),
+            (80, 768, 12, "small"),
+            (80, 1024, 24, "medium"),
+            (128, 1280, 32, "large-v3"),
+        ] {
+            let c = Config::standard(mels, d, layers);
+            assert!(c.validate(Path::new("c")).is_ok());
+            assert_eq!(c.size_name(), name);
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Whisper models: configuration, weights (memory-mapped safetensors, Hugging Face or OpenAI
+//! names, f32/f16/bf16), where to find them, and the CTranslate2 importer.
+
+pub mod config;
+pub mod ct2;
+pub mod float;
+pub mod names;
+pub mod tensor_file;
+pub mod weights;
+
+use std::path::{Path, PathBuf};
+
+pub use config::Config;
+pub use weights::{EncoderWeights, LayerWeights};
+
+use crate::error::{Error, Result};
+use names::{LayerTensor, TensorRole};
+use tensor_file::TensorFile;
+
+/// Environment variable naming a model path (used when `--model` is absent).
+pub const MODEL_ENV: &str = "NPU_WHISPER_MODEL";
+/// Environment variable overriding the model cache directory.
+pub const MODEL_DIR_ENV: &str = "NPU_WHISPER_MODEL_DIR";
+/// The model used when nothing else is named.
+pub const DEFAULT_MODEL: &str = "base";
+
+/// A loaded model: its dimensions and encoder weights.
+pub struct Model {
+    /// A short name: the cache name, directory name or file stem.
+    pub name: String,
+    /// The safetensors file the weights came from.
+    pub weights_path: PathBuf,
+    pub config: Config,
+    pub encoder: EncoderWeights,
+}
+
+impl std::fmt::Debug for Model {
+    // The weights are millions of numbers; a debug print shows what identifies the model.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("name", &self.name)
+            .field("weights_path", &self.weights_path)
+            .field("config", &self.config)
+            .field("layers_loaded", &self.encoder.layers.len())
+            .finish()
+    }
+}
+
+impl Model {
+    /// Load a model directory (Hugging Face hub layout: `config.json` + `model.safetensors`) or a
+    /// single safetensors file (dimensions inferred from shapes). `max_layers` loads only the
+    /// first layers of the encoder.
+    pub fn load(path: &Path, max_layers: Option<usize>) -> Result<Self> {
+        let (weights_path, config_path) = if path.is_dir() {
+            let weights = path.join("model.safetensors");
+            if !weights.exists() {
+                let hint = if path.join("model.bin").exists() {
+                    format!(
+                        "; it holds a CTranslate2 model.bin: import it with `npu-whisper convert {} -o DIR`",
+                        path.join("model.bin").display()
+                    )
+                } else {
+                    String::new()
+                };
+                return Err(Error::model(
+                    path,
+                    format!("no model.safetensors in this directory{hint}"),
+                ));
+            }
+            let config = path.join("config.json");
+            (weights, config.exists().then_some(config))
+        } else {
+            (path.to_path_buf(), None)
+        };
+        let file = TensorFile::open(&weights_path)?;
+        let config = match config_path {
+            Some(config_path) => Config::from_json_file(&config_path)?,
+            None => infer_config(&file)?,
+        };
+        let layers = match max_layers {
+            Some(n) if n > config.encoder_layers => {
+                return Err(Error::Usage(format!(
+                    "--layers {n}: the model has only {} encoder layers",
+                    config.encoder_layers
+                )));
+            }
+            Some(n) => n,
+            None => config.encoder_layers,
+        };
+        let encoder = EncoderWeights::load(&file, &config, layers)?;
+        let name = model_name(path);
+        Ok(Model {
+            name,
+            weights_path,
+            config,
+            encoder,
+        })
+    }
+}
+
+fn model_name(path: &Path) -> String {
+    let stem = if path.is_dir() {
+        path.file_name()
+    } else {
+        path.file_stem()
+    };
+    stem.map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".to_string())
+}
+
+/// Dimensions of a bare safetensors file, from its tensor shapes.
+pub fn infer_config(file: &TensorFile) -> Result<Config> {
+    let path = file.path();
+    let conv1 = file.shape(TensorRole::Conv1Weight).ok_or_else(|| {
+        Error::model(
+            path,
+            format!(
+                "missing tensor `{}` (or `{}`): not a Whisper encoder",
+                TensorRole::Conv1Weight.candidates()[0],
+                TensorRole::Conv1Weight.openai_name()
+            ),
+        )
+    })?;
+    let [d_model, n_mels, 3] = conv1[..] else {
+        return Err(Error::model(
+            path,
+            format!("tensor conv1.weight: expected shape [d_model, n_mels, 3], found {conv1:?}"),
+        ));
+    };
+    // The depth is the highest block index named by any tensor, so a tensor missing from the
+    // last block is reported as missing rather than silently shortening the model.
+    let layers = file
+        .names()
+        .filter_map(encoder_block_index)
+        .max()
+        .map_or(0, |i| i + 1);
+    let ffn = file
+        .shape(TensorRole::Layer(0, LayerTensor::Fc1Weight))
+        .and_then(|s| s.first().copied())
+        .unwrap_or(4 * d_model);
+    let mut config = Config::standard(n_mels, d_model, layers);
+    config.encoder_ffn_dim = ffn;
+    if !d_model.is_multiple_of(config::HEAD_DIM) {
+        return Err(Error::model(
+            path,
+            format!(
+                "d_model {d_model} is not a multiple of the 64-wide Whisper heads; add a config.json"
+            ),
+        ));
+    }
+    config.validate(path)?;
+    Ok(config)
+}
+
+/// The block index in `...encoder.layers.N....` or `encoder.blocks.N....`.
+fn encoder_block_index(name: &str) -> Option<usize> {
+    let rest = name
+        .split_once("encoder.layers.")
+        .or_else(|| name.split_once("encoder.blocks."))?
+        .1;
+    rest.split('.').next()?.parse().ok()
+}
+
+/// The model cache: `$NPU_WHISPER_MODEL_DIR`, else `$XDG_CACHE_HOME/npu-whisper/models`, else
+/// `~/.cache/npu-whisper/models`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os(MODEL_DIR_ENV).filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".cache"));
+    cache.join("npu-whisper").join("models")
+}
+
+/// Where the model comes from: `--model` (a path or a cached name) > `$NPU_WHISPER_MODEL` > the
+/// cached default. A missing model names the command that fetches it.
+pub fn resolve(arg: Option<&str>) -> Result<PathBuf> {
+    let (wanted, from) = match arg {
+        Some(a) => (a.to_string(), "--model"),
+        None => match std::env::var(MODEL_ENV) {
+            Ok(v) if !v.is_empty() => (v, MODEL_ENV),
+            _ => (DEFAULT_MODEL.to_string(), "the default"),
+        },
+    };
+    let as_path = PathBuf::from(&wanted);
+    if as_path.exists() {
+        return Ok(as_path);
+    }
+    let cached = cache_dir().join(&wanted);
+    if cached.exists() {
+        return Ok(cached);
+    }
+    let looks_like_path = wanted.contains('/') || wanted.ends_with(".safetensors");
+    let fetch = if looks_like_path {
+        String::new()
+    } else {
+        format!("; fetch it with `scripts/fetch-model {wanted}`")
+    };
+    Err(Error::model(
+        &as_path,
+        format!(
+            "model not found ({from}): no such path and no `{wanted}` in the model cache {}{fetch}",
+            cache_dir().display()
+        ),
+    ))
+}
+
+/// Hex sha256 of a file, read in blocks.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let read_error = |source| Error::ReadInput {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(read_error)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut block = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut block).map_err(read_error)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&block[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}

@@ -1,0 +1,124 @@
+//! Memory-mapped safetensors reading: tensors located by role under any naming convention,
+//! converted from f32/f16/bf16 to f32, with shape, dtype and finiteness checked.
+
+use std::path::{Path, PathBuf};
+
+use std::collections::HashMap;
+
+use safetensors::tensor::TensorInfo;
+use safetensors::{Dtype, SafeTensors};
+
+use super::float::{FloatFormat, to_f32};
+use super::names::TensorRole;
+use crate::error::{Error, Result};
+
+/// An open safetensors file. The mapping lives as long as this value.
+pub struct TensorFile {
+    path: PathBuf,
+    map: memmap2::Mmap,
+    /// Byte offset of the data section.
+    data_start: usize,
+    tensors: HashMap<String, TensorInfo>,
+}
+
+impl TensorFile {
+    /// Map the file and validate its header once (offsets within the file, no overlaps, sizes
+    /// matching shapes and dtypes: the safetensors crate checks all of it).
+    pub fn open(path: &Path) -> Result<Self> {
+        let read_error = |source| Error::ReadInput {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(read_error)?;
+        if file.metadata().map_err(read_error)?.is_dir() {
+            return Err(Error::model(
+                path,
+                "is a directory, expected a safetensors file",
+            ));
+        }
+        // SAFETY: the mapping is read-only; the file is a model we opened and do not write. A file
+        // truncated by another process while mapped would fault, as it would for every mmap user.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(read_error)?;
+        let (header_len, metadata) = SafeTensors::read_metadata(&map)
+            .map_err(|e| Error::model(path, format!("not a valid safetensors file: {e}")))?;
+        let tensors = metadata
+            .tensors()
+            .into_iter()
+            .map(|(name, info)| (name, info.clone()))
+            .collect();
+        Ok(TensorFile {
+            path: path.to_path_buf(),
+            map,
+            data_start: 8 + header_len,
+            tensors,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Names of all tensors in the file.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.keys().map(String::as_str)
+    }
+
+    /// The name under which `role` is stored, if any.
+    pub fn find(&self, role: TensorRole) -> Option<String> {
+        role.candidates()
+            .into_iter()
+            .find(|c| self.tensors.contains_key(c))
+    }
+
+    /// Shape of `role`'s tensor, if present.
+    pub fn shape(&self, role: TensorRole) -> Option<&[usize]> {
+        self.find(role)
+            .and_then(|name| self.tensors.get(&name))
+            .map(|info| info.shape.as_slice())
+    }
+
+    /// Load `role` as f32, checking it has exactly `expected` shape and finite values.
+    pub fn load(&self, role: TensorRole, expected: &[usize]) -> Result<Vec<f32>> {
+        let Some(name) = self.find(role) else {
+            return Err(Error::model(
+                &self.path,
+                format!(
+                    "missing tensor `{}` (or `{}`), expected shape {expected:?}",
+                    role.candidates()[0],
+                    role.openai_name()
+                ),
+            ));
+        };
+        let info = &self.tensors[&name];
+        if info.shape != expected {
+            return Err(Error::model(
+                &self.path,
+                format!(
+                    "tensor `{name}`: expected shape {expected:?}, found {:?}",
+                    info.shape
+                ),
+            ));
+        }
+        let (begin, end) = info.data_offsets;
+        let bytes = &self.map[self.data_start + begin..self.data_start + end];
+        let format = match info.dtype {
+            Dtype::F32 => FloatFormat::F32,
+            Dtype::F16 => FloatFormat::F16,
+            Dtype::BF16 => FloatFormat::BF16,
+            other => {
+                return Err(Error::model(
+                    &self.path,
+                    format!("tensor `{name}`: dtype {other:?}, expected F32, F16 or BF16"),
+                ));
+            }
+        };
+        let values = to_f32(bytes, format);
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::model(
+                &self.path,
+                format!("tensor `{name}`: element {i} is {} (not finite)", values[i]),
+            ));
+        }
+        Ok(values)
+    }
+}

@@ -1,0 +1,100 @@
+//! The f32 CPU encoder against independent references (scripts/make-encoder-fixtures.py):
+//! CTranslate2 float32 on the original whisper-base and tiny.en weights, and numpy float64 on a
+//! tiny random-weight model stored in both naming conventions and three dtypes.
+//! Bounds from the issue: cosine >= 0.99999 and max |diff| <= 5e-3 per window.
+
+mod common;
+
+use common::{fixture, read_npy_gz};
+use npu_whisper::exec::Executor;
+use npu_whisper::model::{self, Model};
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+/// Encode the committed reference mel of `clip` with `model` and compare to `reference`.
+fn check(model: &Model, clip: &str, reference: &str, max_abs_bound: f32) -> (f64, f32) {
+    let (_, mel) = read_npy_gz(&fixture(&format!("mel/{clip}.n80.npy.gz")));
+    let (shape, want) = read_npy_gz(&fixture(&format!("encoder/{reference}")));
+    let mut executor = Executor::cpu(model);
+    let got = executor.encode_window(&mel).to_vec();
+    assert_eq!(
+        got.len(),
+        shape.iter().product::<usize>(),
+        "{reference}: shape {shape:?}"
+    );
+    let cos = cosine(&got, &want);
+    let max_abs = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    eprintln!("{reference}: cosine {cos:.9}, max |diff| {max_abs:.3e}");
+    assert!(cos >= 0.99999, "{reference}: cosine {cos}");
+    assert!(
+        max_abs <= max_abs_bound,
+        "{reference}: max |diff| {max_abs}"
+    );
+    (cos, max_abs)
+}
+
+fn cached(name: &str) -> Model {
+    let dir = model::cache_dir().join(name);
+    assert!(
+        dir.join("model.safetensors").exists(),
+        "{} is missing: run scripts/fetch-model {name} (scripts/test does)",
+        dir.display()
+    );
+    Model::load(&dir, None).unwrap()
+}
+
+#[test]
+fn whisper_base_matches_ctranslate2_float32() {
+    let model = cached("base");
+    assert_eq!(model.config.size_name(), "base");
+    check(&model, "jfk", "base_jfk.ct2.npy.gz", 5e-3);
+    check(
+        &model,
+        "speech_espeak_16k",
+        "base_speech_espeak_16k.ct2.npy.gz",
+        5e-3,
+    );
+}
+
+#[test]
+fn whisper_tiny_en_matches_ctranslate2_float32() {
+    let model = cached("tiny.en");
+    assert_eq!(model.config.size_name(), "tiny");
+    check(&model, "jfk", "tiny.en_jfk.ct2.npy.gz", 5e-3);
+}
+
+#[test]
+fn random_model_in_hf_layout_f16_matches_numpy_float64() {
+    let model = Model::load(&fixture("models/tiny-random-hf"), None).unwrap();
+    assert_eq!(model.config.d_model, 128);
+    assert_eq!(model.config.encoder_attention_heads, 2);
+    check(
+        &model,
+        "speech_espeak_16k",
+        "tiny_random_speech.f64.npy.gz",
+        1e-4,
+    );
+}
+
+#[test]
+fn random_model_as_one_openai_named_bf16_file_loads_and_matches() {
+    // No config.json: dimensions come from the tensor shapes.
+    let model = Model::load(&fixture("models/tiny-random-openai.safetensors"), None).unwrap();
+    assert_eq!(model.config.encoder_layers, 2);
+    assert_eq!(model.config.encoder_ffn_dim, 512);
+    check(
+        &model,
+        "speech_espeak_16k",
+        "tiny_random_speech.f64.npy.gz",
+        1e-4,
+    );
+}
