@@ -71,9 +71,24 @@ pub struct EncodeArgs {
     #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
 
-    /// Where to run the encoder. Only `cpu` exists in this version.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    /// Where to run the encoder: `auto` uses the NPU when device, runtime and kernels are all
+    /// usable and otherwise the CPU (saying why); `npu-sim` runs our NPU kernels in the
+    /// bit-faithful software model.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
+
+    /// Op kinds to keep on the CPU whatever the device, comma-separated: conv, matmul,
+    /// attention, layernorm, gelu, add.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST")]
+    pub cpu_ops: Vec<OpKindArg>,
+
+    /// Fail (exit 4) instead of using the CPU when the NPU is unavailable or an NPU op fails.
+    #[arg(long)]
+    pub require_npu: bool,
+
+    /// Also run every NPU op on the CPU and report per-op max abs error and cosine.
+    #[arg(long)]
+    pub verify: bool,
 
     /// Write the embeddings: `.npy` (float32) or `.safetensors` (float32, with provenance
     /// metadata); `-` writes .npy to standard output.
@@ -93,7 +108,39 @@ pub struct EncodeArgs {
 /// Devices the encoder can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DeviceArg {
+    Auto,
     Cpu,
+    Npu,
+    NpuSim,
+}
+
+/// The op kinds of the encoder plan (`--cpu-ops`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OpKindArg {
+    /// conv1/conv2 (as im2col GEMMs)
+    Conv,
+    /// QKV, out-projection, fc1, fc2
+    Matmul,
+    /// scaled dot-product attention, all heads
+    Attention,
+    Layernorm,
+    Gelu,
+    /// residual and positional adds
+    Add,
+}
+
+impl From<OpKindArg> for crate::encoder::OpKind {
+    fn from(arg: OpKindArg) -> Self {
+        use crate::encoder::OpKind;
+        match arg {
+            OpKindArg::Conv => OpKind::Conv,
+            OpKindArg::Matmul => OpKind::Matmul,
+            OpKindArg::Attention => OpKind::Attention,
+            OpKindArg::Layernorm => OpKind::LayerNorm,
+            OpKindArg::Gelu => OpKind::Gelu,
+            OpKindArg::Add => OpKind::Add,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

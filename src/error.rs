@@ -53,6 +53,11 @@ pub enum Error {
     #[error("`{0}` is not implemented yet in this version of npu-whisper")]
     NotImplemented(&'static str),
 
+    /// The NPU was required (`--device npu --require-npu`, or a fallback under `--require-npu`)
+    /// and could not do the work.
+    #[error("NPU required but unavailable: {0}")]
+    NpuUnavailable(String),
+
     /// Any other failure at run time.
     #[error("{0}")]
     Runtime(String),
@@ -80,6 +85,7 @@ impl Error {
                 exit_code::INPUT_DATA
             }
             Error::Usage(_) => exit_code::USAGE,
+            Error::NpuUnavailable(_) => exit_code::NPU_UNAVAILABLE,
             Error::WriteOutput { .. } | Error::NotImplemented(_) | Error::Runtime(_) => {
                 exit_code::RUNTIME
             }

@@ -25,7 +25,7 @@
 //! let front_end = LogMel::new(model.config.num_mel_bins);
 //! let mut encoder = Executor::cpu(&model);
 //! for window in front_end.windows(&audio.samples).chunks_exact(front_end.window_len()) {
-//!     let embeddings: &[f32] = encoder.encode_window(window); // [1500 x d_model]
+//!     let embeddings: &[f32] = encoder.encode_window(window)?; // [1500 x d_model]
 //!     println!("{} values", embeddings.len());
 //! }
 //! # Ok(())
@@ -38,6 +38,7 @@ pub mod cmd;
 pub mod error;
 pub mod export;
 pub mod mel;
+pub mod npu;
 
 pub use error::{Error, Result};
 pub mod encoder;

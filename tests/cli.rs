@@ -394,3 +394,114 @@ fn a_broken_model_file_exits_3_naming_it() {
         .code(3)
         .stderr(predicates::str::contains("broken.safetensors"));
 }
+
+#[test]
+fn encode_on_the_simulated_npu_reports_placement_calls_and_projection() {
+    let assert = npu_whisper()
+        .args(["encode", fixture("audio/one_sample.wav").to_str().unwrap()])
+        .args(["--model", &tiny_model(), "--device", "npu-sim", "--json"])
+        .assert()
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    assert_eq!(
+        doc["placement"],
+        "npu-sim: 26/26 ops; cpu: 0/26 ops (18 NPU calls per window)"
+    );
+    assert_eq!(doc["npu_calls_per_window"], 18);
+    for entry in doc["ledger"].as_array().unwrap() {
+        assert_eq!(entry["device"], "npu-sim", "{entry}");
+    }
+    let projections = doc["projected_npu"].as_array().unwrap();
+    assert_eq!(projections.len(), 2);
+    assert_eq!(projections[0]["label"], "projected, not measured");
+
+    // The human summary says the same in one line, and the projection is labelled.
+    let assert = npu_whisper()
+        .args(["encode", fixture("audio/one_sample.wav").to_str().unwrap()])
+        .args([
+            "--model",
+            &tiny_model(),
+            "--device",
+            "npu-sim",
+            "--cpu-ops",
+            "attention,gelu",
+        ])
+        .assert()
+        .success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    // 2 attention + 2 fc1_gelu + conv1_gelu + conv2_gelu
+    assert!(
+        stdout.contains("npu-sim: 20/26 ops; cpu: 6/26 ops"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("projected, not measured"), "{stdout}");
+}
+
+#[test]
+fn the_real_npu_is_refused_here_with_exit_4_and_auto_falls_back_saying_why() {
+    let audio = fixture("audio/one_sample.wav");
+    npu_whisper()
+        .args(["encode", audio.to_str().unwrap(), "--model", &tiny_model()])
+        .args(["--device", "npu", "--require-npu"])
+        .assert()
+        .code(4)
+        .stderr(predicates::str::contains("/dev/accel/accel0"));
+    let assert = npu_whisper()
+        .args([
+            "encode",
+            audio.to_str().unwrap(),
+            "--model",
+            &tiny_model(),
+            "--device",
+            "auto",
+        ])
+        .assert()
+        .success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(stdout.contains("device     NPU not used"), "{stdout}");
+    assert!(stdout.contains("cpu: 26/26 ops"), "{stdout}");
+}
+
+#[test]
+fn unknown_cpu_ops_are_rejected_with_the_valid_list() {
+    npu_whisper()
+        .args(["encode", "a.wav", "--cpu-ops", "attention,softmax"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "conv, matmul, attention, layernorm, gelu, add",
+        ));
+}
+
+#[test]
+fn the_fault_hook_makes_one_op_fall_back_and_require_npu_exit_4() {
+    let audio = fixture("audio/speech_espeak_16k.wav");
+    let assert = npu_whisper()
+        .env("NPU_WHISPER_FAULT", "attention@1=zeros")
+        .args([
+            "encode",
+            audio.to_str().unwrap(),
+            "--model",
+            &tiny_model(),
+            "--device",
+            "npu-sim",
+        ])
+        .assert()
+        .success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(stdout.contains("1 fell back to the cpu"), "{stdout}");
+    npu_whisper()
+        .env("NPU_WHISPER_FAULT", "attention@1=zeros")
+        .args([
+            "encode",
+            audio.to_str().unwrap(),
+            "--model",
+            &tiny_model(),
+            "--device",
+            "npu-sim",
+            "--require-npu",
+        ])
+        .assert()
+        .code(4)
+        .stderr(predicates::str::contains("all-zero output"));
+}

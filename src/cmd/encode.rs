@@ -1,6 +1,6 @@
 //! `npu-whisper encode`: audio -> log-mel -> Whisper encoder -> embeddings, with timings.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -8,14 +8,16 @@ use serde_json::json;
 
 use super::{SCHEMA_VERSION, elapsed_ms, print_summary};
 use crate::audio::{self, AudioSource, SAMPLE_RATE};
-use crate::cli::{EncodeArgs, GlobalArgs};
+use crate::cli::{DeviceArg, EncodeArgs, GlobalArgs};
 use crate::encoder::OpKind;
 use crate::error::{Error, Result};
-use crate::exec::{Executor, LedgerEntry};
+use crate::exec::npu::{FAULT_ENV, Fault};
+use crate::exec::{DeviceRequest, ExecOptions, Executor, LedgerEntry, placement_summary};
 use crate::export::{self, OutputTarget};
 use crate::mel::{self, HOP_LENGTH, LogMel, N_FFT};
 use crate::model::config::ENCODER_FRAMES;
 use crate::model::{self, Model};
+use crate::npu::cost;
 
 /// Audio samples per encoder frame (20 ms): conv2 halves the 10 ms mel frames.
 const SAMPLES_PER_FRAME: usize = 2 * HOP_LENGTH;
@@ -32,7 +34,16 @@ pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<()> {
     let model_path = model::resolve(args.model.as_deref())?;
     let model = Model::load(&model_path, args.layers.map(|n| n.get()))?;
     let executor_started = Instant::now();
-    let mut executor = Executor::cpu(&model);
+    let mut executor = Executor::new(&model, exec_options(args)?)?;
+    // `auto` choosing the CPU is normal on most machines: the summary's `device` line says why.
+    // An explicit `--device npu` that cannot be honoured deserves a warning as well.
+    if let Some(note) = executor.device_note() {
+        if args.device == DeviceArg::Npu {
+            tracing::warn!("{note}");
+        } else {
+            tracing::info!("{note}");
+        }
+    }
     let config = model.config.clone();
     let (model_name, weights_path) = (model.name.clone(), model.weights_path.clone());
     drop(model); // the executor holds its own arrangement of the weights
@@ -53,7 +64,7 @@ pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<()> {
     let d = config.d_model;
     let mut embeddings = Vec::with_capacity(windows * ENCODER_FRAMES * d);
     for window in features.chunks_exact(front_end.window_len()) {
-        embeddings.extend_from_slice(executor.encode_window(window));
+        embeddings.extend_from_slice(executor.encode_window(window)?);
     }
     let encoder_ms = elapsed_ms(started);
 
@@ -66,7 +77,19 @@ pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<()> {
     };
 
     let ledger = executor.ledger();
-    let placement = placement_summary(ledger);
+    let calls_per_window = executor.calls().len();
+    let placement = match calls_per_window {
+        0 => placement_summary(ledger),
+        n => format!("{} ({n} NPU calls per window)", placement_summary(ledger)),
+    };
+    let projections: Vec<_> = if calls_per_window > 0 {
+        [&cost::NPU1, &cost::NPU4]
+            .into_iter()
+            .map(|d| cost::project(executor.calls(), d))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let started = Instant::now();
     if let Some(target) = &target {
         match target {
@@ -94,7 +117,7 @@ pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<()> {
     let compute_s = (mel_ms + encoder_ms) / 1e3;
     let x_realtime = audio_s / compute_s;
     let rtf = compute_s / audio_s;
-    let encoder_flops: f64 = ledger.iter().map(|e| e.flops * e.calls as f64).sum();
+    let encoder_flops: f64 = ledger.iter().map(|e| e.flops * e.runs as f64).sum();
 
     let report = if global.json {
         let doc = json!({
@@ -116,7 +139,10 @@ pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<()> {
             "encoder_gflops_per_s": encoder_flops / (encoder_ms / 1e3) / 1e9,
             "x_realtime": x_realtime,
             "rtf": rtf,
+            "device_note": executor.device_note(),
             "placement": placement,
+            "npu_calls_per_window": calls_per_window,
+            "projected_npu": projections,
             "ledger": ledger,
             "output": target.as_ref().map(|t| t.display_path()),
         });
@@ -148,11 +174,28 @@ pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<()> {
             encoder_ms / windows as f64,
             encoder_flops / (encoder_ms / 1e3) / 1e9,
         );
+        if let Some(note) = executor.device_note() {
+            text.push_str(&format!("device     {note}\n"));
+        }
+        for p in &projections {
+            text.push_str(&format!(
+                "projected  {}: {:.1} ms per window ({} calls, {:.1} ms of it dispatch) -- projected, not measured\n",
+                p.device.name, p.ms, p.calls, p.dispatch_ms
+            ));
+        }
+        if !projections.is_empty() {
+            text.push_str(&format!(
+                "           assumptions: {}; {}\n",
+                cost::NPU1.source,
+                cost::NPU4.source
+            ));
+        }
         if let Some(t) = &target {
             text.push_str(&format!("output     {}\n", t.display_path().display()));
         }
-        if global.verbose > 0 {
+        if global.verbose > 0 || args.verify {
             text.push_str(&kind_table(ledger, encoder_ms));
+            text.push_str(&op_table(ledger));
         }
         text
     };
@@ -172,17 +215,55 @@ fn output_format(path: &Path) -> Result<&'static str> {
     }
 }
 
-/// "cpu: 66/66 ops" (the NPU devices add their own counts).
-pub fn placement_summary(ledger: &[LedgerEntry]) -> String {
-    let mut by_device: BTreeMap<&str, usize> = BTreeMap::new();
-    for entry in ledger {
-        *by_device.entry(entry.device.name()).or_default() += 1;
+fn exec_options(args: &EncodeArgs) -> Result<ExecOptions> {
+    let fault = match std::env::var(FAULT_ENV) {
+        Ok(spec) if !spec.is_empty() => Some(Fault::parse(&spec).map_err(Error::Usage)?),
+        _ => None,
+    };
+    Ok(ExecOptions {
+        device: match args.device {
+            DeviceArg::Auto => DeviceRequest::Auto,
+            DeviceArg::Cpu => DeviceRequest::Cpu,
+            DeviceArg::Npu => DeviceRequest::Npu,
+            DeviceArg::NpuSim => DeviceRequest::NpuSim,
+        },
+        cpu_ops: args.cpu_ops.iter().map(|&k| k.into()).collect(),
+        require_npu: args.require_npu,
+        verify: args.verify,
+        fault,
+    })
+}
+
+/// Every op: layer, name, device, kernel, calls, bytes, time, fallback and verify figures.
+fn op_table(ledger: &[LedgerEntry]) -> String {
+    let mut text = String::from(
+        "layer op          kind       device  kernel              calls      bytes       ms  verify (max abs, cosine)  fallback\n",
+    );
+    for e in ledger {
+        let kernel = match (e.kernel, e.fused_into) {
+            (_, Some(into)) => format!("(in {into})"),
+            (Some(k), None) => k.to_string(),
+            (None, None) => "-".to_string(),
+        };
+        let verify = e
+            .verify
+            .map(|v| format!("{:.2e}, {:.6}", v.max_abs, v.cosine))
+            .unwrap_or_else(|| "-".into());
+        text.push_str(&format!(
+            "{:>5} {:<11} {:<10} {:<7} {:<19} {:>5} {:>10} {:>8.1}  {:<24}  {}\n",
+            e.layer.map_or("-".to_string(), |l| l.to_string()),
+            e.name,
+            e.op.name(),
+            e.device.name(),
+            kernel,
+            e.calls,
+            e.bytes,
+            e.ms,
+            verify,
+            e.fallback.as_deref().unwrap_or("-")
+        ));
     }
-    by_device
-        .iter()
-        .map(|(device, n)| format!("{device}: {n}/{} ops", ledger.len()))
-        .collect::<Vec<_>>()
-        .join("; ")
+    text
 }
 
 /// Time, share and GFLOP/s per op kind.
@@ -195,11 +276,15 @@ fn kind_table(ledger: &[LedgerEntry], encoder_ms: f64) -> String {
         }
         let ms: f64 = rows.iter().map(|e| e.ms).sum();
         let calls: u64 = rows.iter().map(|e| e.calls).sum();
-        let flops: f64 = rows.iter().map(|e| e.flops * e.calls as f64).sum();
+        let flops: f64 = rows.iter().map(|e| e.flops * e.runs as f64).sum();
         text.push_str(&format!(
             "{:<11} {:<7} {:>3} {:>6} {:>7.1} {:>5.1}% {:>8.1}\n",
             kind.name(),
-            rows[0].device.name(),
+            if rows.iter().all(|e| e.device == rows[0].device) {
+                rows[0].device.name()
+            } else {
+                "mixed"
+            },
             rows.len(),
             calls,
             ms,

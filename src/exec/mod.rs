@@ -2,16 +2,22 @@
 //! keeps the ledger of where each op ran, how often and how long.
 
 pub mod cpu;
+pub mod npu;
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use crate::encoder::{Buf, OpKind, Plan};
+use crate::error::{Error, Result};
 use crate::mel::WINDOW_FRAMES;
 use crate::model::Model;
 use crate::model::config::ENCODER_FRAMES;
+use crate::npu::calls::{Call, plan_calls};
+use crate::npu::prepare::PreparedWeights;
+use npu::{Backend, Fault, NpuAdapter};
 
 /// Activation storage for one window, sized once from the plan and reused for every window.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Buffers {
     mel: Vec<f32>,
     stem: Vec<f32>,
@@ -86,18 +92,66 @@ impl Buffers {
 }
 
 /// Where an op ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Device {
     Cpu,
+    NpuSim,
+    Npu,
 }
 
 impl Device {
     pub fn name(self) -> &'static str {
         match self {
             Device::Cpu => "cpu",
+            Device::NpuSim => "npu-sim",
+            Device::Npu => "npu",
         }
     }
+}
+
+/// What the user asked for with `--device`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceRequest {
+    /// The NPU when device, runtime and kernels are all usable; otherwise the CPU.
+    Auto,
+    Cpu,
+    Npu,
+    /// The bit-faithful software model of our NPU kernels.
+    NpuSim,
+}
+
+/// How to place and check the ops.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    pub device: DeviceRequest,
+    /// Op kinds forced to the CPU (`--cpu-ops`).
+    pub cpu_ops: BTreeSet<OpKind>,
+    /// Any fallback is an error (exit 4).
+    pub require_npu: bool,
+    /// Also run every NPU op on the CPU and compare.
+    pub verify: bool,
+    /// Test hook (`NPU_WHISPER_FAULT`).
+    pub fault: Option<Fault>,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        ExecOptions {
+            device: DeviceRequest::Cpu,
+            cpu_ops: BTreeSet::new(),
+            require_npu: false,
+            verify: false,
+            fault: None,
+        }
+    }
+}
+
+/// `--verify` figures of one op: NPU output against the CPU's from the same inputs.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct VerifyStats {
+    pub max_abs: f32,
+    pub cosine: f64,
 }
 
 /// One row of the ledger: an op of the plan, accumulated over every window run.
@@ -107,67 +161,289 @@ pub struct LedgerEntry {
     pub op: OpKind,
     pub name: &'static str,
     pub layer: Option<usize>,
+    /// Where the op ran (after any fallback).
     pub device: Device,
     pub shape: String,
+    /// The kernel that ran it on the NPU.
+    pub kernel: Option<&'static str>,
+    /// When the op ran inside another op's call (a fused epilogue): that op's name.
+    pub fused_into: Option<&'static str>,
+    /// Device runs for this op (0 for fused ops and CPU ops).
     pub calls: u64,
+    /// Times the op was executed (windows).
+    pub runs: u64,
+    /// Bytes moved between host and device.
+    pub bytes: u64,
     pub ms: f64,
     pub flops: f64,
     pub fallback: Option<String>,
+    pub verify: Option<VerifyStats>,
+}
+
+/// One step of the per-window schedule.
+#[derive(Debug, Clone, Copy)]
+enum Unit {
+    Cpu(usize),
+    Npu(usize),
 }
 
 /// Runs the plan for one window at a time.
 pub struct Executor {
     plan: Plan,
     cpu: cpu::CpuWeights,
+    npu: Option<NpuAdapter>,
+    calls: Vec<Call>,
+    schedule: Vec<Unit>,
     buffers: Buffers,
     ledger: Vec<LedgerEntry>,
+    options: ExecOptions,
+    /// Why the requested device was not used, when it was not.
+    device_note: Option<String>,
 }
 
 impl Executor {
-    /// A CPU executor for the first `plan.layers` layers of `model`.
+    /// A CPU-only executor for every layer loaded in `model`.
     pub fn cpu(model: &Model) -> Self {
+        Executor::new(model, ExecOptions::default()).expect("the CPU path needs no device")
+    }
+
+    /// An executor placing ops as `options` ask.
+    pub fn new(model: &Model, options: ExecOptions) -> Result<Self> {
         let plan = Plan::new(&model.config, model.encoder.layers.len());
-        let cpu = cpu::CpuWeights::new(&model.config, &model.encoder);
-        let ledger = plan
+        let (backend, device_note) = match options.device {
+            DeviceRequest::Cpu => {
+                if options.require_npu {
+                    return Err(Error::Usage(
+                        "--require-npu contradicts --device cpu".into(),
+                    ));
+                }
+                (None, None)
+            }
+            DeviceRequest::NpuSim => (Some(Backend::Sim), None),
+            DeviceRequest::Npu | DeviceRequest::Auto => {
+                match crate::npu::npu_unavailable_reason() {
+                    Some(reason) if options.require_npu => {
+                        return Err(Error::NpuUnavailable(reason));
+                    }
+                    Some(reason) => (
+                        None,
+                        Some(format!("NPU not used: {reason}; running on the CPU")),
+                    ),
+                    None => unreachable!("no NPU backend exists in this version"),
+                }
+            }
+        };
+        let device = match backend {
+            Some(Backend::Sim) => Device::NpuSim,
+            None => Device::Cpu,
+        };
+        let on_npu: Vec<bool> = plan
             .ops
             .iter()
-            .map(|op| LedgerEntry {
+            .map(|op| backend.is_some() && !options.cpu_ops.contains(&op.kind))
+            .collect();
+        let calls = if backend.is_some() {
+            plan_calls(&plan, &on_npu)
+        } else {
+            Vec::new()
+        };
+        let mut ledger: Vec<LedgerEntry> = plan
+            .ops
+            .iter()
+            .zip(&on_npu)
+            .map(|(op, &npu)| LedgerEntry {
                 op: op.kind,
                 name: op.name,
                 layer: op.layer,
-                device: Device::Cpu,
+                device: if npu { device } else { Device::Cpu },
                 shape: op.shape_text(),
+                kernel: None,
+                fused_into: None,
                 calls: 0,
+                runs: 0,
+                bytes: 0,
                 ms: 0.0,
                 flops: op.flops(),
                 fallback: None,
+                verify: None,
             })
             .collect();
-        Executor {
-            buffers: Buffers::new(&plan),
-            plan,
-            cpu,
-            ledger,
+        let mut schedule = Vec::new();
+        let mut next_call = 0;
+        let mut i = 0;
+        while i < plan.ops.len() {
+            if let Some(call) = calls.get(next_call).filter(|c| c.ops[0] == i) {
+                for &covered in &call.ops {
+                    ledger[covered].kernel = Some(call.kernel);
+                    if covered != i {
+                        ledger[covered].fused_into = Some(plan.ops[i].name);
+                    }
+                }
+                schedule.push(Unit::Npu(next_call));
+                i += call.ops.len();
+                next_call += 1;
+            } else {
+                schedule.push(Unit::Cpu(i));
+                i += 1;
+            }
         }
+        let npu = backend.map(|backend| NpuAdapter {
+            backend,
+            prepared: PreparedWeights::new(&model.config, &model.encoder),
+            fault: options.fault.clone(),
+        });
+        Ok(Executor {
+            buffers: Buffers::new(&plan),
+            cpu: cpu::CpuWeights::new(&model.config, &model.encoder),
+            npu,
+            calls,
+            schedule,
+            plan,
+            ledger,
+            options,
+            device_note,
+        })
     }
 
     pub fn plan(&self) -> &Plan {
         &self.plan
     }
 
+    /// The NPU calls of one window (empty on the CPU).
+    pub fn calls(&self) -> &[Call] {
+        &self.calls
+    }
+
+    /// Why the requested device is not in use, if it is not.
+    pub fn device_note(&self) -> Option<&str> {
+        self.device_note.as_deref()
+    }
+
+    /// Bytes of weights placed on the device once per model.
+    pub fn resident_bytes(&self) -> usize {
+        self.npu.as_ref().map_or(0, |n| n.prepared.resident_bytes())
+    }
+
     /// Encode one window's log-mel (`[n_mels][3000]`) and return its embeddings `[1500][d]`.
-    pub fn encode_window(&mut self, mel: &[f32]) -> &[f32] {
+    pub fn encode_window(&mut self, mel: &[f32]) -> Result<&[f32]> {
         self.buffers.get_mut(Buf::Mel).copy_from_slice(mel);
-        for (op, entry) in self.plan.ops.iter().zip(self.ledger.iter_mut()) {
-            let started = Instant::now();
-            cpu::run(&op.step, &self.cpu, &mut self.buffers);
-            entry.ms += started.elapsed().as_secs_f64() * 1e3;
-            entry.calls += 1;
+        for unit in self.schedule.clone() {
+            match unit {
+                Unit::Cpu(i) => {
+                    let started = Instant::now();
+                    cpu::run(&self.plan.ops[i].step, &self.cpu, &mut self.buffers);
+                    let entry = &mut self.ledger[i];
+                    entry.ms += started.elapsed().as_secs_f64() * 1e3;
+                    entry.runs += 1;
+                }
+                Unit::Npu(c) => self.run_npu_call(c)?,
+            }
         }
-        self.buffers.get(Buf::Normed)
+        Ok(self.buffers.get(Buf::Normed))
+    }
+
+    fn run_npu_call(&mut self, index: usize) -> Result<()> {
+        let call = &self.calls[index];
+        let adapter = self
+            .npu
+            .as_ref()
+            .expect("NPU units exist only with an adapter");
+        let snapshot = self.options.verify.then(|| self.buffers.clone());
+        let started = Instant::now();
+        let result = adapter.run(&self.plan, call, &self.buffers);
+        let elapsed = started.elapsed().as_secs_f64() * 1e3;
+        let first = call.ops[0];
+        match result {
+            Ok(out) => {
+                self.buffers
+                    .get_mut(out.output)
+                    .copy_from_slice(&out.values);
+                let entry = &mut self.ledger[first];
+                entry.ms += elapsed;
+                entry.calls += call.runs as u64;
+                entry.bytes += call.bytes_moved() as u64;
+                for &i in &call.ops {
+                    self.ledger[i].runs += 1;
+                }
+                if let Some(mut reference) = snapshot {
+                    for &i in &call.ops {
+                        cpu::run(&self.plan.ops[i].step, &self.cpu, &mut reference);
+                    }
+                    let stats = compare(reference.get(out.output), self.buffers.get(out.output));
+                    for &i in &call.ops {
+                        let entry = &mut self.ledger[i];
+                        entry.verify = Some(match entry.verify {
+                            Some(prev) if prev.cosine < stats.cosine => prev,
+                            _ => stats,
+                        });
+                    }
+                }
+                Ok(())
+            }
+            Err(reason) => {
+                let op = &self.plan.ops[first];
+                let where_ = match op.layer {
+                    Some(l) => format!("{} (layer {l})", op.name),
+                    None => op.name.to_string(),
+                };
+                if self.options.require_npu {
+                    return Err(Error::NpuUnavailable(format!(
+                        "the NPU call for {where_} failed ({reason}) and --require-npu forbids the CPU fallback"
+                    )));
+                }
+                tracing::warn!("{where_}: NPU call failed ({reason}); running it on the CPU");
+                for &i in &call.ops {
+                    let started = Instant::now();
+                    cpu::run(&self.plan.ops[i].step, &self.cpu, &mut self.buffers);
+                    let entry = &mut self.ledger[i];
+                    entry.ms += started.elapsed().as_secs_f64() * 1e3;
+                    entry.runs += 1;
+                    entry.device = Device::Cpu;
+                    entry.fallback = Some(reason.clone());
+                }
+                self.ledger[first].ms += elapsed;
+                Ok(())
+            }
+        }
     }
 
     pub fn ledger(&self) -> &[LedgerEntry] {
         &self.ledger
     }
+}
+
+/// Max |a - b| and cosine of two outputs.
+fn compare(reference: &[f32], got: &[f32]) -> VerifyStats {
+    let mut max_abs = 0.0f32;
+    let (mut dot, mut na, mut nb) = (0.0f64, 0.0f64, 0.0f64);
+    for (&a, &b) in reference.iter().zip(got) {
+        max_abs = max_abs.max((a - b).abs());
+        dot += a as f64 * b as f64;
+        na += (a as f64).powi(2);
+        nb += (b as f64).powi(2);
+    }
+    let cosine = if na == 0.0 && nb == 0.0 {
+        1.0
+    } else {
+        dot / (na.sqrt() * nb.sqrt())
+    };
+    VerifyStats { max_abs, cosine }
+}
+
+/// "npu-sim: 66/66 ops; cpu: 0/66"-style summary, every device listed.
+pub fn placement_summary(ledger: &[LedgerEntry]) -> String {
+    let total = ledger.len();
+    let count = |d: Device| ledger.iter().filter(|e| e.device == d).count();
+    let mut parts = Vec::new();
+    for d in [Device::Npu, Device::NpuSim] {
+        if count(d) > 0 {
+            parts.push(format!("{}: {}/{total} ops", d.name(), count(d)));
+        }
+    }
+    parts.push(format!("cpu: {}/{total} ops", count(Device::Cpu)));
+    let fallbacks = ledger.iter().filter(|e| e.fallback.is_some()).count();
+    if fallbacks > 0 {
+        parts.push(format!("{fallbacks} fell back to the cpu"));
+    }
+    parts.join("; ")
 }

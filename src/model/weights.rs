@@ -78,3 +78,17 @@ impl EncoderWeights {
         })
     }
 }
+
+/// A PyTorch Conv1d weight `[out][in][3]` rearranged to `[out][3][in]`, so that a GEMM row of
+/// im2col input is three contiguous frame copies `[x[t-1], x[t], x[t+1]]`.
+pub fn conv_taps_outer(weight: &[f32], out: usize, input: usize) -> Vec<f32> {
+    let mut arranged = vec![0.0; weight.len()];
+    for o in 0..out {
+        for c in 0..input {
+            for j in 0..3 {
+                arranged[o * 3 * input + j * input + c] = weight[o * input * 3 + c * 3 + j];
+            }
+        }
+    }
+    arranged
+}

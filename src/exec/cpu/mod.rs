@@ -5,6 +5,7 @@ pub mod math;
 pub mod simd;
 
 use crate::encoder::{AddSource, Buf, Step, Weight};
+use crate::model::weights::conv_taps_outer;
 use crate::model::{Config, EncoderWeights};
 
 use super::Buffers;
@@ -46,18 +47,6 @@ pub struct CpuWeights {
     pub final_norm: Norm,
 }
 
-fn conv_taps_last_to_first(weight: &[f32], out: usize, input: usize) -> Vec<f32> {
-    let mut arranged = vec![0.0; weight.len()];
-    for o in 0..out {
-        for c in 0..input {
-            for j in 0..3 {
-                arranged[o * 3 * input + j * input + c] = weight[o * input * 3 + c * 3 + j];
-            }
-        }
-    }
-    arranged
-}
-
 impl CpuWeights {
     pub fn new(config: &Config, weights: &EncoderWeights) -> Self {
         let d = config.d_model;
@@ -71,11 +60,11 @@ impl CpuWeights {
         };
         CpuWeights {
             conv1: Linear {
-                weight: conv_taps_last_to_first(&weights.conv1_weight, d, config.num_mel_bins),
+                weight: conv_taps_outer(&weights.conv1_weight, d, config.num_mel_bins),
                 bias: weights.conv1_bias.clone(),
             },
             conv2: Linear {
-                weight: conv_taps_last_to_first(&weights.conv2_weight, d, d),
+                weight: conv_taps_outer(&weights.conv2_weight, d, d),
                 bias: weights.conv2_bias.clone(),
             },
             positions: weights.positions.clone(),

@@ -1,0 +1,404 @@
+//! The call plan: which kernel runs each op placed on the NPU, its argument plan and buffer sizes.
+//!
+//! One call per op, never per tile: a GEMM of any size is one run of a dynamic-shape kernel, and
+//! all attention heads go in one submission. Adjacent ops fuse into one call where a kernel has
+//! the epilogue: matmul/conv + GELU, matmul + residual add. Buffers are bound by construction:
+//! a `BufferArg` is made from its argument index and its group id *is* that index, so a data
+//! buffer can never be allocated with another argument's (or a scalar's) group id.
+
+use super::layout::{Dtype, GemmShape, pad_to};
+use super::manifest::{ArgKind, KernelSpec, kernel, manifest};
+use crate::encoder::{AddSource, Buf, Op, Plan, Step};
+
+/// Index of the first data-buffer argument (0 opcode, 1 instructions, 2 instruction count).
+pub const FIRST_DATA_ARG: usize = 3;
+
+/// Direction of a data buffer, from the host's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Input,
+    Output,
+    Inout,
+}
+
+/// One data-buffer argument of a call.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BufferArg {
+    arg_index: usize,
+    pub name: String,
+    pub dtype: Dtype,
+    pub direction: Direction,
+    pub bytes: usize,
+    /// Weights and other tensors that live on the device for the whole run (not moved per call).
+    pub resident: bool,
+}
+
+impl BufferArg {
+    /// The only constructor. Scalar slots (0..3) cannot hold a buffer.
+    fn new(
+        arg_index: usize,
+        name: &str,
+        dtype: Dtype,
+        direction: Direction,
+        bytes: usize,
+        resident: bool,
+    ) -> Self {
+        assert!(
+            arg_index >= FIRST_DATA_ARG,
+            "argument {arg_index} is a scalar slot, not a buffer"
+        );
+        BufferArg {
+            arg_index,
+            name: name.to_string(),
+            dtype,
+            direction,
+            bytes,
+            resident,
+        }
+    }
+
+    pub fn arg_index(&self) -> usize {
+        self.arg_index
+    }
+
+    /// The memory group (`kernel.group_id(i)` in XRT) to allocate this buffer in: always the
+    /// buffer's own argument index.
+    pub fn group_id(&self) -> u32 {
+        self.arg_index as u32
+    }
+}
+
+/// The arguments of one kernel run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ArgPlan {
+    /// Argument 0.
+    pub opcode: u32,
+    /// Argument 1 is the instruction buffer named here (group id 1); argument 2 its word count,
+    /// known once the instruction file is loaded.
+    pub instructions: String,
+    pub buffers: Vec<BufferArg>,
+}
+
+/// The shape a kernel works on.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub enum CallShape {
+    Gemm(GemmShape),
+    Attention {
+        heads: usize,
+        frames: usize,
+        frames_p: usize,
+        d_model: usize,
+    },
+    Rows {
+        rows: usize,
+        cols: usize,
+    },
+    Elements {
+        len: usize,
+    },
+}
+
+/// Where a GEMM's A operand comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GemmInput {
+    Rows(Buf),
+    /// im2col of a kernel-3 padding-1 convolution: rows are `[x[s*t-1], x[s*t], x[s*t+1]]`.
+    Im2col {
+        input: Buf,
+        in_frames: usize,
+        channels: usize,
+        stride: usize,
+    },
+}
+
+/// One kernel run covering one or more consecutive plan ops.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub kernel: &'static str,
+    /// Indices into `Plan::ops`; the first is the op the call is named after.
+    pub ops: Vec<usize>,
+    pub shape: CallShape,
+    pub args: ArgPlan,
+    /// Runs of the kernel per window: always 1 (one call per op, never per tile).
+    pub runs: u32,
+}
+
+impl Call {
+    /// Bytes moved between host and device per run (resident weights excluded).
+    pub fn bytes_moved(&self) -> usize {
+        self.args
+            .buffers
+            .iter()
+            .filter(|b| !b.resident)
+            .map(|b| match b.direction {
+                Direction::Inout => 2 * b.bytes,
+                _ => b.bytes,
+            })
+            .sum()
+    }
+}
+
+fn arg_plan(name: &'static str, sizes: &[(usize, bool)]) -> ArgPlan {
+    let spec: &KernelSpec = kernel(name);
+    let data: Vec<_> = spec.data_args().collect();
+    assert_eq!(data.len(), sizes.len(), "kernel {name}: buffer count");
+    let buffers = data
+        .iter()
+        .zip(sizes)
+        .map(|(a, &(elements, resident))| {
+            let dtype = a
+                .dtype
+                .expect("data arguments have a dtype (manifest test)");
+            let direction = match a.kind {
+                ArgKind::Input => Direction::Input,
+                ArgKind::Output => Direction::Output,
+                _ => Direction::Inout,
+            };
+            BufferArg::new(
+                a.index,
+                &a.name,
+                dtype,
+                direction,
+                elements * dtype.size(),
+                resident,
+            )
+        })
+        .collect();
+    ArgPlan {
+        opcode: manifest().opcode,
+        instructions: spec.instructions.clone(),
+        buffers,
+    }
+}
+
+fn gemm_call(name: &'static str, ops: Vec<usize>, shape: GemmShape) -> Call {
+    let a = shape.mp * shape.kp;
+    let b = shape.kp * shape.np;
+    let c = shape.mp * shape.np;
+    Call {
+        kernel: name,
+        ops,
+        shape: CallShape::Gemm(shape),
+        args: arg_plan(name, &[(a, false), (b, true), (shape.np, true), (c, false)]),
+        runs: 1,
+    }
+}
+
+/// The GEMM input of a conv or matmul op.
+pub fn gemm_input(op: &Op) -> Option<(GemmInput, GemmShape)> {
+    match op.step {
+        Step::Conv {
+            input,
+            in_channels,
+            out_channels,
+            in_frames,
+            out_frames,
+            stride,
+            ..
+        } => Some((
+            GemmInput::Im2col {
+                input,
+                in_frames,
+                channels: in_channels,
+                stride,
+            },
+            GemmShape::new(out_frames, 3 * in_channels, out_channels),
+        )),
+        Step::Matmul {
+            input, rows, k, n, ..
+        } => Some((GemmInput::Rows(input), GemmShape::new(rows, k, n))),
+        _ => None,
+    }
+}
+
+fn gemm_output(op: &Op) -> Option<Buf> {
+    match op.step {
+        Step::Conv { output, .. } | Step::Matmul { output, .. } => Some(output),
+        _ => None,
+    }
+}
+
+/// Build the calls for the ops with `on_npu[i]` set, fusing epilogues where the next op is also
+/// on the NPU.
+pub fn plan_calls(plan: &Plan, on_npu: &[bool]) -> Vec<Call> {
+    assert_eq!(on_npu.len(), plan.ops.len());
+    let mut calls = Vec::new();
+    let mut i = 0;
+    while i < plan.ops.len() {
+        if !on_npu[i] {
+            i += 1;
+            continue;
+        }
+        let op = &plan.ops[i];
+        let next = plan
+            .ops
+            .get(i + 1)
+            .filter(|_| on_npu.get(i + 1) == Some(&true));
+        if let Some((_, shape)) = gemm_input(op) {
+            let out = gemm_output(op).expect("GEMM ops have an output");
+            let fuses_gelu =
+                next.is_some_and(|n| matches!(n.step, Step::Gelu { buf, .. } if buf == out));
+            let fuses_residual = next.is_some_and(|n| {
+                matches!(n.step, Step::Add { target: Buf::Residual, source: AddSource::Buf(src), .. } if src == out)
+            });
+            let (name, ops) = if fuses_gelu && out == Buf::Residual {
+                ("gemm_bias_gelu_f32", vec![i, i + 1])
+            } else if fuses_gelu {
+                ("gemm_bias_gelu", vec![i, i + 1])
+            } else if fuses_residual {
+                ("gemm_bias_residual", vec![i, i + 1])
+            } else {
+                ("gemm_bias", vec![i])
+            };
+            i += ops.len();
+            calls.push(gemm_call(name, ops, shape));
+            continue;
+        }
+        let call = match op.step {
+            Step::Attention {
+                heads,
+                frames,
+                d_model,
+                ..
+            } => {
+                let frames_p = pad_to(frames, 64);
+                Call {
+                    kernel: "attention",
+                    ops: vec![i],
+                    shape: CallShape::Attention {
+                        heads,
+                        frames,
+                        frames_p,
+                        d_model,
+                    },
+                    args: arg_plan(
+                        "attention",
+                        &[(frames_p * 3 * d_model, false), (frames_p * d_model, false)],
+                    ),
+                    runs: 1,
+                }
+            }
+            Step::LayerNorm { rows, cols, .. } => {
+                let name = if op.layer.is_none() && i + 1 == plan.ops.len() {
+                    "layernorm_f32"
+                } else {
+                    "layernorm"
+                };
+                Call {
+                    kernel: name,
+                    ops: vec![i],
+                    shape: CallShape::Rows { rows, cols },
+                    args: arg_plan(
+                        name,
+                        &[(rows * cols, false), (2 * cols, true), (rows * cols, false)],
+                    ),
+                    runs: 1,
+                }
+            }
+            Step::Gelu { len, .. } => Call {
+                kernel: "gelu",
+                ops: vec![i],
+                shape: CallShape::Elements { len },
+                args: arg_plan("gelu", &[(len, false), (len, false)]),
+                runs: 1,
+            },
+            Step::Add { source, len, .. } => Call {
+                kernel: "add",
+                ops: vec![i],
+                shape: CallShape::Elements { len },
+                args: arg_plan(
+                    "add",
+                    &[(len, false), (len, matches!(source, AddSource::Weight(_)))],
+                ),
+                runs: 1,
+            },
+            Step::Conv { .. } | Step::Matmul { .. } => unreachable!("handled above"),
+        };
+        calls.push(call);
+        i += 1;
+    }
+    calls
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Config;
+
+    #[test]
+    fn a_base_window_is_a_small_constant_number_of_calls_per_layer() {
+        let config = Config::standard(80, 512, 6);
+        let plan = Plan::new(&config, 6);
+        let calls = plan_calls(&plan, &vec![true; plan.ops.len()]);
+        let per_layer = |l: usize| {
+            calls
+                .iter()
+                .filter(|c| plan.ops[c.ops[0]].layer == Some(l))
+                .count()
+        };
+        for l in 0..6 {
+            assert_eq!(per_layer(l), 7, "layer {l}");
+        }
+        let stem = calls
+            .iter()
+            .filter(|c| plan.ops[c.ops[0]].layer.is_none())
+            .count();
+        assert_eq!(
+            stem,
+            3 + 1,
+            "conv1+gelu, conv2+gelu, positions, final LayerNorm"
+        );
+        assert_eq!(calls.len(), 46);
+        // Every op is covered exactly once.
+        let mut covered: Vec<usize> = calls.iter().flat_map(|c| c.ops.clone()).collect();
+        covered.sort();
+        assert_eq!(covered, (0..plan.ops.len()).collect::<Vec<_>>());
+        assert!(calls.iter().all(|c| c.runs == 1));
+        // Independent of size: tiny.en and large-v3 also take 7 calls per layer.
+        for (mels, d, layers) in [(80, 384, 4), (128, 1280, 32)] {
+            let p = Plan::new(&Config::standard(mels, d, layers), layers);
+            assert_eq!(
+                plan_calls(&p, &vec![true; p.ops.len()]).len(),
+                4 + 7 * layers
+            );
+        }
+    }
+
+    #[test]
+    fn every_buffer_is_bound_to_its_own_argument_index() {
+        let config = Config::standard(80, 384, 2);
+        let plan = Plan::new(&config, 2);
+        for call in plan_calls(&plan, &vec![true; plan.ops.len()]) {
+            let spec = kernel(call.kernel);
+            for (buffer, arg) in call.args.buffers.iter().zip(spec.data_args()) {
+                assert_eq!(buffer.group_id() as usize, buffer.arg_index());
+                assert_eq!(buffer.arg_index(), arg.index);
+                assert!(buffer.group_id() >= FIRST_DATA_ARG as u32);
+                // 131071 (0x1FFFF) is XRT's "scalar slot" group: never a buffer's.
+                assert_ne!(buffer.group_id(), 0x1FFFF);
+            }
+            assert_eq!(call.args.opcode, 3);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "scalar slot")]
+    fn a_buffer_cannot_take_a_scalar_slot() {
+        BufferArg::new(2, "x", Dtype::Bf16, Direction::Input, 4, false);
+    }
+
+    #[test]
+    fn ops_kept_on_the_cpu_break_fusion() {
+        let config = Config::standard(80, 384, 1);
+        let plan = Plan::new(&config, 1);
+        let on_npu: Vec<bool> = plan
+            .ops
+            .iter()
+            .map(|o| !matches!(o.kind, crate::encoder::OpKind::Gelu))
+            .collect();
+        let calls = plan_calls(&plan, &on_npu);
+        assert!(calls.iter().all(|c| c.kernel != "gemm_bias_gelu"));
+        assert!(calls.iter().all(|c| c.ops.iter().all(|&i| on_npu[i])));
+    }
+}

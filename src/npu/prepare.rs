@@ -1,0 +1,113 @@
+//! Weights converted once per model into device buffers: bf16 (round-to-nearest-even) B operands
+//! padded to the tile multiples, f32 biases, fused QKV, convolutions as im2col GEMMs, f32
+//! LayerNorm parameters and positional embedding. Reused for every window.
+
+use std::collections::HashMap;
+
+use super::layout::{GemmShape, f32_bytes, pack_weight_transposed};
+use crate::encoder::Weight;
+use crate::model::config::ENCODER_FRAMES;
+use crate::model::weights::conv_taps_outer;
+use crate::model::{Config, EncoderWeights};
+
+/// The resident B operand and bias of one GEMM.
+#[derive(Debug, Clone)]
+pub struct GemmWeights {
+    pub shape: GemmShape,
+    /// `[Kp][Np]` bf16.
+    pub b: Vec<u8>,
+    /// `[Np]` f32.
+    pub bias: Vec<u8>,
+}
+
+/// All device-resident weights of an encoder.
+#[derive(Debug, Clone, Default)]
+pub struct PreparedWeights {
+    pub gemms: HashMap<Weight, GemmWeights>,
+    /// `[2][d]` f32: gamma then beta.
+    pub norms: HashMap<Weight, Vec<u8>>,
+    /// `[1500][d]` f32.
+    pub positions: Vec<u8>,
+}
+
+impl PreparedWeights {
+    pub fn new(config: &Config, weights: &EncoderWeights) -> Self {
+        let d = config.d_model;
+        let f = config.encoder_ffn_dim;
+        let t = ENCODER_FRAMES;
+        let mut gemms = HashMap::new();
+        let mut add_gemm =
+            |key: Weight, weight: &[f32], bias: &[f32], m: usize, k: usize, n: usize| {
+                let shape = GemmShape::new(m, k, n);
+                let mut padded_bias = bias.to_vec();
+                padded_bias.resize(shape.np, 0.0);
+                gemms.insert(
+                    key,
+                    GemmWeights {
+                        shape,
+                        b: pack_weight_transposed(weight, n, k, &shape),
+                        bias: f32_bytes(&padded_bias),
+                    },
+                );
+            };
+        let mels = config.num_mel_bins;
+        add_gemm(
+            Weight::Conv1,
+            &conv_taps_outer(&weights.conv1_weight, d, mels),
+            &weights.conv1_bias,
+            2 * t,
+            3 * mels,
+            d,
+        );
+        add_gemm(
+            Weight::Conv2,
+            &conv_taps_outer(&weights.conv2_weight, d, d),
+            &weights.conv2_bias,
+            t,
+            3 * d,
+            d,
+        );
+        let mut norms = HashMap::new();
+        let norm = |g: &[f32], b: &[f32]| f32_bytes(&[g, b].concat());
+        for (l, layer) in weights.layers.iter().enumerate() {
+            let qkv = [
+                &layer.query_weight[..],
+                &layer.key_weight,
+                &layer.value_weight,
+            ]
+            .concat();
+            let qkv_bias = [&layer.query_bias[..], &vec![0.0; d], &layer.value_bias].concat();
+            add_gemm(Weight::Qkv(l), &qkv, &qkv_bias, t, d, 3 * d);
+            add_gemm(Weight::Out(l), &layer.out_weight, &layer.out_bias, t, d, d);
+            add_gemm(Weight::Fc1(l), &layer.fc1_weight, &layer.fc1_bias, t, d, f);
+            add_gemm(Weight::Fc2(l), &layer.fc2_weight, &layer.fc2_bias, t, f, d);
+            norms.insert(
+                Weight::AttnNorm(l),
+                norm(&layer.attn_norm_gamma, &layer.attn_norm_beta),
+            );
+            norms.insert(
+                Weight::MlpNorm(l),
+                norm(&layer.mlp_norm_gamma, &layer.mlp_norm_beta),
+            );
+        }
+        norms.insert(
+            Weight::FinalNorm,
+            norm(&weights.final_norm_gamma, &weights.final_norm_beta),
+        );
+        PreparedWeights {
+            gemms,
+            norms,
+            positions: f32_bytes(&weights.positions),
+        }
+    }
+
+    /// Bytes placed on the device once per model.
+    pub fn resident_bytes(&self) -> usize {
+        self.gemms
+            .values()
+            .map(|g| g.b.len() + g.bias.len())
+            .sum::<usize>()
+            + self.norms.values().map(Vec::len).sum::<usize>()
+            + self.positions.len()
+    }
+}
