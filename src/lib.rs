@@ -35,6 +35,7 @@
 pub mod audio;
 pub mod cli;
 pub mod cmd;
+pub mod doctor;
 pub mod error;
 pub mod export;
 pub mod mel;

@@ -17,7 +17,7 @@ fn main() {
         std::process::exit(exit_code::RUNTIME);
     }
     match npu_whisper::cmd::run(&cli) {
-        Ok(()) => std::process::exit(exit_code::SUCCESS),
+        Ok(code) => std::process::exit(code),
         Err(error) => {
             eprintln!("npu-whisper: error: {error}");
             std::process::exit(error.exit_code());

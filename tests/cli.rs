@@ -197,13 +197,11 @@ fn json_summary_is_one_document_with_a_schema_version() {
 
 #[test]
 fn unfinished_subcommands_say_so_and_exit_1() {
-    for args in [vec!["bench"], vec!["doctor"]] {
-        npu_whisper()
-            .args(&args)
-            .assert()
-            .code(1)
-            .stderr(predicates::str::contains("not implemented yet"));
-    }
+    npu_whisper()
+        .arg("bench")
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("not implemented yet"));
 }
 
 #[test]
@@ -504,4 +502,48 @@ fn the_fault_hook_makes_one_op_fall_back_and_require_npu_exit_4() {
         .assert()
         .code(4)
         .stderr(predicates::str::contains("all-zero output"));
+}
+
+#[test]
+fn doctor_on_this_machine_reports_no_npu_with_exit_4_fast_and_in_json() {
+    let started = std::time::Instant::now();
+    let assert = npu_whisper().arg("doctor").assert().code(4);
+    assert!(
+        started.elapsed().as_secs_f64() < 1.0,
+        "doctor took {:?}",
+        started.elapsed()
+    );
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(
+        stdout.contains("verdict: only the CPU path is usable"),
+        "{stdout}"
+    );
+    let assert = npu_whisper().args(["doctor", "--json"]).assert().code(4);
+    let doc: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["npu_usable"], false);
+    let checks = doc["checks"].as_array().unwrap();
+    let ids: Vec<&str> = checks.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "cpu",
+            "kernel",
+            "pci",
+            "driver",
+            "firmware",
+            "node",
+            "device_info",
+            "memlock",
+            "xrt",
+            "kernels",
+            "models"
+        ]
+    );
+    for c in checks {
+        assert!(
+            ["ok", "warn", "fail", "skipped"].contains(&c["status"].as_str().unwrap()),
+            "{c}"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand: parse nothing, call the library, print. `run` dispatches.
 
 mod convert;
+mod doctor;
 mod encode;
 mod mel;
 
@@ -10,14 +11,15 @@ use crate::error::{Error, Result};
 /// JSON documents printed by `--json` carry this version; it changes when fields change meaning.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Run the parsed command line.
-pub fn run(cli: &Cli) -> Result<()> {
+/// Run the parsed command line; the process exit code on success (doctor reports "only the
+/// CPU path is usable" as 4 without it being an error).
+pub fn run(cli: &Cli) -> Result<i32> {
     match &cli.command {
-        Command::Mel(args) => mel::run(args, &cli.global),
-        Command::Encode(args) => encode::run(args, &cli.global),
-        Command::Convert(args) => convert::run(args, &cli.global),
+        Command::Mel(args) => mel::run(args, &cli.global).map(|()| 0),
+        Command::Encode(args) => encode::run(args, &cli.global).map(|()| 0),
+        Command::Convert(args) => convert::run(args, &cli.global).map(|()| 0),
         Command::Bench(_) => Err(Error::NotImplemented("npu-whisper bench")),
-        Command::Doctor(_) => Err(Error::NotImplemented("npu-whisper doctor")),
+        Command::Doctor(_) => doctor::run(&cli.global),
     }
 }
 

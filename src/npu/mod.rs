@@ -6,10 +6,12 @@
 pub mod calls;
 pub mod constants;
 pub mod cost;
+pub mod device;
 pub mod layout;
 pub mod manifest;
 pub mod prepare;
 pub mod sim;
+pub mod xclbin;
 
 /// Why the real NPU cannot be used by this build on this machine, or `None` when it can.
 pub fn npu_unavailable_reason() -> Option<String> {
