@@ -49,8 +49,8 @@ pub struct Environment<'a> {
     /// Where kernels are looked for (`xclbin/build` or `$NPU_WHISPER_XCLBIN_DIR`).
     pub xclbin_dir: PathBuf,
     pub model_dir: PathBuf,
-    /// Whether this binary was built with the `xrt` feature (the backend exists).
-    pub xrt_built: bool,
+    /// The XRT runtime as this build sees it (`npu::xrt_runtime()`): what loaded, or why not.
+    pub xrt: Result<String, String>,
 }
 
 /// Bytes the NPU plan pins: resident bf16 weights of whisper-base plus per-call buffers,
@@ -528,40 +528,26 @@ fn xrt_check(env: &Environment) -> Check {
         "opt/xilinx/xrt/lib/libxrt_coreutil.so",
         "usr/lib/x86_64-linux-gnu/libxrt_coreutil.so.2",
         "usr/lib/x86_64-linux-gnu/libxrt_coreutil.so",
-        "usr/lib/libxrt_coreutil.so",
     ];
-    let library = candidates
+    let installed = candidates
         .iter()
         .map(|c| env.root.join(c))
-        .find(|p| p.exists());
-    match (env.xrt_built, library) {
-        (false, lib) => check(
-            "xrt",
-            "XRT runtime",
-            Status::Fail,
+        .find(|p| p.exists())
+        .map(|p| {
             format!(
-                "this npu-whisper has no XRT backend (built without the `xrt` feature, which this version does not implement yet){}",
-                lib.map(|l| format!(
-                    "; libxrt_coreutil found at /{}",
-                    l.strip_prefix(&env.root).unwrap_or(&l).display()
-                ))
-                .unwrap_or_default()
-            ),
-            "the NPU path needs a build with the XRT backend: not available in this version; the CPU path works",
-        ),
-        (true, None) => check(
+                "; libxrt_coreutil installed at /{}",
+                p.strip_prefix(&env.root).unwrap_or(&p).display()
+            )
+        })
+        .unwrap_or_else(|| "; libxrt_coreutil not installed".to_string());
+    match &env.xrt {
+        Ok(found) => check("xrt", "XRT runtime", Status::Ok, found.clone(), ""),
+        Err(why) => check(
             "xrt",
             "XRT runtime",
             Status::Fail,
-            "libxrt_coreutil not found",
-            "install XRT >= 2.19 (AMD's xrt packages in /opt/xilinx/xrt, or Debian's libxrt2 + libxrt-npu2)",
-        ),
-        (true, Some(lib)) => check(
-            "xrt",
-            "XRT runtime",
-            Status::Ok,
-            format!("{}", lib.display()),
-            "",
+            format!("{why}{installed}"),
+            "install XRT >= 2.19 (AMD's packages under /opt/xilinx/xrt, or Debian's libxrt2 + libxrt-npu2) and use a build with `--features xrt` (XRT_ROOT=/opt/xilinx/xrt or /usr)",
         ),
     }
 }

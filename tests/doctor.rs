@@ -126,7 +126,7 @@ fn run(machine_root: &Path, identity: Identity, device: &FixtureDevice) -> Repor
         device,
         xclbin_dir: empty.path().to_path_buf(),
         model_dir: empty.path().to_path_buf(),
-        xrt_built: true,
+        xrt: Ok("XRT 2.25.00 through a test shim".into()),
     })
 }
 

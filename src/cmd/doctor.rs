@@ -35,7 +35,7 @@ pub fn run(global: &GlobalArgs) -> Result<i32> {
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("xclbin/build")),
         model_dir: crate::model::cache_dir(),
-        xrt_built: false,
+        xrt: crate::npu::xrt_runtime(),
     };
     let report = doctor::run(&env);
     let ms = elapsed_ms(started);
