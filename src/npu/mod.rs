@@ -7,6 +7,7 @@ pub mod calls;
 pub mod constants;
 pub mod cost;
 pub mod device;
+pub mod insts;
 pub mod layout;
 pub mod manifest;
 pub mod prepare;
