@@ -116,7 +116,7 @@ pub fn parse(bytes: &[u8]) -> Result<Stream, String> {
             ),
             1 => {
                 let size = u32_at(bytes, i + 12)? as usize;
-                if size < 16 || (size - 16) % 4 != 0 {
+                if size < 16 || !(size - 16).is_multiple_of(4) {
                     return Err(format!("op {n}: block write of {size} bytes"));
                 }
                 (
@@ -163,7 +163,7 @@ pub fn parse(bytes: &[u8]) -> Result<Stream, String> {
             ),
             other => return Err(format!("op {n} at byte {i}: unknown opcode {other}")),
         };
-        if size < 4 || size % 4 != 0 {
+        if size < 4 || !size.is_multiple_of(4) {
             return Err(format!(
                 "op {n} at byte {i}: size {size} is not a positive multiple of 4"
             ));
