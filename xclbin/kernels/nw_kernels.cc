@@ -125,31 +125,34 @@ void nw_epilogue_bias_residual_f32(const float* acc, const float* bias, float* c
 
 // ---------------------------------------------------------------- row and element kernels
 
-// LayerNorm of `rows` rows of `cols` f32 values; gamma_beta is [2][cols] f32.
+// Row statistics in ascending order, as the simulator computes them: mean, then 1/sqrt(var+eps).
+static inline void nw_row_stats(const float* row, int32_t cols, float* mean, float* rstd) {
+  float sum = 0.0f;
+  for (int j = 0; j < cols; ++j) sum += row[j];
+  const float m = sum / (float)cols;
+  float sq = 0.0f;
+  for (int j = 0; j < cols; ++j) sq += (row[j] - m) * (row[j] - m);
+  *mean = m;
+  *rstd = 1.0f / aie::sqrt(sq / (float)cols + NW_LAYERNORM_EPS);
+}
+
+// LayerNorm of `rows` rows of `cols` f32 values; gamma_beta is [2][cols] f32; bf16 output.
 void nw_layernorm_bf16(const float* x, const float* gamma_beta, bfloat16* y, int32_t rows, int32_t cols) {
   for (int r = 0; r < rows; ++r) {
-    const float* row = x + r * cols;
-    float sum = 0.0f;
-    for (int j = 0; j < cols; ++j) sum += row[j];
-    const float mean = sum / (float)cols;
-    float sq = 0.0f;
-    for (int j = 0; j < cols; ++j) sq += (row[j] - mean) * (row[j] - mean);
-    const float rstd = 1.0f / aie::sqrt(sq / (float)cols + NW_LAYERNORM_EPS);
+    float mean, rstd;
+    nw_row_stats(x + r * cols, cols, &mean, &rstd);
     for (int j = 0; j < cols; ++j)
-      y[r * cols + j] = nw_to_bf16((row[j] - mean) * rstd * gamma_beta[j] + gamma_beta[cols + j]);
+      y[r * cols + j] = nw_to_bf16((x[r * cols + j] - mean) * rstd * gamma_beta[j] + gamma_beta[cols + j]);
   }
 }
 
+// The same with f32 output (the final ln_post).
 void nw_layernorm_f32(const float* x, const float* gamma_beta, float* y, int32_t rows, int32_t cols) {
   for (int r = 0; r < rows; ++r) {
-    const float* row = x + r * cols;
-    float sum = 0.0f;
-    for (int j = 0; j < cols; ++j) sum += row[j];
-    const float mean = sum / (float)cols;
-    float sq = 0.0f;
-    for (int j = 0; j < cols; ++j) sq += (row[j] - mean) * (row[j] - mean);
-    const float rstd = 1.0f / aie::sqrt(sq / (float)cols + NW_LAYERNORM_EPS);
-    for (int j = 0; j < cols; ++j) y[r * cols + j] = (row[j] - mean) * rstd * gamma_beta[j] + gamma_beta[cols + j];
+    float mean, rstd;
+    nw_row_stats(x + r * cols, cols, &mean, &rstd);
+    for (int j = 0; j < cols; ++j)
+      y[r * cols + j] = (x[r * cols + j] - mean) * rstd * gamma_beta[j] + gamma_beta[cols + j];
   }
 }
 
