@@ -98,3 +98,17 @@ fn random_model_as_one_openai_named_bf16_file_loads_and_matches() {
         1e-4,
     );
 }
+
+#[test]
+fn a_model_directory_in_openai_naming_loads() {
+    // The OpenAI-named file as `model.safetensors` of a directory without config.json.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture("models/tiny-random-openai.safetensors"),
+        dir.path().join("model.safetensors"),
+    )
+    .unwrap();
+    let model = Model::load(dir.path(), None).unwrap();
+    assert_eq!(model.config.encoder_layers, 2);
+    check(&model, "speech_espeak_16k", "tiny_random_speech.f64.npy.gz", 1e-4);
+}
