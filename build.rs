@@ -63,9 +63,4 @@ fn main() {
         "cargo:rustc-env=NPU_WHISPER_XRT_SHIM_BUILT={}",
         out.display()
     );
-    println!(
-        "cargo:warning=built the XRT shim {} against {}",
-        out.display(),
-        root.display()
-    );
 }

@@ -110,5 +110,10 @@ fn a_model_directory_in_openai_naming_loads() {
     .unwrap();
     let model = Model::load(dir.path(), None).unwrap();
     assert_eq!(model.config.encoder_layers, 2);
-    check(&model, "speech_espeak_16k", "tiny_random_speech.f64.npy.gz", 1e-4);
+    check(
+        &model,
+        "speech_espeak_16k",
+        "tiny_random_speech.f64.npy.gz",
+        1e-4,
+    );
 }

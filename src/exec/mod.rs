@@ -220,21 +220,19 @@ impl Executor {
                 (None, None)
             }
             DeviceRequest::NpuSim => (Some(Backend::Sim), None),
-            DeviceRequest::Npu | DeviceRequest::Auto => {
-                match crate::npu::npu_unavailable_reason() {
-                    Some(reason) if options.require_npu => {
-                        return Err(Error::NpuUnavailable(reason));
-                    }
-                    Some(reason) => (
-                        None,
-                        Some(format!("NPU not used: {reason}; running on the CPU")),
-                    ),
-                    None => unreachable!("no NPU backend exists in this version"),
-                }
-            }
+            DeviceRequest::Npu | DeviceRequest::Auto => match open_real_npu() {
+                Ok(backend) => (Some(backend), None),
+                Err(reason) if options.require_npu => return Err(Error::NpuUnavailable(reason)),
+                Err(reason) => (
+                    None,
+                    Some(format!("NPU not used: {reason}; running on the CPU")),
+                ),
+            },
         };
-        let device = match backend {
+        let device = match &backend {
             Some(Backend::Sim) => Device::NpuSim,
+            #[cfg(feature = "xrt")]
+            Some(Backend::Xrt(_)) => Device::Npu,
             None => Device::Cpu,
         };
         let on_npu: Vec<bool> = plan
@@ -409,6 +407,18 @@ impl Executor {
 
     pub fn ledger(&self) -> &[LedgerEntry] {
         &self.ledger
+    }
+}
+
+/// The real NPU through XRT, or why it cannot be used.
+fn open_real_npu() -> std::result::Result<Backend, String> {
+    #[cfg(feature = "xrt")]
+    {
+        crate::npu::open_xrt_session().map(|s| Backend::Xrt(Box::new(s)))
+    }
+    #[cfg(not(feature = "xrt"))]
+    {
+        Err(crate::npu::npu_unavailable_reason())
     }
 }
 

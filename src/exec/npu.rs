@@ -53,10 +53,16 @@ impl Fault {
     }
 }
 
+/// How long one NPU run may take before it counts as failed (and falls back).
+pub const RUN_TIMEOUT_MS: u32 = 5_000;
+
 /// The device the adapter hands calls to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// The software model of our kernels.
     Sim,
+    /// The real NPU through XRT (feature `xrt`).
+    #[cfg(feature = "xrt")]
+    Xrt(Box<crate::npu::xrt::XrtSession>),
 }
 
 /// What a successful call returns: the unpacked output, to be written by the executor.
@@ -78,8 +84,10 @@ impl NpuAdapter {
         let last = &plan.ops[*call.ops.last().expect("calls cover ops")];
         let (mut args, output, out_rows, out_cols, out_cols_p, out_dtype, input_nonzero) =
             self.marshal(plan, call, buffers)?;
-        match self.backend {
+        match &self.backend {
             Backend::Sim => sim::run(call, &mut args)?,
+            #[cfg(feature = "xrt")]
+            Backend::Xrt(session) => session.run(call, &mut args, RUN_TIMEOUT_MS)?,
         }
         let out_index = call
             .args

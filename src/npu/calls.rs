@@ -3,8 +3,9 @@
 //! One call per op, never per tile: a GEMM of any size is one run of a dynamic-shape kernel, and
 //! all attention heads go in one submission. Adjacent ops fuse into one call where a kernel has
 //! the epilogue: matmul/conv + GELU, matmul + residual add. Buffers are bound by construction:
-//! a `BufferArg` is made from its argument index and its group id *is* that index, so a data
-//! buffer can never be allocated with another argument's (or a scalar's) group id.
+//! a `BufferArg` knows only its own argument index, and the device layer allocates it with
+//! `kernel.group_id(arg_index)` from that (there is no way to pass a group id in), so a data
+//! buffer can never be allocated with another argument's, or a scalar slot's, memory group.
 
 use super::layout::{Dtype, GemmShape, pad_to};
 use super::manifest::{ArgKind, KernelSpec, kernel, manifest};
@@ -58,14 +59,10 @@ impl BufferArg {
         }
     }
 
+    /// The kernel argument this buffer binds to; its memory group is `kernel.group_id()` of
+    /// exactly this index.
     pub fn arg_index(&self) -> usize {
         self.arg_index
-    }
-
-    /// The memory group (`kernel.group_id(i)` in XRT) to allocate this buffer in: always the
-    /// buffer's own argument index.
-    pub fn group_id(&self) -> u32 {
-        self.arg_index as u32
     }
 }
 
@@ -372,11 +369,8 @@ mod tests {
         for call in plan_calls(&plan, &vec![true; plan.ops.len()]) {
             let spec = kernel(call.kernel);
             for (buffer, arg) in call.args.buffers.iter().zip(spec.data_args()) {
-                assert_eq!(buffer.group_id() as usize, buffer.arg_index());
                 assert_eq!(buffer.arg_index(), arg.index);
-                assert!(buffer.group_id() >= FIRST_DATA_ARG as u32);
-                // 131071 (0x1FFFF) is XRT's "scalar slot" group: never a buffer's.
-                assert_ne!(buffer.group_id(), 0x1FFFF);
+                assert!(buffer.arg_index() >= FIRST_DATA_ARG);
             }
             assert_eq!(call.args.opcode, 3);
         }

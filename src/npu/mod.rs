@@ -29,19 +29,48 @@ pub fn xrt_runtime() -> Result<String, String> {
     }
 }
 
-/// Why the real NPU cannot be used by this build on this machine, or `None` when it can.
-/// Every missing piece is named: device, runtime, kernels.
-pub fn npu_unavailable_reason() -> Option<String> {
+/// Where the built kernels are: `$NPU_WHISPER_XCLBIN_DIR`, else `xclbin/build/` of the source tree.
+pub fn xclbin_dir() -> std::path::PathBuf {
+    std::env::var_os("NPU_WHISPER_XCLBIN_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("xclbin/build")
+        })
+}
+
+/// Why the real NPU cannot be used by this build on this machine, naming every missing piece:
+/// device, runtime, kernels.
+pub fn npu_unavailable_reason() -> String {
     let node = std::path::Path::new("/dev/accel/accel0");
-    let device = if node.exists() {
-        "/dev/accel/accel0 exists".to_string()
+    let mut missing = Vec::new();
+    if !node.exists() {
+        missing.push("no NPU device (/dev/accel/accel0 does not exist)".to_string());
+    }
+    if let Err(e) = xrt_runtime() {
+        missing.push(e);
+    }
+    let xclbin = xclbin_dir().join("whisper_bf16.xclbin");
+    if !xclbin.exists() {
+        missing.push(format!(
+            "no NPU kernels ({} is missing: scripts/build-xclbin)",
+            xclbin.display()
+        ));
+    }
+    if missing.is_empty() {
+        "device, runtime and kernels are present but the device could not be opened".to_string()
     } else {
-        "no NPU device (/dev/accel/accel0 does not exist)".to_string()
-    };
-    let runtime = xrt_runtime().unwrap_or_else(|e| e);
-    // Even with device and runtime, the NPU path needs our kernels and the code that runs the
-    // call plan through XRT; neither exists in this version.
-    Some(format!(
-        "{device}; {runtime}; no NPU kernels are built (xclbin/build/ is empty) and running calls through XRT is not implemented in this version"
-    ))
+        missing.join("; ")
+    }
+}
+
+/// Open device 0 with our kernels through XRT, or say why not.
+#[cfg(feature = "xrt")]
+pub fn open_xrt_session() -> Result<xrt::XrtSession, String> {
+    let node = std::path::Path::new("/dev/accel/accel0");
+    let xclbin = xclbin_dir().join(xrt::XCLBIN_NAME);
+    if !node.exists() || !xclbin.exists() {
+        return Err(npu_unavailable_reason());
+    }
+    let shim = xrt::XrtShim::load()?;
+    xrt::XrtSession::open(shim, &xclbin_dir())
 }

@@ -102,3 +102,329 @@ impl XrtShim {
         }
     }
 }
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::ffi::{CString, c_char, c_int, c_uint, c_void};
+use std::path::Path;
+
+use super::calls::{Call, Direction};
+use super::insts;
+use super::manifest::manifest;
+
+/// XRT's "this argument is a scalar" memory group: a buffer allocated there is copied and the
+/// kernel sees zeros (the failure this project was started to avoid).
+pub const SCALAR_GROUP: i32 = 0x1FFFF;
+/// `ERT_CMD_STATE_COMPLETED` and `ERT_CMD_STATE_TIMEOUT`.
+const STATE_COMPLETED: c_int = 4;
+const STATE_TIMEOUT: c_int = 8;
+/// The xclbin the manifest's kernels live in.
+pub const XCLBIN_NAME: &str = "whisper_bf16.xclbin";
+
+type ErrBuf = *mut c_char;
+
+/// The shim's C interface as typed function pointers.
+struct Api {
+    device_open: unsafe extern "C" fn(c_uint, *mut *mut c_void, ErrBuf, usize) -> c_int,
+    register_xclbin: unsafe extern "C" fn(
+        *mut c_void,
+        *const c_char,
+        *mut u8,
+        *mut *mut c_void,
+        ErrBuf,
+        usize,
+    ) -> c_int,
+    hw_context_create:
+        unsafe extern "C" fn(*mut c_void, *const u8, *mut *mut c_void, ErrBuf, usize) -> c_int,
+    kernel_open:
+        unsafe extern "C" fn(*mut c_void, *const c_char, *mut *mut c_void, ErrBuf, usize) -> c_int,
+    kernel_group_id: unsafe extern "C" fn(*mut c_void, c_int, ErrBuf, usize) -> c_int,
+    bo_alloc: unsafe extern "C" fn(
+        *mut c_void,
+        usize,
+        c_int,
+        c_int,
+        *mut *mut c_void,
+        ErrBuf,
+        usize,
+    ) -> c_int,
+    bo_map: unsafe extern "C" fn(*mut c_void) -> *mut c_void,
+    bo_sync: unsafe extern "C" fn(*mut c_void, c_int, usize, usize, ErrBuf, usize) -> c_int,
+    #[allow(clippy::type_complexity)]
+    run_create: unsafe extern "C" fn(
+        *mut c_void,
+        u32,
+        *mut c_void,
+        u32,
+        *mut *mut c_void,
+        usize,
+        *mut *mut c_void,
+        ErrBuf,
+        usize,
+    ) -> c_int,
+    run_start: unsafe extern "C" fn(*mut c_void, ErrBuf, usize) -> c_int,
+    run_wait: unsafe extern "C" fn(*mut c_void, c_uint, ErrBuf, usize) -> c_int,
+    release: unsafe extern "C" fn(*mut c_void),
+}
+
+impl Api {
+    fn resolve(library: &libloading::Library) -> Result<Self, String> {
+        // SAFETY: each symbol is declared in shim.cpp with exactly the signature given here.
+        unsafe {
+            macro_rules! get {
+                ($name:literal) => {
+                    *library.get($name).map_err(|e| format!("XRT shim: {e}"))?
+                };
+            }
+            Ok(Api {
+                device_open: get!(b"nw_device_open"),
+                register_xclbin: get!(b"nw_register_xclbin"),
+                hw_context_create: get!(b"nw_hw_context_create"),
+                kernel_open: get!(b"nw_kernel_open"),
+                kernel_group_id: get!(b"nw_kernel_group_id"),
+                bo_alloc: get!(b"nw_bo_alloc"),
+                bo_map: get!(b"nw_bo_map"),
+                bo_sync: get!(b"nw_bo_sync"),
+                run_create: get!(b"nw_run_create"),
+                run_start: get!(b"nw_run_start"),
+                run_wait: get!(b"nw_run_wait"),
+                release: get!(b"nw_release"),
+            })
+        }
+    }
+}
+
+/// Call a shim function that reports errors through a buffer.
+fn checked(what: &str, f: impl FnOnce(ErrBuf, usize) -> c_int) -> Result<c_int, String> {
+    let mut err = [0 as c_char; 512];
+    let rc = f(err.as_mut_ptr(), err.len());
+    if rc < 0 {
+        // SAFETY: the shim NUL-terminates the message within the buffer (or leaves it zeroed).
+        let msg = unsafe { std::ffi::CStr::from_ptr(err.as_ptr()) }
+            .to_string_lossy()
+            .into_owned();
+        return Err(format!("{what}: {msg}"));
+    }
+    Ok(rc)
+}
+
+struct KernelHandles {
+    kernel: *mut c_void,
+    instructions: *mut c_void,
+    words: u32,
+    stream: insts::Stream,
+}
+
+/// An open device with our xclbin registered, a hardware context and every kernel of the
+/// manifest with its instruction buffer (group id of argument 1, cacheable) on the device.
+pub struct XrtSession {
+    api: Api,
+    device: *mut c_void,
+    xclbin: *mut c_void,
+    context: *mut c_void,
+    kernels: HashMap<String, KernelHandles>,
+    // Keeps the shim loaded for as long as its functions may be called.
+    _shim: XrtShim,
+}
+
+impl XrtSession {
+    /// Open device 0 and load the kernels from `xclbin_dir`.
+    pub fn open(shim: XrtShim, xclbin_dir: &Path) -> Result<Self, String> {
+        let api = Api::resolve(&shim.library)?;
+        let mut device = std::ptr::null_mut();
+        // SAFETY (all shim calls below): arguments are live pointers to values we own and
+        // handles the shim returned; the shim catches every C++ exception.
+        checked("opening NPU device 0", |e, l| unsafe {
+            (api.device_open)(0, &mut device, e, l)
+        })?;
+        let path = xclbin_dir.join(XCLBIN_NAME);
+        let c_path = CString::new(path.to_string_lossy().as_bytes()).map_err(|e| e.to_string())?;
+        let mut uuid = [0u8; 16];
+        let mut xclbin = std::ptr::null_mut();
+        checked(&format!("registering {}", path.display()), |e, l| unsafe {
+            (api.register_xclbin)(
+                device,
+                c_path.as_ptr(),
+                uuid.as_mut_ptr(),
+                &mut xclbin,
+                e,
+                l,
+            )
+        })?;
+        let mut context = std::ptr::null_mut();
+        checked("creating the hardware context", |e, l| unsafe {
+            (api.hw_context_create)(device, uuid.as_ptr(), &mut context, e, l)
+        })?;
+        let mut session = XrtSession {
+            api,
+            device,
+            xclbin,
+            context,
+            kernels: HashMap::new(),
+            _shim: shim,
+        };
+        for (name, spec) in &manifest().kernels {
+            let c_name = CString::new(name.as_str()).map_err(|e| e.to_string())?;
+            let mut kernel = std::ptr::null_mut();
+            checked(&format!("opening kernel {name}"), |e, l| unsafe {
+                (session.api.kernel_open)(session.context, c_name.as_ptr(), &mut kernel, e, l)
+            })?;
+            let insts_path = xclbin_dir.join(&spec.instructions);
+            let bytes =
+                std::fs::read(&insts_path).map_err(|e| format!("{}: {e}", insts_path.display()))?;
+            let stream =
+                insts::parse(&bytes).map_err(|e| format!("{}: {e}", insts_path.display()))?;
+            let group = session.group_id(kernel, 1)?;
+            let instructions = session.alloc(bytes.len(), 1, group)?;
+            session.upload(instructions, &bytes)?;
+            session.kernels.insert(
+                name.clone(),
+                KernelHandles {
+                    kernel,
+                    instructions,
+                    words: (bytes.len() / 4) as u32,
+                    stream,
+                },
+            );
+        }
+        Ok(session)
+    }
+
+    fn group_id(&self, kernel: *mut c_void, arg: usize) -> Result<c_int, String> {
+        checked(&format!("group id of argument {arg}"), |e, l| unsafe {
+            (self.api.kernel_group_id)(kernel, arg as c_int, e, l)
+        })
+    }
+
+    /// flags: 1 cacheable (instructions), 2 host_only (data).
+    fn alloc(&self, bytes: usize, flags: c_int, group: c_int) -> Result<*mut c_void, String> {
+        let mut bo = std::ptr::null_mut();
+        checked(
+            &format!("allocating {bytes} bytes in group {group}"),
+            |e, l| unsafe {
+                (self.api.bo_alloc)(self.context, bytes.max(4), flags, group, &mut bo, e, l)
+            },
+        )?;
+        Ok(bo)
+    }
+
+    fn upload(&self, bo: *mut c_void, bytes: &[u8]) -> Result<(), String> {
+        // SAFETY: the buffer was allocated with at least bytes.len() bytes and stays alive.
+        let ptr = unsafe { (self.api.bo_map)(bo) } as *mut u8;
+        if ptr.is_null() {
+            return Err("mapping a buffer failed".into());
+        }
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr, bytes.len()) };
+        checked("sync to device", |e, l| unsafe {
+            (self.api.bo_sync)(bo, 1, bytes.len(), 0, e, l)
+        })?;
+        Ok(())
+    }
+
+    fn download(&self, bo: *mut c_void, len: usize) -> Result<Vec<u8>, String> {
+        checked("sync from device", |e, l| unsafe {
+            (self.api.bo_sync)(bo, 0, len, 0, e, l)
+        })?;
+        // SAFETY: as in upload.
+        let ptr = unsafe { (self.api.bo_map)(bo) } as *const u8;
+        if ptr.is_null() {
+            return Err("mapping a buffer failed".into());
+        }
+        Ok(unsafe { std::slice::from_raw_parts(ptr, len) }.to_vec())
+    }
+
+    /// Run one call: every data buffer allocated in the memory group of its own argument index,
+    /// inputs synced to the device, one run (arg0 opcode, arg1 instructions, arg2 words, arg3..
+    /// buffers), a bounded wait, outputs synced back into `buffers`.
+    pub fn run(
+        &self,
+        call: &Call,
+        buffers: &mut [Cow<'_, [u8]>],
+        timeout_ms: u32,
+    ) -> Result<(), String> {
+        let k = self
+            .kernels
+            .get(call.kernel)
+            .ok_or_else(|| format!("kernel {} is not in the xclbin", call.kernel))?;
+        let sizes: Vec<usize> = call.args.buffers.iter().map(|b| b.bytes).collect();
+        insts::validate(&k.stream, &sizes)
+            .map_err(|e| format!("{} instructions: {e}", call.kernel))?;
+        let mut bos = Vec::with_capacity(call.args.buffers.len());
+        let result = (|| {
+            for (arg, data) in call.args.buffers.iter().zip(buffers.iter()) {
+                let group = self.group_id(k.kernel, arg.arg_index())?;
+                if group == SCALAR_GROUP {
+                    return Err(format!(
+                        "{}: argument {} (`{}`) is a scalar slot in this xclbin (group {group:#x}); the xclbin does not match xclbin/manifest.json",
+                        call.kernel,
+                        arg.arg_index(),
+                        arg.name
+                    ));
+                }
+                let bo = self.alloc(arg.bytes, 2, group)?;
+                bos.push(bo);
+                if arg.direction != Direction::Output {
+                    self.upload(bo, data)?;
+                }
+            }
+            let mut run = std::ptr::null_mut();
+            let mut handles = bos.clone();
+            checked(
+                &format!("creating a run of {}", call.kernel),
+                |e, l| unsafe {
+                    (self.api.run_create)(
+                        k.kernel,
+                        call.args.opcode,
+                        k.instructions,
+                        k.words,
+                        handles.as_mut_ptr(),
+                        handles.len(),
+                        &mut run,
+                        e,
+                        l,
+                    )
+                },
+            )?;
+            let outcome = (|| {
+                checked("starting the run", |e, l| unsafe {
+                    (self.api.run_start)(run, e, l)
+                })?;
+                let state = checked("waiting for the run", |e, l| unsafe {
+                    (self.api.run_wait)(run, timeout_ms, e, l)
+                })?;
+                match state {
+                    STATE_COMPLETED => Ok(()),
+                    STATE_TIMEOUT => Err(format!("timed out after {timeout_ms} ms")),
+                    other => Err(format!("the run ended in ERT state {other}")),
+                }
+            })();
+            unsafe { (self.api.release)(run) };
+            outcome?;
+            for ((arg, data), &bo) in call.args.buffers.iter().zip(buffers.iter_mut()).zip(&bos) {
+                if arg.direction != Direction::Input {
+                    *data = Cow::Owned(self.download(bo, arg.bytes)?);
+                }
+            }
+            Ok(())
+        })();
+        for bo in bos {
+            unsafe { (self.api.release)(bo) };
+        }
+        result
+    }
+}
+
+impl Drop for XrtSession {
+    fn drop(&mut self) {
+        // SAFETY: every handle came from the shim and is released once, innermost first.
+        unsafe {
+            for k in self.kernels.values() {
+                (self.api.release)(k.instructions);
+                (self.api.release)(k.kernel);
+            }
+            (self.api.release)(self.context);
+            (self.api.release)(self.xclbin);
+            (self.api.release)(self.device);
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The XRT host path against a stand-in shim (tests/mock_xrt/mock_shim.c, same C interface):
+//! buffers are allocated in the memory group of their own argument, instructions go in the
+//! group of argument 1 as cacheable, a scalar-slot group is refused, a timeout is reported, and
+//! data makes the round trip. Runs in scripts/test-xrt (feature `xrt`).
+#![cfg(feature = "xrt")]
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use npu_whisper::encoder::Plan;
+use npu_whisper::model::Config;
+use npu_whisper::npu::calls::plan_calls;
+use npu_whisper::npu::manifest::manifest;
+use npu_whisper::npu::xrt::{SHIM_ENV, XCLBIN_NAME, XrtSession, XrtShim};
+use npu_whisper::npu::{insts, xclbin};
+
+fn build_mock(dir: &Path) -> std::path::PathBuf {
+    let out = dir.join("libmock_xrt.so");
+    let status = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&out)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/mock_xrt/mock_shim.c"
+        ))
+        .status()
+        .expect("a C compiler");
+    assert!(status.success());
+    out
+}
+
+#[test]
+fn the_host_path_binds_buffers_to_their_own_argument_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let shim = build_mock(dir.path());
+    // Our xclbin and one instruction stream per kernel, each patching buffer arguments 0 and 1.
+    std::fs::write(
+        dir.path().join(XCLBIN_NAME),
+        xclbin::build([1; 16], &["MLIR_AIE"], Some(4)),
+    )
+    .unwrap();
+    let stream = insts::build(&[
+        insts::Op::DdrPatch {
+            register: 0x1d004,
+            arg: 0,
+            offset: 0,
+        },
+        insts::Op::DdrPatch {
+            register: 0x1d024,
+            arg: 1,
+            offset: 0,
+        },
+        insts::Op::Sync { bytes: 16 },
+    ]);
+    for spec in manifest().kernels.values() {
+        std::fs::write(dir.path().join(&spec.instructions), &stream).unwrap();
+    }
+    let log = dir.path().join("xrt.log");
+    // SAFETY: this is the only test in this binary, so nothing reads the environment concurrently.
+    unsafe {
+        std::env::set_var(SHIM_ENV, &shim);
+        std::env::set_var("MOCK_XRT_LOG", &log);
+    }
+    let session = XrtSession::open(XrtShim::load().unwrap(), dir.path()).unwrap();
+
+    // The positional-embedding add of a small plan: a += b over 1500 x 64 f32.
+    let plan = Plan::new(&Config::standard(80, 64, 1), 1);
+    let mut on_npu = vec![false; plan.ops.len()];
+    let index = plan.ops.iter().position(|o| o.name == "positions").unwrap();
+    on_npu[index] = true;
+    let call = plan_calls(&plan, &on_npu).remove(0);
+    assert_eq!(call.kernel, "add");
+    let n = 1500 * 64;
+    let a: Vec<u8> = (0..n).flat_map(|i| (i as f32).to_le_bytes()).collect();
+    let b: Vec<u8> = (0..n).flat_map(|_| 0.5f32.to_le_bytes()).collect();
+    std::fs::write(&log, "").unwrap();
+    let mut buffers = vec![Cow::Owned(a), Cow::Borrowed(&b[..])];
+    session.run(&call, &mut buffers, 1000).unwrap();
+    let out: Vec<f32> = buffers[0]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(out[10], 10.5);
+    assert_eq!(out[n - 1], (n - 1) as f32 + 0.5);
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let allocs: Vec<&str> = text.lines().filter(|l| l.starts_with("alloc")).collect();
+    assert_eq!(
+        allocs,
+        [
+            format!("alloc bytes={} flags=2 group=103", n * 4),
+            format!("alloc bytes={} flags=2 group=104", n * 4)
+        ],
+        "{text}"
+    );
+    assert!(text.contains("run opcode=3 words="), "{text}");
+    assert!(text.contains("wait timeout_ms=1000"), "{text}");
+    assert!(!text.contains("group=131071"), "{text}");
+    // The inout buffer went to the device and came back; the input only went.
+    assert_eq!(text.matches("sync to_device=1").count(), 2, "{text}");
+    assert_eq!(text.matches("sync to_device=0").count(), 1, "{text}");
+
+    // An xclbin whose argument 4 is a scalar slot is refused, naming the argument.
+    unsafe { std::env::set_var("MOCK_XRT_SCALAR_ARG", "4") };
+    let err = session.run(&call, &mut buffers, 1000).unwrap_err();
+    assert!(
+        err.contains("argument 4") && err.contains("scalar slot"),
+        "{err}"
+    );
+    unsafe { std::env::remove_var("MOCK_XRT_SCALAR_ARG") };
+
+    // A run that does not finish in time is an error the executor can fall back on.
+    unsafe { std::env::set_var("MOCK_XRT_WAIT_STATE", "8") };
+    let err = session.run(&call, &mut buffers, 250).unwrap_err();
+    assert!(err.contains("timed out after 250 ms"), "{err}");
+    unsafe { std::env::remove_var("MOCK_XRT_WAIT_STATE") };
+
+    // An instruction stream that patches a buffer the call does not have is refused.
+    let bad = insts::build(&[insts::Op::DdrPatch {
+        register: 0,
+        arg: 5,
+        offset: 0,
+    }]);
+    for spec in manifest().kernels.values() {
+        std::fs::write(dir.path().join(&spec.instructions), &bad).unwrap();
+    }
+    let session = XrtSession::open(XrtShim::load().unwrap(), dir.path()).unwrap();
+    let err = session.run(&call, &mut buffers, 1000).unwrap_err();
+    assert!(err.contains("buffer argument 5"), "{err}");
+}
