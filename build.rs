@@ -11,6 +11,16 @@ fn main() {
     println!("cargo:rerun-if-changed=src/npu/xrt/shim.cpp");
     println!("cargo:rerun-if-env-changed=XRT_ROOT");
     println!("cargo:rerun-if-env-changed=CXX");
+    // The git revision for bench's machine fingerprint ("unknown" outside a checkout).
+    let rev = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=NPU_WHISPER_GIT_REV={rev}");
+    println!("cargo:rerun-if-changed=.git/HEAD");
     if std::env::var_os("CARGO_FEATURE_XRT").is_none() {
         return;
     }

@@ -161,6 +161,12 @@ pub struct ConvertArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PrecisionArg {
+    F32,
+    Bf16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DtypeArg {
     F16,
     F32,
@@ -183,9 +189,30 @@ pub struct MelArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
+    /// Model to benchmark [default: none: whisper-base dimensions with deterministic synthetic
+    /// weights, so bench runs on a fresh machine with nothing fetched].
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+
     /// Encoder layers to run (default: all of the model).
     #[arg(long, value_name = "N")]
     pub layers: Option<NonZeroUsize>,
+
+    /// Where to run the encoder (see `encode --device`).
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+
+    /// Arithmetic of the CPU path. Only `f32` exists in this version.
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
+    pub precision: PrecisionArg,
+
+    /// Timed runs of one 30 s window.
+    #[arg(long, default_value_t = 5, value_name = "K")]
+    pub iterations: usize,
+
+    /// Untimed runs first.
+    #[arg(long, default_value_t = 1, value_name = "W")]
+    pub warmup: usize,
 }
 
 #[derive(Debug, Args)]

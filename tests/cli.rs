@@ -196,12 +196,62 @@ fn json_summary_is_one_document_with_a_schema_version() {
 }
 
 #[test]
-fn unfinished_subcommands_say_so_and_exit_1() {
+fn unfinished_modes_say_so_and_exit_1() {
     npu_whisper()
-        .arg("bench")
+        .args(["bench", "--precision", "bf16"])
         .assert()
         .code(1)
         .stderr(predicates::str::contains("not implemented yet"));
+}
+
+#[test]
+fn bench_runs_with_no_model_and_reports_its_schema() {
+    let started = std::time::Instant::now();
+    let assert = npu_whisper()
+        .args(["bench", "--layers", "6", "--iterations", "2", "--json"])
+        .env("NPU_WHISPER_MODEL_DIR", "/nonexistent")
+        .assert()
+        .success();
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "bench took {:?}",
+        started.elapsed()
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["model"], "synthetic-base");
+    assert_eq!(doc["layers"], 6);
+    let ms = &doc["encoder_ms"];
+    let (min, median, p95) = (
+        ms["min"].as_f64().unwrap(),
+        ms["median"].as_f64().unwrap(),
+        ms["p95"].as_f64().unwrap(),
+    );
+    assert!(0.0 < min && min <= median && median <= p95, "{ms}");
+    assert!((doc["gflop_per_window"].as_f64().unwrap() - 87.4).abs() < 1.0);
+    assert!(doc["gemm_peak_gflops_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(doc["op_kinds"].as_array().unwrap().len(), 6);
+    for key in ["cpu", "threads", "isa", "kernel", "xrt", "git_revision"] {
+        assert!(doc["machine"].get(key).is_some(), "fingerprint lacks {key}");
+    }
+    // On the simulated NPU the projection is part of the report.
+    let assert = npu_whisper()
+        .args([
+            "bench",
+            "--layers",
+            "1",
+            "--iterations",
+            "1",
+            "--warmup",
+            "0",
+            "--device",
+            "npu-sim",
+            "--json",
+        ])
+        .assert()
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    assert_eq!(doc["projected_npu"][0]["label"], "projected, not measured");
 }
 
 #[test]

@@ -1,12 +1,13 @@
 //! One module per subcommand: parse nothing, call the library, print. `run` dispatches.
 
+mod bench;
 mod convert;
 mod doctor;
 mod encode;
 mod mel;
 
 use crate::cli::{Cli, Command};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// JSON documents printed by `--json` carry this version; it changes when fields change meaning.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -18,7 +19,7 @@ pub fn run(cli: &Cli) -> Result<i32> {
         Command::Mel(args) => mel::run(args, &cli.global).map(|()| 0),
         Command::Encode(args) => encode::run(args, &cli.global).map(|()| 0),
         Command::Convert(args) => convert::run(args, &cli.global).map(|()| 0),
-        Command::Bench(_) => Err(Error::NotImplemented("npu-whisper bench")),
+        Command::Bench(args) => bench::run(args, &cli.global).map(|()| 0),
         Command::Doctor(_) => doctor::run(&cli.global),
     }
 }

@@ -408,6 +408,16 @@ impl Executor {
     pub fn ledger(&self) -> &[LedgerEntry] {
         &self.ledger
     }
+
+    /// Zero the ledger's counters (after warm-up runs), keeping placements and fallbacks.
+    pub fn reset_counters(&mut self) {
+        for e in &mut self.ledger {
+            e.calls = 0;
+            e.runs = 0;
+            e.bytes = 0;
+            e.ms = 0.0;
+        }
+    }
 }
 
 /// The real NPU through XRT, or why it cannot be used.

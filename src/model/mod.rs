@@ -98,6 +98,62 @@ impl Model {
     }
 }
 
+impl Model {
+    /// A model of `config`'s dimensions with deterministic synthetic weights (for benchmarks:
+    /// the arithmetic, and so the time, is that of a real model of the same size).
+    pub fn synthetic(config: &Config, layers: usize) -> Self {
+        let d = config.d_model;
+        let f = config.encoder_ffn_dim;
+        let mut seed = 0x853C_49E6_748F_EA9Bu64;
+        let mut values = |n: usize, scale: f32| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
+                })
+                .collect()
+        };
+        let w = 1.0 / (d as f32).sqrt();
+        let layer_weights = (0..layers)
+            .map(|_| LayerWeights {
+                attn_norm_gamma: vec![1.0; d],
+                attn_norm_beta: vec![0.0; d],
+                query_weight: values(d * d, w),
+                query_bias: values(d, 0.1),
+                key_weight: values(d * d, w),
+                value_weight: values(d * d, w),
+                value_bias: values(d, 0.1),
+                out_weight: values(d * d, w),
+                out_bias: values(d, 0.1),
+                mlp_norm_gamma: vec![1.0; d],
+                mlp_norm_beta: vec![0.0; d],
+                fc1_weight: values(f * d, w),
+                fc1_bias: values(f, 0.1),
+                fc2_weight: values(d * f, 1.0 / (f as f32).sqrt()),
+                fc2_bias: values(d, 0.1),
+            })
+            .collect();
+        let encoder = EncoderWeights {
+            conv1_weight: values(d * config.num_mel_bins * 3, 0.1),
+            conv1_bias: values(d, 0.1),
+            conv2_weight: values(d * d * 3, w),
+            conv2_bias: values(d, 0.1),
+            positions: values(config::ENCODER_FRAMES * d, 1.0),
+            layers: layer_weights,
+            final_norm_gamma: vec![1.0; d],
+            final_norm_beta: vec![0.0; d],
+        };
+        Model {
+            name: format!("synthetic-{}", config.size_name()),
+            weights_path: PathBuf::from("<synthetic>"),
+            config: config.clone(),
+            encoder,
+        }
+    }
+}
+
 fn model_name(path: &Path) -> String {
     let stem = if path.is_dir() {
         path.file_name()
