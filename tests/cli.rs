@@ -597,3 +597,26 @@ fn doctor_on_this_machine_reports_no_npu_with_exit_4_fast_and_in_json() {
         );
     }
 }
+
+#[test]
+fn the_forced_avx2_path_gives_the_same_embeddings() {
+    let dir = tempfile::tempdir().unwrap();
+    let audio = fixture("audio/speech_espeak_16k.wav");
+    let mut outputs = Vec::new();
+    for force in ["0", "1"] {
+        let out = dir.path().join(format!("e{force}.npy"));
+        npu_whisper()
+            .env("NPU_WHISPER_FORCE_AVX2", force)
+            .args(["encode", audio.to_str().unwrap(), "--model", &tiny_model(), "--device", "cpu"])
+            .args(["-o", out.to_str().unwrap()])
+            .assert()
+            .success();
+        outputs.push(parse_npy(&std::fs::read(&out).unwrap()).1);
+    }
+    let max = outputs[0]
+        .iter()
+        .zip(&outputs[1])
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(max < 1e-4, "AVX-512 and AVX2 paths differ by {max}");
+}

@@ -91,81 +91,92 @@ pub fn conv1d_k3(
     matmul_bias(out, cols, weight, bias, out_frames, row, bias.len());
 }
 
+/// A raw output pointer shared by attention tasks; each task writes its own head's columns.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: tasks write disjoint column blocks of the output, see `attention`.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// Through a method, so closures capture the whole (Send + Sync) wrapper, not its field.
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
 /// Multi-head self-attention from the fused `[frames][3d]` Q|K|V buffer into `[frames][d]`.
-/// Heads run in parallel; each materialises its `frames x frames` scores once.
+/// One task per head: its scaled scores (`frames x frames`, only one head's per core at a time,
+/// never all heads' at once), a vectorised softmax per row, and the context written straight
+/// into the head's columns of the output. (Row blocks were measured too: repacking K and V for
+/// every block made them slower with the gemm crate.)
 pub fn attention(out: &mut [f32], qkv: &[f32], heads: usize, frames: usize, d: usize) {
+    assert_eq!(out.len(), frames * d);
+    assert_eq!(qkv.len(), frames * 3 * d);
     let hd = d / heads;
     let scale = 1.0 / (hd as f32).sqrt();
-    let per_head: Vec<Vec<f32>> = (0..heads)
-        .into_par_iter()
-        .map(|h| {
-            let mut scores = vec![0.0f32; frames * frames];
-            let q = &qkv[h * hd..];
-            let k = &qkv[d + h * hd..];
-            let v = &qkv[2 * d + h * hd..];
-            let stride = 3 * d as isize;
-            // SAFETY: q/k/v views start inside qkv and are read as frames x hd with row stride
-            // 3d, which stays inside qkv because h*hd + 2d + (frames-1)*3d + hd <= frames*3d.
-            unsafe {
-                // scores = scale * Q K^T
-                gemm::gemm(
-                    frames,
-                    frames,
-                    hd,
-                    scores.as_mut_ptr(),
-                    1,
-                    frames as isize,
-                    false,
-                    q.as_ptr(),
-                    1,
-                    stride,
-                    k.as_ptr(),
-                    stride,
-                    1,
-                    0.0,
-                    scale,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
-            for row in scores.chunks_exact_mut(frames) {
-                softmax_in_place(row);
-            }
-            let mut context = vec![0.0f32; frames * hd];
-            // SAFETY: as above for v; scores and context are dense and sized here.
-            unsafe {
-                gemm::gemm(
-                    frames,
-                    hd,
-                    frames,
-                    context.as_mut_ptr(),
-                    1,
-                    hd as isize,
-                    false,
-                    scores.as_ptr(),
-                    1,
-                    frames as isize,
-                    v.as_ptr(),
-                    1,
-                    stride,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
-            context
-        })
-        .collect();
-    for (h, context) in per_head.iter().enumerate() {
-        for (t, row) in context.chunks_exact(hd).enumerate() {
-            out[t * d + h * hd..t * d + (h + 1) * hd].copy_from_slice(row);
+    let out_ptr = OutPtr(out.as_mut_ptr());
+    let stride = 3 * d as isize;
+    (0..heads).into_par_iter().for_each(|h| {
+        let mut scores = vec![0.0f32; frames * frames];
+        let q = &qkv[h * hd..];
+        let k = &qkv[d + h * hd..];
+        let v = &qkv[2 * d + h * hd..];
+        // SAFETY: q, k and v are read as frames x hd with row stride 3d from offsets inside
+        // qkv, staying inside it (h*hd + 2d + (frames-1)*3d + hd <= frames*3d). The output
+        // columns h*hd..(h+1)*hd of every row belong to this task alone, and out holds
+        // frames x d values (asserted above).
+        unsafe {
+            gemm::gemm(
+                frames,
+                frames,
+                hd,
+                scores.as_mut_ptr(),
+                1,
+                frames as isize,
+                false,
+                q.as_ptr(),
+                1,
+                stride,
+                k.as_ptr(),
+                stride,
+                1,
+                0.0,
+                scale,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
         }
-    }
+        for row in scores.chunks_exact_mut(frames) {
+            softmax_in_place(row);
+        }
+        let base = out_ptr.get();
+        unsafe {
+            gemm::gemm(
+                frames,
+                hd,
+                frames,
+                base.add(h * hd),
+                1,
+                d as isize,
+                false,
+                scores.as_ptr(),
+                1,
+                frames as isize,
+                v.as_ptr(),
+                1,
+                stride,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    });
 }
 
 /// Numerically stable softmax of one row, compiled for the widest vector unit the CPU has.
