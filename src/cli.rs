@@ -72,8 +72,8 @@ pub struct EncodeArgs {
     pub model: Option<String>,
 
     /// Where to run the encoder: `auto` uses the NPU when device, runtime and kernels are all
-    /// usable and otherwise the CPU (saying why); `npu-sim` runs our NPU kernels in the
-    /// bit-faithful software model.
+    /// usable and otherwise the CPU (saying why); `npu-sim` runs our NPU kernels' arithmetic
+    /// in software.
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
 

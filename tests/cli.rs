@@ -607,7 +607,14 @@ fn the_forced_avx2_path_gives_the_same_embeddings() {
         let out = dir.path().join(format!("e{force}.npy"));
         npu_whisper()
             .env("NPU_WHISPER_FORCE_AVX2", force)
-            .args(["encode", audio.to_str().unwrap(), "--model", &tiny_model(), "--device", "cpu"])
+            .args([
+                "encode",
+                audio.to_str().unwrap(),
+                "--model",
+                &tiny_model(),
+                "--device",
+                "cpu",
+            ])
             .args(["-o", out.to_str().unwrap()])
             .assert()
             .success();

@@ -117,7 +117,7 @@ pub enum DeviceRequest {
     Auto,
     Cpu,
     Npu,
-    /// The bit-faithful software model of our NPU kernels.
+    /// The software model of our NPU kernels (bit-faithfulness to hardware not yet checked).
     NpuSim,
 }
 
