@@ -1,0 +1,57 @@
+//! Encoder benchmarks: the GEMM shapes of a whisper-base window, attention, and the whole
+//! encoder on synthetic base weights. Run: cargo bench --bench encoder
+
+use npu_whisper::exec::Executor;
+use npu_whisper::exec::cpu::kernels;
+use npu_whisper::model::{Config, Model};
+
+fn main() {
+    divan::main();
+}
+
+fn values(n: usize, seed: u32) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) as f32
+                / (1u32 << 24) as f32
+                - 0.5
+        })
+        .collect()
+}
+
+/// (rows, k, n) of every GEMM in a base window: QKV, out-projection, fc1, fc2, conv2, conv1.
+const SHAPES: [(usize, usize, usize); 6] = [
+    (1500, 512, 1536),
+    (1500, 512, 512),
+    (1500, 512, 2048),
+    (1500, 2048, 512),
+    (1500, 1536, 512),
+    (3000, 240, 512),
+];
+
+#[divan::bench(args = SHAPES)]
+fn gemm(bencher: divan::Bencher, (m, k, n): (usize, usize, usize)) {
+    let (a, w, bias) = (values(m * k, 1), values(n * k, 2), values(n, 3));
+    let mut out = vec![0.0f32; m * n];
+    bencher
+        .counter(divan::counter::ItemsCount::new(2 * m * k * n))
+        .bench_local(|| kernels::matmul_bias(&mut out, divan::black_box(&a), &w, &bias, m, k, n));
+}
+
+#[divan::bench]
+fn attention_8_heads(bencher: divan::Bencher) {
+    let (frames, d) = (1500, 512);
+    let qkv = values(frames * 3 * d, 4);
+    let mut out = vec![0.0f32; frames * d];
+    bencher.bench_local(|| kernels::attention(&mut out, divan::black_box(&qkv), 8, frames, d));
+}
+
+#[divan::bench(sample_count = 5)]
+fn encoder_base_window(bencher: divan::Bencher) {
+    let model = Model::synthetic(&Config::standard(80, 512, 6), 6);
+    let mut executor = Executor::cpu(&model);
+    let mel = values(80 * 3000, 5);
+    bencher.bench_local(|| {
+        executor.encode_window(divan::black_box(&mel)).unwrap();
+    });
+}
