@@ -106,7 +106,16 @@ fn bad_audio_exits_3_with_one_line_naming_the_file_and_the_problem() {
     assert_bad_audio(
         "zero_channels.wav",
         Some(&wav(1, 0, 16_000, 16, &pcm16)),
-        "zero channels",
+        "0 channels",
+    );
+    // 0 Hz with a byte rate that does not follow from it: still named as 0 Hz.
+    let mut inconsistent = wav(1, 1, 0, 16, &pcm16);
+    inconsistent[28..32].copy_from_slice(&32_000u32.to_le_bytes());
+    assert_bad_audio("zero_hz_byte_rate.wav", Some(&inconsistent), "0 Hz");
+    assert_bad_audio(
+        "f64.wav",
+        Some(&wav(3, 1, 16_000, 64, &[0u8; 16])),
+        "64-bit float",
     );
     assert_bad_audio(
         "mulaw.wav",

@@ -13,11 +13,36 @@ pub(super) fn decode(bytes: &[u8], path: &Path) -> Result<Decoded> {
     if bytes.starts_with(b"RF64") {
         return Err(Error::audio(path, "RF64 WAV is not supported"));
     }
-    // Name a compressed or exotic codec before hound rejects one of its header fields instead.
-    if let Some(tag) = fmt_tag(bytes)
-        && !matches!(tag, 0x0001 | 0x0003)
-    {
-        return Err(wav_error(hound::Error::Unsupported, bytes, path));
+    // Name a compressed or exotic codec, and impossible header fields, before hound rejects the
+    // file for a less telling reason (such as an inconsistent byte rate).
+    if let Some(fmt) = fmt_fields(bytes) {
+        if !matches!(fmt.tag, 0x0001 | 0x0003) {
+            return Err(wav_error(hound::Error::Unsupported, bytes, path));
+        }
+        if fmt.channels == 0 {
+            return Err(Error::audio(path, "header says the file has 0 channels"));
+        }
+        if fmt.sample_rate == 0 {
+            return Err(Error::audio(path, "header says the sample rate is 0 Hz"));
+        }
+        let supported = match fmt.tag {
+            0x0003 => fmt.bits == 32,
+            _ => matches!(fmt.bits, 8 | 16 | 24 | 32),
+        };
+        if !supported {
+            let kind = if fmt.tag == 0x0003 {
+                "float"
+            } else {
+                "integer PCM"
+            };
+            return Err(Error::audio(
+                path,
+                format!(
+                    "unsupported WAV sample format: {}-bit {kind} (supported: 8/16/24/32-bit integer PCM, 32-bit float)",
+                    fmt.bits
+                ),
+            ));
+        }
     }
     let reader =
         hound::WavReader::new(Cursor::new(bytes)).map_err(|e| wav_error(e, bytes, path))?;
@@ -106,7 +131,44 @@ fn wav_error(error: hound::Error, bytes: &[u8], path: &Path) -> Error {
     Error::audio(path, reason)
 }
 
-/// The format tag of the `fmt ` chunk, read only to name an unsupported codec in a message.
+/// The fields of the `fmt ` chunk doctor-style checks need.
+struct FmtFields {
+    tag: u16,
+    channels: u16,
+    sample_rate: u32,
+    bits: u16,
+}
+
+fn fmt_fields(bytes: &[u8]) -> Option<FmtFields> {
+    let tag = fmt_tag(bytes)?;
+    let at = fmt_chunk(bytes)?;
+    let u16_at = |i: usize| {
+        bytes
+            .get(i..i + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    Some(FmtFields {
+        tag,
+        channels: u16_at(at + 10)?,
+        sample_rate: u32::from_le_bytes(bytes.get(at + 12..at + 16)?.try_into().ok()?),
+        bits: u16_at(at + 22)?,
+    })
+}
+
+/// Byte offset of the `fmt ` chunk header.
+fn fmt_chunk(bytes: &[u8]) -> Option<usize> {
+    let mut at = 12usize;
+    while at.checked_add(8)? <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().ok()?) as usize;
+        if &bytes[at..at + 4] == b"fmt " {
+            return Some(at);
+        }
+        at = at.checked_add(8)?.checked_add(len.checked_add(len & 1)?)?;
+    }
+    None
+}
+
+/// The format tag of the `fmt ` chunk (the sub-format's for WAVE_FORMAT_EXTENSIBLE).
 fn fmt_tag(bytes: &[u8]) -> Option<u16> {
     let mut at = 12usize;
     while at.checked_add(8)? <= bytes.len() {
