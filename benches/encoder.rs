@@ -55,3 +55,18 @@ fn encoder_base_window(bencher: divan::Bencher) {
         executor.encode_window(divan::black_box(&mel)).unwrap();
     });
 }
+
+#[divan::bench]
+fn gemm_bf16_fc1(bencher: divan::Bencher) {
+    use npu_whisper::exec::cpu::bf16;
+    if !bf16::available() {
+        return;
+    }
+    let (m, k, n) = (1500, 512, 2048);
+    let (a, bias) = (values(m * k, 1), values(n, 3));
+    let w = bf16::PackedWeight::new(&values(n * k, 2), n, k);
+    let mut out = vec![0.0f32; m * n];
+    bencher
+        .counter(divan::counter::ItemsCount::new(2 * m * k * n))
+        .bench_local(|| bf16::matmul_bias(&mut out, divan::black_box(&a), &w, &bias, m));
+}

@@ -90,6 +90,11 @@ pub struct EncodeArgs {
     #[arg(long)]
     pub verify: bool,
 
+    /// Arithmetic of the CPU path's GEMMs: f32, or bf16 operands with f32 accumulation (CPUs
+    /// with AVX512_BF16 only; about 1.6x faster GEMMs, cosine >= 0.9995 to f32).
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
+    pub precision: PrecisionArg,
+
     /// Write the embeddings: `.npy` (float32) or `.safetensors` (float32, with provenance
     /// metadata); `-` writes .npy to standard output.
     #[arg(short, long, value_name = "OUT")]
@@ -166,6 +171,15 @@ pub enum PrecisionArg {
     Bf16,
 }
 
+impl From<PrecisionArg> for crate::exec::Precision {
+    fn from(arg: PrecisionArg) -> Self {
+        match arg {
+            PrecisionArg::F32 => crate::exec::Precision::F32,
+            PrecisionArg::Bf16 => crate::exec::Precision::Bf16,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DtypeArg {
     F16,
@@ -202,7 +216,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
 
-    /// Arithmetic of the CPU path. Only `f32` exists in this version.
+    /// Arithmetic of the CPU path's GEMMs (see `encode --precision`).
     #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
     pub precision: PrecisionArg,
 

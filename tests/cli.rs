@@ -205,12 +205,28 @@ fn json_summary_is_one_document_with_a_schema_version() {
 }
 
 #[test]
-fn unfinished_modes_say_so_and_exit_1() {
+fn bf16_runs_where_the_cpu_has_it_and_is_refused_clearly_where_not() {
+    let args = [
+        "bench",
+        "--precision",
+        "bf16",
+        "--layers",
+        "1",
+        "--iterations",
+        "1",
+        "--warmup",
+        "0",
+    ];
+    if npu_whisper::exec::cpu::bf16::available() {
+        npu_whisper().args(args).assert().success();
+    }
+    // With AVX-512 forced off (as on an AVX2-only CPU) the bf16 path is refused in one line.
     npu_whisper()
-        .args(["bench", "--precision", "bf16"])
+        .env("NPU_WHISPER_FORCE_AVX2", "1")
+        .args(args)
         .assert()
         .code(1)
-        .stderr(predicates::str::contains("not implemented yet"));
+        .stderr(predicates::str::contains("needs a CPU with AVX512_BF16"));
 }
 
 #[test]

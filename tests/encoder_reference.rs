@@ -117,3 +117,24 @@ fn a_model_directory_in_openai_naming_loads() {
         1e-4,
     );
 }
+
+#[test]
+fn the_bf16_cpu_path_stays_within_cosine_0_9995_of_ctranslate2() {
+    use npu_whisper::exec::{ExecOptions, Precision};
+    if !npu_whisper::exec::cpu::bf16::available() {
+        eprintln!("no AVX512_BF16 here: --precision bf16 is refused on this CPU (tested in cli)");
+        return;
+    }
+    let model = cached("base");
+    let options = ExecOptions {
+        precision: Precision::Bf16,
+        ..ExecOptions::default()
+    };
+    let mut executor = Executor::new(&model, options).unwrap();
+    let (_, mel) = read_npy_gz(&fixture("mel/jfk.n80.npy.gz"));
+    let got = executor.encode_window(&mel).unwrap().to_vec();
+    let (_, want) = read_npy_gz(&fixture("encoder/base_jfk.ct2.npy.gz"));
+    let cos = cosine(&got, &want);
+    eprintln!("base bf16 vs CTranslate2 float32: cosine {cos:.7}");
+    assert!(cos >= 0.9995, "cosine {cos}");
+}

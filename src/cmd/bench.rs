@@ -17,9 +17,6 @@ use crate::npu::cost;
 const WINDOW_SECONDS: f64 = 30.0;
 
 pub fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<()> {
-    if args.precision == PrecisionArg::Bf16 {
-        return Err(Error::NotImplemented("bench --precision bf16"));
-    }
     if args.iterations == 0 {
         return Err(Error::Usage("--iterations must be at least 1".into()));
     }
@@ -47,6 +44,7 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<()> {
         &model,
         ExecOptions {
             device,
+            precision: args.precision.into(),
             ..ExecOptions::default()
         },
     )?;
@@ -118,7 +116,7 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<()> {
             "device": executor.ledger().first().map(|e| e.device.name()),
             "device_note": executor.device_note(),
             "placement": placement_summary(ledger),
-            "precision": "f32",
+            "precision": match args.precision { PrecisionArg::F32 => "f32", PrecisionArg::Bf16 => "bf16" },
             "iterations": args.iterations,
             "warmup": args.warmup,
             "encoder_ms": {"min": min, "median": median, "p95": p95, "all": times},
@@ -136,7 +134,7 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<()> {
         return Ok(());
     }
     let mut text = format!(
-        "model      {} ({} layers, d_model {}), one 30 s window, {} iterations after {} warm-up\n\
+        "model      {} ({} layers, d_model {}), one 30 s window, {} iterations after {} warm-up, {:?} GEMMs\n\
          placement  {}\n\
          encoder    min {min:.1} ms, median {median:.1} ms, p95 {p95:.1} ms\n\
          speed      {x_realtime:.1}x realtime (audio s / encoder s); RTF {:.4} (encoder s / audio s)\n\
@@ -147,6 +145,7 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<()> {
         model.config.d_model,
         args.iterations,
         args.warmup,
+        args.precision,
         placement_summary(ledger),
         1.0 / x_realtime,
         flops / 1e9,

@@ -221,6 +221,7 @@ fn exec_options(args: &EncodeArgs) -> Result<ExecOptions> {
         _ => None,
     };
     Ok(ExecOptions {
+        precision: args.precision.into(),
         device: match args.device {
             DeviceArg::Auto => DeviceRequest::Auto,
             DeviceArg::Cpu => DeviceRequest::Cpu,

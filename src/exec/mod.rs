@@ -121,9 +121,19 @@ pub enum DeviceRequest {
     NpuSim,
 }
 
+/// Arithmetic of the CPU path's GEMMs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    /// bf16 operands with f32 accumulation (AVX512_BF16 only).
+    Bf16,
+}
+
 /// How to place and check the ops.
 #[derive(Debug, Clone)]
 pub struct ExecOptions {
+    /// The CPU path's GEMM arithmetic.
+    pub precision: Precision,
     pub device: DeviceRequest,
     /// Op kinds forced to the CPU (`--cpu-ops`).
     pub cpu_ops: BTreeSet<OpKind>,
@@ -138,6 +148,7 @@ pub struct ExecOptions {
 impl Default for ExecOptions {
     fn default() -> Self {
         ExecOptions {
+            precision: Precision::F32,
             device: DeviceRequest::Cpu,
             cpu_ops: BTreeSet::new(),
             require_npu: false,
@@ -292,7 +303,18 @@ impl Executor {
         });
         Ok(Executor {
             buffers: Buffers::new(&plan),
-            cpu: cpu::CpuWeights::new(&model.config, &model.encoder),
+            cpu: {
+                let mut weights = cpu::CpuWeights::new(&model.config, &model.encoder);
+                if options.precision == Precision::Bf16 {
+                    if !cpu::bf16::available() {
+                        return Err(Error::Runtime(
+                            "--precision bf16 needs a CPU with AVX512_BF16 (and AVX-512 not forced off); this one has none".into(),
+                        ));
+                    }
+                    weights.pack_bf16();
+                }
+                weights
+            },
             npu,
             calls,
             schedule,

@@ -75,20 +75,41 @@ pub fn conv1d_k3(
     out_frames: usize,
     stride: usize,
 ) {
-    let row = 3 * channels;
-    cols.par_chunks_mut(row).enumerate().for_each(|(t, col)| {
-        for j in 0..3 {
-            let src = (stride * t + j) as isize - 1;
-            let dst = &mut col[j * channels..(j + 1) * channels];
-            if src < 0 || src as usize >= in_frames {
-                dst.fill(0.0);
-            } else {
-                let s = src as usize * channels;
-                dst.copy_from_slice(&input[s..s + channels]);
+    im2col_k3(cols, input, in_frames, channels, stride);
+    matmul_bias(
+        out,
+        cols,
+        weight,
+        bias,
+        out_frames,
+        3 * channels,
+        bias.len(),
+    );
+}
+
+/// The im2col rows of a kernel-3, padding-1 convolution: row t is
+/// `[x[s*t-1], x[s*t], x[s*t+1]]` (zeros outside the input), `cols` sized `out_frames * 3c`.
+pub fn im2col_k3(
+    cols: &mut [f32],
+    input: &[f32],
+    in_frames: usize,
+    channels: usize,
+    stride: usize,
+) {
+    cols.par_chunks_mut(3 * channels)
+        .enumerate()
+        .for_each(|(t, col)| {
+            for j in 0..3 {
+                let src = (stride * t + j) as isize - 1;
+                let dst = &mut col[j * channels..(j + 1) * channels];
+                if src < 0 || src as usize >= in_frames {
+                    dst.fill(0.0);
+                } else {
+                    let s = src as usize * channels;
+                    dst.copy_from_slice(&input[s..s + channels]);
+                }
             }
-        }
-    });
-    matmul_bias(out, cols, weight, bias, out_frames, row, bias.len());
+        });
 }
 
 /// A raw output pointer shared by attention tasks; each task writes its own head's columns.

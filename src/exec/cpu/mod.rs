@@ -1,5 +1,6 @@
 //! The CPU backend: f32 weights arranged once per model, and `run` for each plan step.
 
+pub mod bf16;
 pub mod kernels;
 pub mod math;
 pub mod simd;
@@ -45,6 +46,8 @@ pub struct CpuWeights {
     pub positions: Vec<f32>,
     pub layers: Vec<CpuLayer>,
     pub final_norm: Norm,
+    /// bf16-packed copies of every GEMM weight, when the bf16 path is on.
+    pub packed: Option<std::collections::HashMap<Weight, bf16::PackedWeight>>,
 }
 
 impl CpuWeights {
@@ -84,7 +87,37 @@ impl CpuWeights {
                 })
                 .collect(),
             final_norm: norm(&weights.final_norm_gamma, &weights.final_norm_beta),
+            packed: None,
         }
+    }
+
+    /// Switch the GEMMs to bf16: pack every linear weight once.
+    pub fn pack_bf16(&mut self) {
+        let mut keys = vec![Weight::Conv1, Weight::Conv2];
+        for l in 0..self.layers.len() {
+            keys.extend([
+                Weight::Qkv(l),
+                Weight::Out(l),
+                Weight::Fc1(l),
+                Weight::Fc2(l),
+            ]);
+        }
+        let packed = keys
+            .into_iter()
+            .map(|key| {
+                let linear = self.linear(key);
+                let n = linear.bias.len();
+                (
+                    key,
+                    bf16::PackedWeight::new(&linear.weight, n, linear.weight.len() / n),
+                )
+            })
+            .collect();
+        self.packed = Some(packed);
+    }
+
+    fn packed(&self, weight: Weight) -> Option<&bf16::PackedWeight> {
+        self.packed.as_ref().and_then(|p| p.get(&weight))
     }
 
     fn linear(&self, weight: Weight) -> &Linear {
@@ -137,17 +170,23 @@ pub fn run(step: &Step, weights: &CpuWeights, buffers: &mut Buffers) {
             } else {
                 buffers.get(input)
             };
-            kernels::conv1d_k3(
-                &mut out,
-                &mut cols,
-                source,
-                &linear.weight,
-                &linear.bias,
-                in_frames,
-                in_channels,
-                out_frames,
-                stride,
-            );
+            match weights.packed(weight) {
+                Some(packed) => {
+                    kernels::im2col_k3(&mut cols, source, in_frames, in_channels, stride);
+                    bf16::matmul_bias(&mut out, &cols, packed, &linear.bias, out_frames);
+                }
+                None => kernels::conv1d_k3(
+                    &mut out,
+                    &mut cols,
+                    source,
+                    &linear.weight,
+                    &linear.bias,
+                    in_frames,
+                    in_channels,
+                    out_frames,
+                    stride,
+                ),
+            }
             buffers.im2col = cols;
             buffers.put(output, out);
         }
@@ -161,15 +200,20 @@ pub fn run(step: &Step, weights: &CpuWeights, buffers: &mut Buffers) {
         } => {
             let linear = weights.linear(weight);
             let mut out = buffers.take(output);
-            kernels::matmul_bias(
-                &mut out,
-                buffers.get(input),
-                &linear.weight,
-                &linear.bias,
-                rows,
-                k,
-                n,
-            );
+            match weights.packed(weight) {
+                Some(packed) => {
+                    bf16::matmul_bias(&mut out, buffers.get(input), packed, &linear.bias, rows)
+                }
+                None => kernels::matmul_bias(
+                    &mut out,
+                    buffers.get(input),
+                    &linear.weight,
+                    &linear.bias,
+                    rows,
+                    k,
+                    n,
+                ),
+            }
             buffers.put(output, out);
         }
         Step::Attention {
