@@ -5,16 +5,9 @@
 
 mod common;
 
-use common::{fixture, read_npy_gz};
+use common::{cosine, fixture, read_npy_gz};
 use npu_whisper::exec::Executor;
 use npu_whisper::model::{self, Model};
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
-    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb)
-}
 
 /// Encode the committed reference mel of `clip` with `model` and compare to `reference`.
 fn check(model: &Model, clip: &str, reference: &str, max_abs_bound: f32) -> (f64, f32) {

@@ -3,18 +3,11 @@
 
 mod common;
 
-use common::{fixture, read_npy_gz};
+use common::{cosine, fixture, read_npy_gz};
 use npu_whisper::encoder::OpKind;
 use npu_whisper::exec::npu::{Fault, FaultKind};
 use npu_whisper::exec::{Device, DeviceRequest, ExecOptions, Executor};
 use npu_whisper::model::{self, Model};
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
-    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb)
-}
 
 fn sim_options() -> ExecOptions {
     ExecOptions {

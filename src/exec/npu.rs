@@ -292,9 +292,9 @@ impl NpuAdapter {
 
 /// The A operand of a GEMM op as host f32 rows `[m][k]` (im2col for convolutions: on the device
 /// this gather is the DMA access pattern of the A stream).
-fn gemm_a(input: GemmInput, m: usize, k: usize, buffers: &Buffers) -> Vec<f32> {
+fn gemm_a(input: GemmInput, m: usize, k: usize, buffers: &Buffers) -> Cow<'_, [f32]> {
     match input {
-        GemmInput::Rows(buf) => buffers.get(buf)[..m * k].to_vec(),
+        GemmInput::Rows(buf) => Cow::Borrowed(&buffers.get(buf)[..m * k]),
         GemmInput::Im2col {
             input,
             in_frames,
@@ -327,7 +327,7 @@ fn gemm_a(input: GemmInput, m: usize, k: usize, buffers: &Buffers) -> Vec<f32> {
                     }
                 }
             }
-            a
+            Cow::Owned(a)
         }
     }
 }
