@@ -8,7 +8,9 @@
     polynomial accurate at depth in earlier NPU Whisper work (the stock tanh GELU was not).
   * exp for softmax: e^x = 2^(x log2 e) = 2^n * 2^f with n = floor, f in [0, 1); 2^f as a
     degree-6 polynomial fitted the same way.
-  * tile sizes of the bf16 GEMM (MLIR-AIE's 4x8x4 bf16 microkernel inside 64x64x64 core tiles).
+  * tile sizes of the bf16 GEMM (MLIR-AIE's 4x8x4 bf16 microkernel inside 64x64x64 core tiles),
+    and the alignment the host pads GEMM operands to so the whole-array design divides them
+    evenly: M to 64 x 4 core rows, N to 64 x 8 columns (NPU4's array; NPU1's 4 columns divide it).
 
 The numbers are rounded to float32, the precision the kernels compute in. Regenerate with
 `python3 scripts/gen-kernel-constants.py`, then `scripts/gen-kernel-header` (a test fails when
@@ -51,7 +53,7 @@ def main():
         "schema_version": 1,
         "generator": "scripts/gen-kernel-constants.py",
         "gemm": {"microkernel_r": 4, "microkernel_s": 8, "microkernel_t": 4,
-                 "tile_m": 64, "tile_k": 64, "tile_n": 64},
+                 "tile_m": 64, "tile_k": 64, "tile_n": 64, "m_align": 256, "n_align": 512},
         "gelu": {"lo": -6.0, "hi": 6.0, "segment_width": 0.5, "degree": 5,
                  "coefficients": segments, "max_abs_error_f64": worst},
         "exp2": {"coefficients": exp2, "max_rel_error_f64": exp2_err},

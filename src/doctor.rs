@@ -567,7 +567,7 @@ fn kernels_check(dir: &Path) -> Check {
             "NPU kernels (xclbin)",
             Status::Fail,
             format!("no .xclbin in {}", dir.display()),
-            "build them with `scripts/build-xclbin` (not in this version yet) or point NPU_WHISPER_XCLBIN_DIR at a directory that holds them",
+            "build them with `scripts/build-xclbin` (it installs the MLIR-AIE toolchain; see the README section NPU kernels) or point NPU_WHISPER_XCLBIN_DIR at a directory that holds them",
         );
     }
     let manifest = crate::npu::manifest::manifest();

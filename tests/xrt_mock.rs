@@ -10,7 +10,7 @@ use std::path::Path;
 use npu_whisper::encoder::Plan;
 use npu_whisper::model::Config;
 use npu_whisper::npu::calls::plan_calls;
-use npu_whisper::npu::manifest::manifest;
+use npu_whisper::npu::validate::validate_all;
 use npu_whisper::npu::xrt::{SHIM_ENV, XCLBIN_NAME, XrtSession, XrtShim};
 use npu_whisper::npu::{insts, xclbin};
 
@@ -33,7 +33,7 @@ fn build_mock(dir: &Path) -> std::path::PathBuf {
 fn the_host_path_binds_buffers_to_their_own_argument_groups() {
     let dir = tempfile::tempdir().unwrap();
     let shim = build_mock(dir.path());
-    // Our xclbin and one instruction stream per kernel, each patching buffer arguments 0 and 1.
+    // Our xclbin; the instruction stream (patching buffer arguments 0 and 1) comes later.
     std::fs::write(
         dir.path().join(XCLBIN_NAME),
         xclbin::build([1; 16], &["MLIR_AIE"], Some(4)),
@@ -52,9 +52,6 @@ fn the_host_path_binds_buffers_to_their_own_argument_groups() {
         },
         insts::Op::Sync { bytes: 16 },
     ]);
-    for spec in manifest().kernels.values() {
-        std::fs::write(dir.path().join(&spec.instructions), &stream).unwrap();
-    }
     let log = dir.path().join("xrt.log");
     // SAFETY: this is the only test in this binary, so nothing reads the environment concurrently.
     unsafe {
@@ -70,6 +67,24 @@ fn the_host_path_binds_buffers_to_their_own_argument_groups() {
     on_npu[index] = true;
     let call = plan_calls(&plan, &on_npu).remove(0);
     assert_eq!(call.kernel, "add");
+    assert_eq!(call.args.instructions, "add/n96000.insts");
+    let mut buffers = vec![
+        Cow::Owned(vec![0u8; 96000 * 4]),
+        Cow::Owned(vec![0u8; 96000 * 4]),
+    ];
+    // Without the stream for this shape the run is an error naming the fix.
+    let err = session.run(&call, &mut buffers, 1000).unwrap_err();
+    assert!(
+        err.contains("no instruction stream for add at shape n96000")
+            && err.contains("scripts/build-xclbin"),
+        "{err}"
+    );
+    let write_stream = |bytes: &[u8]| {
+        let path = dir.path().join(&call.args.instructions);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    };
+    write_stream(&stream);
     let n = 1500 * 64;
     let a: Vec<u8> = (0..n).flat_map(|i| (i as f32).to_le_bytes()).collect();
     let b: Vec<u8> = (0..n).flat_map(|_| 0.5f32.to_le_bytes()).collect();
@@ -88,6 +103,8 @@ fn the_host_path_binds_buffers_to_their_own_argument_groups() {
     assert_eq!(
         allocs,
         [
+            // The instruction stream, on first use: cacheable, in the group of argument 1.
+            "alloc bytes=96 flags=1 group=101".to_string(),
             format!("alloc bytes={} flags=2 group=103", n * 4),
             format!("alloc bytes={} flags=2 group=104", n * 4)
         ],
@@ -96,8 +113,9 @@ fn the_host_path_binds_buffers_to_their_own_argument_groups() {
     assert!(text.contains("run opcode=3 words="), "{text}");
     assert!(text.contains("wait timeout_ms=1000"), "{text}");
     assert!(!text.contains("group=131071"), "{text}");
-    // The inout buffer went to the device and came back; the input only went.
-    assert_eq!(text.matches("sync to_device=1").count(), 2, "{text}");
+    // The instructions and the inout buffer went to the device, the inout buffer came back, the
+    // input only went.
+    assert_eq!(text.matches("sync to_device=1").count(), 3, "{text}");
     assert_eq!(text.matches("sync to_device=0").count(), 1, "{text}");
 
     // An xclbin whose argument 4 is a scalar slot is refused, naming the argument.
@@ -121,10 +139,30 @@ fn the_host_path_binds_buffers_to_their_own_argument_groups() {
         arg: 5,
         offset: 0,
     }]);
-    for spec in manifest().kernels.values() {
-        std::fs::write(dir.path().join(&spec.instructions), &bad).unwrap();
-    }
+    write_stream(&bad);
     let session = XrtSession::open(XrtShim::load().unwrap(), dir.path()).unwrap();
     let err = session.run(&call, &mut buffers, 1000).unwrap_err();
     assert!(err.contains("buffer argument 5"), "{err}");
+
+    // The validator drives the same path: the stand-in shim executes `add` as the kernel would
+    // (so it validates), and leaves other kernels' outputs untouched (so they are reported).
+    write_stream(&stream);
+    let session = XrtSession::open(XrtShim::load().unwrap(), dir.path()).unwrap();
+    let layernorm = plan_calls(&plan, &vec![true; plan.ops.len()])
+        .into_iter()
+        .find(|c| c.kernel == "layernorm")
+        .unwrap();
+    let path = dir.path().join(&layernorm.args.instructions);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, &stream).unwrap();
+    let reports = validate_all(&[call.clone(), layernorm], &mut |c, b| {
+        session.run(c, b, 1000)
+    });
+    assert!(reports[0].passed(), "{:?}", reports[0]);
+    assert_eq!(reports[0].elements, n);
+    let m = reports[1]
+        .first_mismatch
+        .as_ref()
+        .expect("layernorm is not executed by the stand-in");
+    assert_eq!(m.buffer, "y");
 }

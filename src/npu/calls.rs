@@ -71,8 +71,8 @@ impl BufferArg {
 pub struct ArgPlan {
     /// Argument 0.
     pub opcode: u32,
-    /// Argument 1 is the instruction buffer named here (group id 1); argument 2 its word count,
-    /// known once the instruction file is loaded.
+    /// Argument 1 is the instruction buffer loaded from this file (relative to the kernel
+    /// directory, see `Call::instructions_file`); argument 2 its word count, known once loaded.
     pub instructions: String,
     pub buffers: Vec<BufferArg>,
 }
@@ -94,6 +94,26 @@ pub enum CallShape {
     Elements {
         len: usize,
     },
+}
+
+impl CallShape {
+    /// The shape's name in instruction-stream file names. A kernel's runtime sequence (its DMA
+    /// transfers and the loop counts it writes into the cores' runtime parameters) is specific
+    /// to a shape, while the core programs in the xclbin are not: one xclbin, one stream per
+    /// shape. `xclbin/designs/shapes.py` derives the same names (tested).
+    pub fn key(&self) -> String {
+        match *self {
+            CallShape::Gemm(s) => format!("m{}_k{}_n{}", s.mp, s.kp, s.np),
+            CallShape::Attention {
+                heads,
+                frames,
+                frames_p,
+                d_model,
+            } => format!("h{heads}_f{frames}_fp{frames_p}_d{d_model}"),
+            CallShape::Rows { rows, cols } => format!("r{rows}_c{cols}"),
+            CallShape::Elements { len } => format!("n{len}"),
+        }
+    }
 }
 
 /// Where a GEMM's A operand comes from.
@@ -122,6 +142,11 @@ pub struct Call {
 }
 
 impl Call {
+    /// The instruction stream of this kernel at this shape, relative to the kernel directory.
+    pub fn instructions_file(&self) -> String {
+        format!("{}/{}.insts", self.kernel, self.shape.key())
+    }
+
     /// Bytes moved between host and device per run (resident weights excluded).
     pub fn bytes_moved(&self) -> usize {
         self.args
@@ -164,7 +189,7 @@ fn arg_plan(name: &'static str, sizes: &[(usize, bool)]) -> ArgPlan {
         .collect();
     ArgPlan {
         opcode: manifest().opcode,
-        instructions: spec.instructions.clone(),
+        instructions: String::new(), // set by `with_instructions` once the shape is known
         buffers,
     }
 }
@@ -180,6 +205,11 @@ fn gemm_call(name: &'static str, ops: Vec<usize>, shape: GemmShape) -> Call {
         args: arg_plan(name, &[(a, false), (b, true), (shape.np, true), (c, false)]),
         runs: 1,
     }
+}
+
+fn with_instructions(mut call: Call) -> Call {
+    call.args.instructions = call.instructions_file();
+    call
 }
 
 /// The GEMM input of a conv or matmul op.
@@ -249,7 +279,7 @@ pub fn plan_calls(plan: &Plan, on_npu: &[bool]) -> Vec<Call> {
                 ("gemm_bias", vec![i])
             };
             i += ops.len();
-            calls.push(gemm_call(name, ops, shape));
+            calls.push(with_instructions(gemm_call(name, ops, shape)));
             continue;
         }
         let call = match op.step {
@@ -312,7 +342,7 @@ pub fn plan_calls(plan: &Plan, on_npu: &[bool]) -> Vec<Call> {
             },
             Step::Conv { .. } | Step::Matmul { .. } => unreachable!("handled above"),
         };
-        calls.push(call);
+        calls.push(with_instructions(call));
         i += 1;
     }
     calls
@@ -373,6 +403,59 @@ mod tests {
                 assert!(buffer.arg_index() >= FIRST_DATA_ARG);
             }
             assert_eq!(call.args.opcode, 3);
+        }
+    }
+
+    /// scripts/build-xclbin writes the instruction streams xclbin/designs/shapes.py lists; the
+    /// host must ask for exactly those.
+    #[test]
+    fn the_build_writes_the_instruction_streams_the_host_asks_for() {
+        for (mels, d, layers) in [(80, 384, 2), (80, 512, 2), (128, 1280, 1)] {
+            let config = Config::standard(mels, d, layers);
+            let plan = Plan::new(&config, layers);
+            let mut host: Vec<String> = plan_calls(&plan, &vec![true; plan.ops.len()])
+                .iter()
+                .map(|c| c.args.instructions.clone())
+                .collect();
+            host.sort();
+            host.dedup();
+            let out = std::process::Command::new("python3")
+                .arg(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/xclbin/designs/shapes.py"
+                ))
+                .args(["--mels", &mels.to_string(), "--d-model", &d.to_string()])
+                .args(["--heads", &config.encoder_attention_heads.to_string()])
+                .args(["--ffn", &config.encoder_ffn_dim.to_string()])
+                .output()
+                .expect("python3 runs");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let mut built: Vec<String> = String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect();
+            built.sort();
+            assert_eq!(host, built, "d_model {d}");
+        }
+    }
+
+    #[test]
+    fn gemm_operands_are_padded_to_what_the_whole_array_design_divides() {
+        let s = GemmShape::new(3000, 240, 384);
+        assert_eq!((s.mp, s.kp, s.np), (3072, 256, 512));
+        let config = Config::standard(80, 512, 1);
+        let plan = Plan::new(&config, 1);
+        for call in plan_calls(&plan, &vec![true; plan.ops.len()]) {
+            if let CallShape::Gemm(s) = call.shape {
+                assert_eq!(s.mp % (4 * 64), 0);
+                assert_eq!(s.np % (8 * 64), 0);
+                assert_eq!(s.kp % 64, 0);
+            }
         }
     }
 

@@ -17,6 +17,10 @@ pub struct GemmTiles {
     pub tile_m: usize,
     pub tile_k: usize,
     pub tile_n: usize,
+    /// Rows of A and C are padded to this (tile_m x the 4 core rows of the GEMM design).
+    pub m_align: usize,
+    /// Columns of B and C are padded to this (tile_n x 8 columns; NPU1's 4 columns divide it).
+    pub n_align: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -122,6 +126,9 @@ mod tests {
         );
         assert_eq!(c.gemm.tile_k % c.gemm.microkernel_s, 0);
         assert_eq!(c.gemm.tile_m % c.gemm.microkernel_r, 0);
+        // The whole-array design splits M over 4 core rows and N over 4 or 8 columns.
+        assert_eq!(c.gemm.m_align % (4 * c.gemm.tile_m), 0);
+        assert_eq!(c.gemm.n_align % (8 * c.gemm.tile_n), 0);
     }
 
     #[test]

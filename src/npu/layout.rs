@@ -49,9 +49,9 @@ impl GemmShape {
             m,
             k,
             n,
-            mp: pad_to(m, t.tile_m),
+            mp: pad_to(m, t.m_align),
             kp: pad_to(k, t.tile_k),
-            np: pad_to(n, t.tile_n),
+            np: pad_to(n, t.n_align),
         }
     }
 }

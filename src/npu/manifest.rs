@@ -33,7 +33,8 @@ pub struct ArgSpec {
 pub struct KernelSpec {
     pub xclbin: String,
     pub description: String,
-    pub instructions: String,
+    /// The IRON design that builds it (run by scripts/build-xclbin).
+    pub design: String,
     pub args: Vec<ArgSpec>,
 }
 
@@ -86,6 +87,8 @@ mod tests {
                     assert!(a.dtype.is_some(), "{name}: data argument {i} has no dtype");
                 }
             }
+            let design = concat!(env!("CARGO_MANIFEST_DIR"), "/").to_string() + &k.design;
+            assert!(std::path::Path::new(&design).is_file(), "{name}: {design}");
             assert!(
                 m.xclbins.contains_key(&k.xclbin),
                 "{name}: unknown xclbin {}",

@@ -12,6 +12,7 @@ pub mod layout;
 pub mod manifest;
 pub mod prepare;
 pub mod sim;
+pub mod validate;
 pub mod xclbin;
 #[cfg(feature = "xrt")]
 pub mod xrt;

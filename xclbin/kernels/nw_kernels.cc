@@ -117,69 +117,117 @@ void nw_epilogue_bias_gelu_f32(const float* acc, const float* bias, float* out, 
     for (int j = 0; j < cols; ++j) out[i * cols + j] = nw_gelu(acc[i * cols + j] + bias[j]);
 }
 
-// c = c + (acc + bias) in f32 (the residual add fused into the GEMM)
-void nw_epilogue_bias_residual_f32(const float* acc, const float* bias, float* c, int32_t rows, int32_t cols) {
+// acc = (acc + bias) + prior in f32: the residual add fused into the GEMM. The f32 output tile
+// is the accumulator, so the result is written where the sum was.
+void nw_epilogue_bias_residual_into_f32(float* acc, const float* bias, const float* prior, int32_t rows, int32_t cols) {
   for (int i = 0; i < rows; ++i)
-    for (int j = 0; j < cols; ++j) c[i * cols + j] = (acc[i * cols + j] + bias[j]) + c[i * cols + j];
+    for (int j = 0; j < cols; ++j) acc[i * cols + j] = (acc[i * cols + j] + bias[j]) + prior[i * cols + j];
 }
 
-// ---------------------------------------------------------------- row and element kernels
+// ---------------------------------------------------------------- attention (4 query rows)
 
-// Row statistics in ascending order, as the simulator computes them: mean, then 1/sqrt(var+eps).
-static inline void nw_row_stats(const float* row, int32_t cols, float* mean, float* rstd) {
-  float sum = 0.0f;
-  for (int j = 0; j < cols; ++j) sum += row[j];
-  const float m = sum / (float)cols;
-  float sq = 0.0f;
-  for (int j = 0; j < cols; ++j) sq += (row[j] - m) * (row[j] - m);
-  *mean = m;
-  *rstd = 1.0f / aie::sqrt(sq / (float)cols + NW_LAYERNORM_EPS);
+// scores[i][kb*64 + j] = q[i] . k[j] over the 64 head dimensions, in blocks of 8 summed from
+// zero and added in order (the simulator's Q.K^T GEMM). q is 4x64, k a 64x64 tile of frames.
+void nw_attention_scores(const bfloat16* q, const bfloat16* k, float* scores, int32_t kb, int32_t frames_p) {
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 64; ++j) {
+      float acc = 0.0f;
+      for (int c0 = 0; c0 < 64; c0 += NW_MMUL_S) {
+        float part = 0.0f;
+        for (int c = c0; c < c0 + NW_MMUL_S; ++c) part += (float)q[i * 64 + c] * (float)k[j * 64 + c];
+        acc += part;
+      }
+      scores[i * frames_p + kb * 64 + j] = acc;
+    }
 }
 
-// LayerNorm of `rows` rows of `cols` f32 values; gamma_beta is [2][cols] f32; bf16 output.
-void nw_layernorm_bf16(const float* x, const float* gamma_beta, bfloat16* y, int32_t rows, int32_t cols) {
-  for (int r = 0; r < rows; ++r) {
-    float mean, rstd;
-    nw_row_stats(x + r * cols, cols, &mean, &rstd);
-    for (int j = 0; j < cols; ++j)
-      y[r * cols + j] = nw_to_bf16((x[r * cols + j] - mean) * rstd * gamma_beta[j] + gamma_beta[cols + j]);
+// Softmax of `rows` rows of scores scaled by 1/8 (d_head 64) over the `frames` real columns;
+// probabilities rounded to bf16 and stored in place as a rows x frames_p bf16 matrix at the start
+// of the same buffer (each bf16 lands at or before the f32 it came from, never on an unread one);
+// padding columns zero.
+void nw_attention_softmax(float* scores, int32_t rows, int32_t frames, int32_t frames_p) {
+  bfloat16* probs = (bfloat16*)scores;
+  for (int i = 0; i < rows; ++i) {
+    float* row = scores + i * frames_p;
+    float max = -3.4028235e38f;
+    for (int j = 0; j < frames; ++j) {
+      row[j] *= 0.125f;
+      if (row[j] > max) max = row[j];
+    }
+    float sum = 0.0f;
+    for (int j = 0; j < frames; ++j) {
+      row[j] = nw_exp(row[j] - max);
+      sum += row[j];
+    }
+    const float inv = 1.0f / sum;
+    for (int j = 0; j < frames; ++j) probs[i * frames_p + j] = nw_to_bf16(row[j] * inv);
+    for (int j = frames; j < frames_p; ++j) probs[i * frames_p + j] = (bfloat16)0.0f;
   }
 }
 
-// The same with f32 output (the final ln_post).
-void nw_layernorm_f32(const float* x, const float* gamma_beta, float* y, int32_t rows, int32_t cols) {
-  for (int r = 0; r < rows; ++r) {
-    float mean, rstd;
-    nw_row_stats(x + r * cols, cols, &mean, &rstd);
-    for (int j = 0; j < cols; ++j)
-      y[r * cols + j] = (x[r * cols + j] - mean) * rstd * gamma_beta[j] + gamma_beta[cols + j];
-  }
+// acc[i][c] += sum over the 64 frames of block vb of p[i][t] * v[t][c], in blocks of 8 from zero
+// added in order (the simulator's P.V GEMM). p is the bf16 probability matrix softmax left in
+// the scores buffer.
+void nw_attention_context(const float* scores, const bfloat16* v, float* acc, int32_t vb, int32_t frames_p) {
+  const bfloat16* p = (const bfloat16*)scores;
+  for (int i = 0; i < 4; ++i)
+    for (int c = 0; c < 64; ++c) {
+      float a = acc[i * 64 + c];
+      for (int t0 = 0; t0 < 64; t0 += NW_MMUL_S) {
+        float part = 0.0f;
+        for (int t = t0; t < t0 + NW_MMUL_S; ++t) part += (float)p[i * frames_p + vb * 64 + t] * (float)v[t * 64 + c];
+        a += part;
+      }
+      acc[i * 64 + c] = a;
+    }
 }
 
-// Softmax of one row of attention scores (f32, already Q·K^T), scaled, over `frames` real
-// columns of a `frames_p`-wide row; probabilities rounded to bf16, padding columns zero.
-void nw_softmax_row_bf16(float* scores, bfloat16* probs, int32_t frames, int32_t frames_p, float scale) {
-  float max = -3.4028235e38f;
-  for (int j = 0; j < frames; ++j) {
-    scores[j] *= scale;
-    if (scores[j] > max) max = scores[j];
-  }
-  float sum = 0.0f;
-  for (int j = 0; j < frames; ++j) {
-    scores[j] = nw_exp(scores[j] - max);
-    sum += scores[j];
-  }
-  const float inv = 1.0f / sum;
-  for (int j = 0; j < frames; ++j) probs[j] = nw_to_bf16(scores[j] * inv);
-  for (int j = frames; j < frames_p; ++j) probs[j] = (bfloat16)0.0f;
+void nw_round_bf16(const float* x, bfloat16* y, int32_t n) {
+  for (int i = 0; i < n; ++i) y[i] = nw_to_bf16(x[i]);
 }
+
+// ---------------------------------------------------------------- LayerNorm, 64 values at a time
+
+// state: [0] running sum, [1] mean, [2] running sum of squared deviations, [3] 1/sqrt(var + eps).
+// The row is streamed three times; the sums run in ascending column order, as in the simulator.
+void nw_ln_begin(float* state) {
+  state[0] = state[1] = state[2] = state[3] = 0.0f;
+}
+
+void nw_ln_sum(const float* x, float* state, int32_t n) {
+  for (int j = 0; j < n; ++j) state[0] += x[j];
+}
+
+void nw_ln_mean(float* state, int32_t cols) {
+  state[1] = state[0] / (float)cols;
+}
+
+void nw_ln_sq(const float* x, float* state, int32_t n) {
+  for (int j = 0; j < n; ++j) state[2] += (x[j] - state[1]) * (x[j] - state[1]);
+}
+
+void nw_ln_rstd(float* state, int32_t cols) {
+  state[3] = 1.0f / aie::sqrt(state[2] / (float)cols + NW_LAYERNORM_EPS);
+}
+
+// gamma_beta is this chunk's [gamma[64], beta[64]].
+void nw_ln_apply_bf16(const float* x, const float* gamma_beta, bfloat16* y, const float* state, int32_t n) {
+  for (int j = 0; j < n; ++j) y[j] = nw_to_bf16((x[j] - state[1]) * state[3] * gamma_beta[j] + gamma_beta[n + j]);
+}
+
+void nw_ln_apply_f32(const float* x, const float* gamma_beta, float* y, const float* state, int32_t n) {
+  for (int j = 0; j < n; ++j) y[j] = (x[j] - state[1]) * state[3] * gamma_beta[j] + gamma_beta[n + j];
+}
+
+// ---------------------------------------------------------------- element kernels
 
 void nw_gelu_bf16(const bfloat16* x, bfloat16* y, int32_t n) {
   for (int i = 0; i < n; ++i) y[i] = nw_to_bf16(nw_gelu((float)x[i]));
 }
 
-void nw_add_f32(float* a, const float* b, int32_t n) {
-  for (int i = 0; i < n; ++i) a[i] += b[i];
+// y = a + b in f32 (the host's a is both input and output of the `add` kernel).
+void nw_add_into_f32(const float* a, const float* b, float* y, int32_t n) {
+  for (int i = 0; i < n; ++i) y[i] = a[i] + b[i];
 }
 
 }  // extern "C"

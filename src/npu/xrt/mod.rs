@@ -104,6 +104,7 @@ impl XrtShim {
 }
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{CString, c_char, c_int, c_uint, c_void};
 use std::path::Path;
@@ -208,21 +209,23 @@ fn checked(what: &str, f: impl FnOnce(ErrBuf, usize) -> c_int) -> Result<c_int, 
     Ok(rc)
 }
 
-struct KernelHandles {
-    kernel: *mut c_void,
-    instructions: *mut c_void,
+/// One instruction stream on the device (group id of argument 1, cacheable).
+struct LoadedStream {
+    buffer: *mut c_void,
     words: u32,
     stream: insts::Stream,
 }
 
 /// An open device with our xclbin registered, a hardware context and every kernel of the
-/// manifest with its instruction buffer (group id of argument 1, cacheable) on the device.
+/// manifest; instruction streams are loaded on first use (one per kernel and shape).
 pub struct XrtSession {
     api: Api,
     device: *mut c_void,
     xclbin: *mut c_void,
     context: *mut c_void,
-    kernels: HashMap<String, KernelHandles>,
+    kernels: HashMap<String, *mut c_void>,
+    xclbin_dir: PathBuf,
+    streams: RefCell<HashMap<String, LoadedStream>>,
     // Keeps the shim loaded for as long as its functions may be called.
     _shim: XrtShim,
 }
@@ -261,33 +264,50 @@ impl XrtSession {
             xclbin,
             context,
             kernels: HashMap::new(),
+            xclbin_dir: xclbin_dir.to_path_buf(),
+            streams: RefCell::new(HashMap::new()),
             _shim: shim,
         };
-        for (name, spec) in &manifest().kernels {
+        for name in manifest().kernels.keys() {
             let c_name = CString::new(name.as_str()).map_err(|e| e.to_string())?;
             let mut kernel = std::ptr::null_mut();
             checked(&format!("opening kernel {name}"), |e, l| unsafe {
                 (session.api.kernel_open)(session.context, c_name.as_ptr(), &mut kernel, e, l)
             })?;
-            let insts_path = xclbin_dir.join(&spec.instructions);
-            let bytes =
-                std::fs::read(&insts_path).map_err(|e| format!("{}: {e}", insts_path.display()))?;
-            let stream =
-                insts::parse(&bytes).map_err(|e| format!("{}: {e}", insts_path.display()))?;
-            let group = session.group_id(kernel, 1)?;
-            let instructions = session.alloc(bytes.len(), 1, group)?;
-            session.upload(instructions, &bytes)?;
-            session.kernels.insert(
-                name.clone(),
-                KernelHandles {
-                    kernel,
-                    instructions,
-                    words: (bytes.len() / 4) as u32,
-                    stream,
-                },
-            );
+            session.kernels.insert(name.clone(), kernel);
         }
         Ok(session)
+    }
+
+    /// The instruction stream of a call, uploaded on first use. A missing stream means the
+    /// kernels were built for other shapes (another model size): an error the executor turns
+    /// into a reported CPU fallback.
+    fn stream(&self, call: &Call, kernel: *mut c_void) -> Result<(*mut c_void, u32), String> {
+        let file = &call.args.instructions;
+        if let Some(s) = self.streams.borrow().get(file) {
+            return validated(s, call);
+        }
+        let path = self.xclbin_dir.join(file);
+        let bytes = std::fs::read(&path).map_err(|e| {
+            format!(
+                "no instruction stream for {} at shape {} ({}: {e}); run scripts/build-xclbin for this model",
+                call.kernel,
+                call.shape.key(),
+                path.display()
+            )
+        })?;
+        let stream = insts::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        let group = self.group_id(kernel, 1)?;
+        let buffer = self.alloc(bytes.len(), 1, group)?;
+        self.upload(buffer, &bytes)?;
+        let loaded = LoadedStream {
+            buffer,
+            words: (bytes.len() / 4) as u32,
+            stream,
+        };
+        let result = validated(&loaded, call);
+        self.streams.borrow_mut().insert(file.clone(), loaded);
+        result
     }
 
     fn group_id(&self, kernel: *mut c_void, arg: usize) -> Result<c_int, String> {
@@ -342,17 +362,15 @@ impl XrtSession {
         buffers: &mut [Cow<'_, [u8]>],
         timeout_ms: u32,
     ) -> Result<(), String> {
-        let k = self
+        let kernel = *self
             .kernels
             .get(call.kernel)
             .ok_or_else(|| format!("kernel {} is not in the xclbin", call.kernel))?;
-        let sizes: Vec<usize> = call.args.buffers.iter().map(|b| b.bytes).collect();
-        insts::validate(&k.stream, &sizes)
-            .map_err(|e| format!("{} instructions: {e}", call.kernel))?;
+        let (instructions, words) = self.stream(call, kernel)?;
         let mut bos = Vec::with_capacity(call.args.buffers.len());
         let result = (|| {
             for (arg, data) in call.args.buffers.iter().zip(buffers.iter()) {
-                let group = self.group_id(k.kernel, arg.arg_index())?;
+                let group = self.group_id(kernel, arg.arg_index())?;
                 if group == SCALAR_GROUP {
                     return Err(format!(
                         "{}: argument {} (`{}`) is a scalar slot in this xclbin (group {group:#x}); the xclbin does not match xclbin/manifest.json",
@@ -373,10 +391,10 @@ impl XrtSession {
                 &format!("creating a run of {}", call.kernel),
                 |e, l| unsafe {
                     (self.api.run_create)(
-                        k.kernel,
+                        kernel,
                         call.args.opcode,
-                        k.instructions,
-                        k.words,
+                        instructions,
+                        words,
                         handles.as_mut_ptr(),
                         handles.len(),
                         &mut run,
@@ -414,13 +432,23 @@ impl XrtSession {
     }
 }
 
+/// Check a stream's buffer patches against this call's buffer sizes.
+fn validated(s: &LoadedStream, call: &Call) -> Result<(*mut c_void, u32), String> {
+    let sizes: Vec<usize> = call.args.buffers.iter().map(|b| b.bytes).collect();
+    insts::validate(&s.stream, &sizes)
+        .map_err(|e| format!("{} instructions: {e}", call.args.instructions))?;
+    Ok((s.buffer, s.words))
+}
+
 impl Drop for XrtSession {
     fn drop(&mut self) {
         // SAFETY: every handle came from the shim and is released once, innermost first.
         unsafe {
-            for k in self.kernels.values() {
-                (self.api.release)(k.instructions);
-                (self.api.release)(k.kernel);
+            for s in self.streams.borrow().values() {
+                (self.api.release)(s.buffer);
+            }
+            for &kernel in self.kernels.values() {
+                (self.api.release)(kernel);
             }
             (self.api.release)(self.context);
             (self.api.release)(self.xclbin);

@@ -1,0 +1,214 @@
+//! Kernel validation: run every distinct call of a plan on a device and in the simulator on the
+//! same pseudo-random inputs and compare the outputs bit for bit (`scripts/npu-validate`).
+//!
+//! The device is any runner with the simulator's signature (`XrtSession::run` on hardware, a
+//! stand-in in tests). Inputs are finite values around the scale of encoder activations; the
+//! padding rows of the attention input are zero, as the host lays them out, and only the real
+//! frames of the attention output are compared (the padded query rows are never read).
+
+use std::borrow::Cow;
+
+use super::calls::{Call, CallShape, Direction};
+use super::layout::{Dtype, f32_bytes, to_bf16_bytes};
+use super::sim;
+
+/// The outcome for one kernel at one shape.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct KernelReport {
+    pub kernel: &'static str,
+    pub shape: String,
+    /// Compared output elements.
+    pub elements: usize,
+    /// None when every compared element is bit-identical; otherwise the first difference.
+    pub first_mismatch: Option<Mismatch>,
+    /// The device run failed: its error.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Mismatch {
+    pub buffer: String,
+    pub index: usize,
+    pub device: String,
+    pub simulator: String,
+    pub mismatched: usize,
+}
+
+impl KernelReport {
+    pub fn passed(&self) -> bool {
+        self.error.is_none() && self.first_mismatch.is_none()
+    }
+}
+
+/// Deterministic inputs for `call` (xorshift, seeded by the buffer's position).
+pub fn inputs(call: &Call) -> Vec<Vec<u8>> {
+    call.args
+        .buffers
+        .iter()
+        .enumerate()
+        .map(|(n, arg)| {
+            let count = arg.bytes / arg.dtype.size();
+            let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ ((n as u64 + 1) << 32);
+            let mut values: Vec<f32> = (0..count)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
+                })
+                .collect();
+            if let CallShape::Attention {
+                frames, d_model, ..
+            } = call.shape
+                && arg.direction == Direction::Input
+            {
+                values[frames * 3 * d_model..].fill(0.0);
+            }
+            match arg.dtype {
+                Dtype::Bf16 => to_bf16_bytes(values),
+                Dtype::F32 => f32_bytes(&values),
+            }
+        })
+        .collect()
+}
+
+/// Runs a call on a device: `XrtSession::run` on hardware, the simulator or a stand-in in tests.
+pub type Runner<'r> = dyn FnMut(&Call, &mut [Cow<'_, [u8]>]) -> Result<(), String> + 'r;
+
+/// Validate one call with `device` against the simulator.
+pub fn validate_call(
+    call: &Call,
+    device: &mut Runner<'_>,
+) -> KernelReport {
+    let data = inputs(call);
+    let mut on_device: Vec<Cow<[u8]>> = data.iter().map(|b| Cow::Borrowed(&b[..])).collect();
+    let mut simulated: Vec<Cow<[u8]>> = data.iter().map(|b| Cow::Borrowed(&b[..])).collect();
+    let mut report = KernelReport {
+        kernel: call.kernel,
+        shape: call.shape.key(),
+        elements: 0,
+        first_mismatch: None,
+        error: None,
+    };
+    if let Err(e) = sim::run(call, &mut simulated) {
+        report.error = Some(format!("simulator: {e}"));
+        return report;
+    }
+    if let Err(e) = device(call, &mut on_device) {
+        report.error = Some(e);
+        return report;
+    }
+    for ((arg, dev), sim) in call.args.buffers.iter().zip(&on_device).zip(&simulated) {
+        if arg.direction == Direction::Input {
+            continue;
+        }
+        let size = arg.dtype.size();
+        let compared = match call.shape {
+            CallShape::Attention {
+                frames, d_model, ..
+            } => frames * d_model,
+            _ => arg.bytes / size,
+        };
+        let (dev, sim) = (&dev[..compared * size], &sim[..compared * size]);
+        report.elements += compared;
+        let differs: Vec<usize> = (0..compared)
+            .filter(|&i| dev[i * size..(i + 1) * size] != sim[i * size..(i + 1) * size])
+            .collect();
+        if let Some(&index) = differs.first() {
+            let show = |b: &[u8]| match arg.dtype {
+                Dtype::Bf16 => format!(
+                    "{:e}",
+                    half::bf16::from_le_bytes([b[index * 2], b[index * 2 + 1]]).to_f32()
+                ),
+                Dtype::F32 => format!(
+                    "{:e}",
+                    f32::from_le_bytes(b[index * 4..index * 4 + 4].try_into().unwrap())
+                ),
+            };
+            report.first_mismatch.get_or_insert(Mismatch {
+                buffer: arg.name.clone(),
+                index,
+                device: show(dev),
+                simulator: show(sim),
+                mismatched: differs.len(),
+            });
+        }
+    }
+    report
+}
+
+/// Validate every distinct (kernel, shape) among `calls`.
+pub fn validate_all(
+    calls: &[Call],
+    device: &mut Runner<'_>,
+) -> Vec<KernelReport> {
+    let mut seen = std::collections::BTreeSet::new();
+    calls
+        .iter()
+        .filter(|c| seen.insert(c.args.instructions.clone()))
+        .map(|c| validate_call(c, device))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoder::Plan;
+    use crate::model::Config;
+    use crate::npu::calls::plan_calls;
+
+    /// Every kernel: the full plan fuses every GELU, so conv1 on the CPU adds a standalone one.
+    fn tiny_calls() -> Vec<Call> {
+        let plan = Plan::new(&Config::standard(80, 64, 1), 1);
+        let mut calls = plan_calls(&plan, &vec![true; plan.ops.len()]);
+        let mut conv1_on_cpu = vec![true; plan.ops.len()];
+        conv1_on_cpu[0] = false;
+        calls.extend(plan_calls(&plan, &conv1_on_cpu));
+        calls
+    }
+
+    #[test]
+    fn the_simulator_validates_against_itself_for_every_kernel() {
+        let reports = validate_all(&tiny_calls(), &mut |c, b| sim::run(c, b));
+        let kernels: std::collections::BTreeSet<_> = reports.iter().map(|r| r.kernel).collect();
+        assert_eq!(
+            kernels.len(),
+            9,
+            "every kernel of the manifest: {kernels:?}"
+        );
+        assert!(reports.iter().all(KernelReport::passed), "{reports:#?}");
+        assert!(reports.iter().all(|r| r.elements > 0));
+    }
+
+    #[test]
+    fn a_one_ulp_difference_is_reported_with_its_place() {
+        let calls = tiny_calls();
+        let call = calls.iter().find(|c| c.kernel == "layernorm").unwrap();
+        let mut off_by_one_ulp = |c: &Call, b: &mut [Cow<'_, [u8]>]| {
+            sim::run(c, b)?;
+            let out = b[2].to_mut();
+            out[2 * 7] ^= 1; // lowest mantissa bit of bf16 element 7
+            Ok(())
+        };
+        let report = validate_call(call, &mut off_by_one_ulp);
+        let m = report.first_mismatch.expect("a mismatch");
+        assert_eq!((m.buffer.as_str(), m.index, m.mismatched), ("y", 7, 1));
+        let failing = |_: &Call, _: &mut [Cow<'_, [u8]>]| Err("timed out after 5000 ms".into());
+        let report = validate_call(call, &mut { failing });
+        assert_eq!(report.error.as_deref(), Some("timed out after 5000 ms"));
+    }
+
+    #[test]
+    fn attention_padding_rows_are_not_compared() {
+        let calls = tiny_calls();
+        let call = calls.iter().find(|c| c.kernel == "attention").unwrap();
+        let mut garbage_in_padding = |c: &Call, b: &mut [Cow<'_, [u8]>]| {
+            sim::run(c, b)?;
+            let out = b[1].to_mut();
+            let n = out.len();
+            out[n - 2..].copy_from_slice(&[0x80, 0x7f]); // last padded row: +inf
+            Ok(())
+        };
+        assert!(validate_call(call, &mut garbage_in_padding).passed());
+    }
+}

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Attention for all heads of a layer in one kernel run: softmax(Q K^T / 8) V per head.
+
+Input: the fused QKV buffer, frames_p x 3*d_model bf16 (Q, K, V side by side, head h in columns
+64h..64h+63 of each). Output: the context, frames_p x d_model bf16. d_head is 64 in every
+Whisper size, so the scale is exactly 1/8.
+
+Work split: the whole array works on one head at a time. Each core owns 4 query rows per pass
+(16 cores x 4 rows = 64 rows per pass on NPU1, 128 on NPU2); per pass the K tiles and then the V
+tiles of the head (64 frames x 64 each) are broadcast to every core. A core keeps its 4 rows of
+f32 scores in L1 (4 x frames_p x 4 bytes = 24 KiB at 1536 frames):
+  1. nw_attention_scores: scores[:, 64kb..] = q . K_kb^T (4x8x4 block order), kb = 0..;
+  2. nw_attention_softmax: scale, max, exp polynomial, sum, probabilities rounded to bf16 in
+     place, columns >= frames zero (the simulator's nw_softmax_row_bf16 arithmetic);
+  3. nw_attention_context: acc += P[:, 64vb..] . V_vb, vb = 0..; then rounded to bf16.
+Query rows >= frames are padding: the host never reads them (npu-validate compares the real
+rows).
+
+Shim channels: one Q stream per column (split in a memtile into the column's 4 cores), one K and
+one V broadcast, one context stream out per column (joined).
+
+    python3 attention.py --generation npu1 --heads 8 --frames 1500 --frames-p 1536 --d-model 512
+
+STATUS: see common.py - never compiled or run by this project.
+"""
+import argparse
+
+from aie.iron import Buffer, ObjectFifo, Program, Runtime, Worker
+from aie.iron.controlflow import range_
+from aie.iron.device import Tile
+from aie.iron.placers import SequentialPlacer
+from aie.helpers.taplib import TensorAccessPattern
+
+from common import BF16, CORE_ROWS, F32, I32, core_controls, device, kernel, tensor, tile
+
+D_HEAD = 64
+ROWS_PER_CORE = 4
+
+
+def design(generation, heads, frames, frames_p, d_model):
+    dev, cols = device(generation)
+    if d_model != heads * D_HEAD:
+        raise SystemExit(f"attention: d_model {d_model} is not {heads} heads of {D_HEAD}")
+    rows_per_pass = ROWS_PER_CORE * CORE_ROWS * cols
+    if frames_p % rows_per_pass or frames_p % D_HEAD or frames > frames_p:
+        raise SystemExit(f"attention: {frames_p} padded frames do not split into passes of {rows_per_pass}")
+    passes = frames_p // rows_per_pass
+    frame_tiles = frames_p // D_HEAD
+    width = 3 * d_model  # row stride of the QKV buffer
+
+    q_ty = tile(ROWS_PER_CORE, D_HEAD, BF16)
+    kv_ty = tile(D_HEAD, D_HEAD, BF16)
+    scores_ty = tile(ROWS_PER_CORE, frames_p, F32)
+    acc_ty = tile(ROWS_PER_CORE, D_HEAD, F32)
+    out_ty = tile(ROWS_PER_CORE, D_HEAD, BF16)
+    scores_k = kernel("nw_attention_scores", q_ty, kv_ty, scores_ty, I32, I32)
+    softmax_k = kernel("nw_attention_softmax", scores_ty, I32, I32, I32)
+    context_k = kernel("nw_attention_context", scores_ty, kv_ty, acc_ty, I32, I32)
+    zero_k = kernel("nw_zero_f32", acc_ty, I32)
+    round_k = kernel("nw_round_bf16", acc_ty, out_ty, I32)
+
+    column_rows = ROWS_PER_CORE * CORE_ROWS
+    q_in, q_parts, c_out, c_parts = [], [], [], []
+    for c in range(cols):
+        f = ObjectFifo(tile(column_rows, D_HEAD, BF16), name=f"q_in{c}", depth=2)
+        q_in.append(f)
+        q_parts.append(f.cons().split(
+            [r * ROWS_PER_CORE * D_HEAD for r in range(CORE_ROWS)],
+            obj_types=[q_ty] * CORE_ROWS, names=[f"q{r}_{c}" for r in range(CORE_ROWS)],
+            depths=[1] * CORE_ROWS))
+        g = ObjectFifo(tile(column_rows, D_HEAD, BF16), name=f"ctx_out{c}", depth=2)
+        c_out.append(g)
+        c_parts.append(g.prod().join(
+            [r * ROWS_PER_CORE * D_HEAD for r in range(CORE_ROWS)],
+            obj_types=[out_ty] * CORE_ROWS, names=[f"ctx{r}_{c}" for r in range(CORE_ROWS)],
+            depths=[1] * CORE_ROWS))
+    k_in = ObjectFifo(kv_ty, name="k_in", depth=2)
+    k_all = k_in.cons().forward(name="k")
+    v_in = ObjectFifo(kv_ty, name="v_in", depth=2)
+    v_all = v_in.cons().forward(name="v")
+
+    def core(q, k, v, out, scores, acc, scores_k, softmax_k, context_k, zero_k, round_k, rtp,
+             barrier):
+        barrier.wait_for_value(1)
+        # rtp: [passes x heads, frames, frames_p, frame tiles]
+        for _ in range_(rtp[0]):
+            tq = q.acquire(1)
+            for kb in range_(rtp[3]):
+                tk = k.acquire(1)
+                scores_k(tq, tk, scores, kb, rtp[2])
+                k.release(1)
+            q.release(1)
+            softmax_k(scores, ROWS_PER_CORE, rtp[1], rtp[2])
+            zero_k(acc, ROWS_PER_CORE * D_HEAD)
+            for vb in range_(rtp[3]):
+                tv = v.acquire(1)
+                context_k(scores, tv, acc, vb, rtp[2])
+                v.release(1)
+            to = out.acquire(1)
+            round_k(acc, to, ROWS_PER_CORE * D_HEAD)
+            out.release(1)
+
+    rtps, barriers, workers = [], [], []
+    for r in range(CORE_ROWS):
+        for c in range(cols):
+            rtp, barrier = core_controls(f"{r}_{c}", 4)
+            workers.append(Worker(core, [
+                q_parts[c][r].cons(), k_all.cons(), v_all.cons(), c_parts[c][r].prod(),
+                Buffer(scores_ty, name=f"scores{r}_{c}"), Buffer(acc_ty, name=f"acc{r}_{c}"),
+                scores_k, softmax_k, context_k, zero_k, round_k, rtp, barrier,
+            ], placement=Tile(c, 2 + r)))
+            rtps.append(rtp)
+            barriers.append(barrier)
+
+    rt = Runtime()
+    with rt.sequence(tensor(frames_p * width, BF16), tensor(frames_p * d_model, BF16)) as (QKV, CTX):
+        rt.start(*workers)
+
+        def write_counts(*buffers):
+            for buf in buffers:
+                buf[0] = passes * heads
+                buf[1] = frames
+                buf[2] = frames_p
+                buf[3] = frame_tiles
+
+        rt.inline_ops(write_counts, rtps)
+        for barrier in barriers:
+            rt.set_barrier(barrier, 1)
+        for h in range(heads):
+            tg = rt.task_group()
+            for c in range(cols):
+                # This column's 16 query rows of every pass.
+                rt.fill(q_in[c].prod(), QKV, TensorAccessPattern(
+                    (frames_p, width), c * column_rows * width + h * D_HEAD,
+                    [1, passes, column_rows, D_HEAD], [0, rows_per_pass * width, width, 1]),
+                    task_group=tg, placement=Tile(c, 0))
+            # K and V of head h, every frame, once per pass.
+            for fifo, base, shim in ((k_in, d_model, 0), (v_in, 2 * d_model, 1)):
+                rt.fill(fifo.prod(), QKV, TensorAccessPattern(
+                    (frames_p, width), base + h * D_HEAD,
+                    [1, passes, frames_p, D_HEAD], [0, 0, width, 1]),
+                    task_group=tg, placement=Tile(shim, 0))
+            for c in range(cols):
+                rt.drain(c_out[c].cons(), CTX, TensorAccessPattern(
+                    (frames_p, d_model), c * column_rows * d_model + h * D_HEAD,
+                    [1, passes, column_rows, D_HEAD], [0, rows_per_pass * d_model, d_model, 1]),
+                    wait=True, task_group=tg, placement=Tile(c, 0))
+            rt.finish_task_group(tg)
+
+    return Program(dev, rt).resolve_program(SequentialPlacer())
+
+
+def main():
+    p = argparse.ArgumentParser(description="npu-whisper attention (emits MLIR)")
+    p.add_argument("--generation", choices=["npu1", "npu2"], required=True)
+    p.add_argument("--heads", type=int, required=True)
+    p.add_argument("--frames", type=int, required=True)
+    p.add_argument("--frames-p", type=int, required=True)
+    p.add_argument("--d-model", type=int, required=True)
+    a = p.parse_args()
+    print(design(a.generation, a.heads, a.frames, a.frames_p, a.d_model))
+
+
+if __name__ == "__main__":
+    main()
