@@ -76,10 +76,7 @@ pub fn inputs(call: &Call) -> Vec<Vec<u8>> {
 pub type Runner<'r> = dyn FnMut(&Call, &mut [Cow<'_, [u8]>]) -> Result<(), String> + 'r;
 
 /// Validate one call with `device` against the simulator.
-pub fn validate_call(
-    call: &Call,
-    device: &mut Runner<'_>,
-) -> KernelReport {
+pub fn validate_call(call: &Call, device: &mut Runner<'_>) -> KernelReport {
     let data = inputs(call);
     let mut on_device: Vec<Cow<[u8]>> = data.iter().map(|b| Cow::Borrowed(&b[..])).collect();
     let mut simulated: Vec<Cow<[u8]>> = data.iter().map(|b| Cow::Borrowed(&b[..])).collect();
@@ -138,10 +135,7 @@ pub fn validate_call(
 }
 
 /// Validate every distinct (kernel, shape) among `calls`.
-pub fn validate_all(
-    calls: &[Call],
-    device: &mut Runner<'_>,
-) -> Vec<KernelReport> {
+pub fn validate_all(calls: &[Call], device: &mut Runner<'_>) -> Vec<KernelReport> {
     let mut seen = std::collections::BTreeSet::new();
     calls
         .iter()
