@@ -21,6 +21,17 @@ fn main() {
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=NPU_WHISPER_GIT_REV={rev}");
     println!("cargo:rerun-if-changed=.git/HEAD");
+    // HEAD names a branch; a commit moves the branch's ref (or packed-refs), not HEAD.
+    if let Ok(head) = std::fs::read_to_string(".git/HEAD")
+        && let Some(branch_ref) = head.trim().strip_prefix("ref: ")
+    {
+        for path in [format!(".git/{branch_ref}"), ".git/packed-refs".to_string()] {
+            // A path that does not exist would make cargo rerun this script on every build.
+            if std::path::Path::new(&path).exists() {
+                println!("cargo:rerun-if-changed={path}");
+            }
+        }
+    }
     if std::env::var_os("CARGO_FEATURE_XRT").is_none() {
         return;
     }

@@ -34,7 +34,7 @@ fn bf16_bits(x: f32) -> u16 {
     half::bf16::from_f32(x).to_bits()
 }
 
-/// A `[n][k]` weight packed for the kernel.
+/// A weight packed for the kernel (from the `[k][n]` layout of `Linear`).
 #[derive(Debug, Clone)]
 pub struct PackedWeight {
     pub n: usize,
@@ -46,8 +46,8 @@ pub struct PackedWeight {
 }
 
 impl PackedWeight {
-    pub fn new(weight: &[f32], n: usize, k: usize) -> Self {
-        assert_eq!(weight.len(), n * k);
+    pub fn new(weight_kn: &[f32], n: usize, k: usize) -> Self {
+        assert_eq!(weight_kn.len(), n * k);
         let k2 = k.next_multiple_of(2);
         let panels = n.div_ceil(NR);
         let mut data = vec![0u16; panels * (k2 / 2) * NR * 2];
@@ -59,7 +59,7 @@ impl PackedWeight {
                         let kk = 2 * kp + h;
                         if j < n && kk < k {
                             data[((p * (k2 / 2) + kp) * NR + c) * 2 + h] =
-                                bf16_bits(weight[j * k + kk]);
+                                bf16_bits(weight_kn[kk * n + j]);
                         }
                     }
                 }
@@ -173,7 +173,8 @@ mod tests {
                 .collect();
             let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.01).collect();
             let mut out = vec![0.0f32; m * n];
-            matmul_bias(&mut out, &a, &PackedWeight::new(&w, n, k), &bias, m);
+            let w_kn = crate::exec::cpu::kernels::transposed(&w, n, k);
+            matmul_bias(&mut out, &a, &PackedWeight::new(&w_kn, n, k), &bias, m);
             let r = |x: f32| half::bf16::from_f32(x).to_f32() as f64;
             for i in 0..m {
                 for j in 0..n {

@@ -11,11 +11,23 @@ use crate::model::{Config, EncoderWeights};
 
 use super::Buffers;
 
-/// A linear layer: `[out][in]` weight and bias.
+/// A linear layer: weight in `[in][out]` layout (PyTorch's `[out][in]` transposed once, what
+/// the GEMM packs fastest, see `kernels::matmul_bias`) and bias.
 #[derive(Debug, Clone)]
 pub struct Linear {
-    pub weight: Vec<f32>,
+    pub weight_kn: Vec<f32>,
     pub bias: Vec<f32>,
+}
+
+impl Linear {
+    /// From a PyTorch-layout `[out][in]` weight.
+    fn from_out_in(weight: &[f32], bias: &[f32]) -> Self {
+        let n = bias.len();
+        Linear {
+            weight_kn: kernels::transposed(weight, n, weight.len() / n),
+            bias: bias.to_vec(),
+        }
+    }
 }
 
 /// LayerNorm parameters.
@@ -57,29 +69,26 @@ impl CpuWeights {
             gamma: g.clone(),
             beta: b.clone(),
         };
-        let linear = |w: &Vec<f32>, b: &Vec<f32>| Linear {
-            weight: w.clone(),
-            bias: b.clone(),
-        };
+        let linear = |w: &Vec<f32>, b: &Vec<f32>| Linear::from_out_in(w, b);
         CpuWeights {
-            conv1: Linear {
-                weight: conv_taps_outer(&weights.conv1_weight, d, config.num_mel_bins),
-                bias: weights.conv1_bias.clone(),
-            },
-            conv2: Linear {
-                weight: conv_taps_outer(&weights.conv2_weight, d, d),
-                bias: weights.conv2_bias.clone(),
-            },
+            conv1: Linear::from_out_in(
+                &conv_taps_outer(&weights.conv1_weight, d, config.num_mel_bins),
+                &weights.conv1_bias,
+            ),
+            conv2: Linear::from_out_in(
+                &conv_taps_outer(&weights.conv2_weight, d, d),
+                &weights.conv2_bias,
+            ),
             positions: weights.positions.clone(),
             layers: weights
                 .layers
                 .iter()
                 .map(|l| CpuLayer {
                     attn_norm: norm(&l.attn_norm_gamma, &l.attn_norm_beta),
-                    qkv: Linear {
-                        weight: [&l.query_weight[..], &l.key_weight, &l.value_weight].concat(),
-                        bias: [&l.query_bias[..], &vec![0.0; d], &l.value_bias].concat(),
-                    },
+                    qkv: Linear::from_out_in(
+                        &[&l.query_weight[..], &l.key_weight, &l.value_weight].concat(),
+                        &[&l.query_bias[..], &vec![0.0; d], &l.value_bias].concat(),
+                    ),
                     out: linear(&l.out_weight, &l.out_bias),
                     mlp_norm: norm(&l.mlp_norm_gamma, &l.mlp_norm_beta),
                     fc1: linear(&l.fc1_weight, &l.fc1_bias),
@@ -109,7 +118,7 @@ impl CpuWeights {
                 let n = linear.bias.len();
                 (
                     key,
-                    bf16::PackedWeight::new(&linear.weight, n, linear.weight.len() / n),
+                    bf16::PackedWeight::new(&linear.weight_kn, n, linear.weight_kn.len() / n),
                 )
             })
             .collect();
@@ -179,7 +188,7 @@ pub fn run(step: &Step, weights: &CpuWeights, buffers: &mut Buffers) {
                     &mut out,
                     &mut cols,
                     source,
-                    &linear.weight,
+                    &linear.weight_kn,
                     &linear.bias,
                     in_frames,
                     in_channels,
@@ -207,7 +216,7 @@ pub fn run(step: &Step, weights: &CpuWeights, buffers: &mut Buffers) {
                 None => kernels::matmul_bias(
                     &mut out,
                     buffers.get(input),
-                    &linear.weight,
+                    &linear.weight_kn,
                     &linear.bias,
                     rows,
                     k,
