@@ -13,8 +13,9 @@ use rayon::prelude::*;
 
 /// Output columns per packed panel (two zmm accumulators of 16 f32).
 const NR: usize = 32;
-/// Rows per microkernel call.
-const MR: usize = 4;
+/// Rows per microkernel call: 2 x MR accumulators (16 of the 32 zmm registers) hide the
+/// dot-product latency.
+const MR: usize = 8;
 /// Rows per parallel task.
 const ROWS_PER_TASK: usize = 96;
 
@@ -114,41 +115,64 @@ pub fn matmul_bias(out: &mut [f32], input: &[f32], weight: &PackedWeight, bias: 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
 unsafe fn block(out: &mut [f32], pairs: &[u32], w: &PackedWeight, bias: &[f32], rows: usize) {
-    // SAFETY: loads read 64 bf16 (128 bytes) at q * NR * 2 inside a panel of kp * NR * 2
-    // elements (q < kp); pairs and out are indexed within the rows of this task; the CPU has the
-    // enabled features (checked by the caller).
+    let n = w.n;
+    let kp = w.k2 / 2;
+    for p in 0..n.div_ceil(NR) {
+        let panel = &w.data[p * kp * NR * 2..(p + 1) * kp * NR * 2];
+        let mut r = 0;
+        // Full groups of MR rows, then the remaining rows one at a time: the row count is a
+        // constant in each instantiation, so the accumulators stay in registers.
+        while r + MR <= rows {
+            // SAFETY: the caller checked the CPU features; indices as in `micro`.
+            unsafe { micro::<MR>(out, pairs, panel, bias, r, p, n, kp) };
+            r += MR;
+        }
+        while r < rows {
+            unsafe { micro::<1>(out, pairs, panel, bias, r, p, n, kp) };
+            r += 1;
+        }
+    }
+}
+
+/// R rows x 32 columns of output: 2R zmm accumulators over the k pairs of one panel.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro<const R: usize>(
+    out: &mut [f32],
+    pairs: &[u32],
+    panel: &[u16],
+    bias: &[f32],
+    r: usize,
+    p: usize,
+    n: usize,
+    kp: usize,
+) {
+    // SAFETY: loads read 64 bf16 (128 bytes) at q * NR * 2 inside the panel of kp * NR * 2
+    // elements (q < kp); pairs rows r..r+R have kp entries each (the caller's slice holds its
+    // rows); the CPU has the enabled features (checked by the caller).
     unsafe {
-        let n = w.n;
-        let kp = w.k2 / 2;
-        for p in 0..n.div_ceil(NR) {
-            let panel = &w.data[p * kp * NR * 2..(p + 1) * kp * NR * 2];
-            let cols = NR.min(n - p * NR);
-            let mut r = 0;
-            while r < rows {
-                let mr = MR.min(rows - r);
-                let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-                for q in 0..kp {
-                    let b = panel.as_ptr().add(q * NR * 2);
-                    let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b as *const _));
-                    let b1: __m512bh =
-                        std::mem::transmute(_mm512_loadu_si512(b.add(32) as *const _));
-                    for (i, acc_row) in acc.iter_mut().enumerate().take(mr) {
-                        let a: __m512bh =
-                            std::mem::transmute(_mm512_set1_epi32(pairs[(r + i) * kp + q] as i32));
-                        acc_row[0] = _mm512_dpbf16_ps(acc_row[0], a, b0);
-                        acc_row[1] = _mm512_dpbf16_ps(acc_row[1], a, b1);
-                    }
-                }
-                for (i, acc_row) in acc.iter().enumerate().take(mr) {
-                    let mut lanes = [0.0f32; NR];
-                    _mm512_storeu_ps(lanes.as_mut_ptr(), acc_row[0]);
-                    _mm512_storeu_ps(lanes.as_mut_ptr().add(16), acc_row[1]);
-                    let row = &mut out[(r + i) * n + p * NR..(r + i) * n + p * NR + cols];
-                    for (c, o) in row.iter_mut().enumerate() {
-                        *o = lanes[c] + bias[p * NR + c];
-                    }
-                }
-                r += mr;
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        let a_rows: [&[u32]; R] = std::array::from_fn(|i| &pairs[(r + i) * kp..(r + i + 1) * kp]);
+        for q in 0..kp {
+            let b = panel.as_ptr().add(q * NR * 2);
+            let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b as *const _));
+            let b1: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(32) as *const _));
+            for i in 0..R {
+                let a: __m512bh =
+                    std::mem::transmute(_mm512_set1_epi32(*a_rows[i].get_unchecked(q) as i32));
+                acc[i][0] = _mm512_dpbf16_ps(acc[i][0], a, b0);
+                acc[i][1] = _mm512_dpbf16_ps(acc[i][1], a, b1);
+            }
+        }
+        let cols = NR.min(n - p * NR);
+        for (i, acc_row) in acc.iter().enumerate() {
+            let mut lanes = [0.0f32; NR];
+            _mm512_storeu_ps(lanes.as_mut_ptr(), acc_row[0]);
+            _mm512_storeu_ps(lanes.as_mut_ptr().add(16), acc_row[1]);
+            let row = &mut out[(r + i) * n + p * NR..(r + i) * n + p * NR + cols];
+            for (c, o) in row.iter_mut().enumerate() {
+                *o = lanes[c] + bias[p * NR + c];
             }
         }
     }

@@ -353,6 +353,20 @@ fn softmax_portable(row: &mut [f32]) {
     }
 }
 
+/// Sum of `f(x)` in f64 over 8 independent lanes, so it vectorises (one running sum is a
+/// serial dependency chain the compiler may not reorder).
+#[inline(always)]
+fn lane_sum(x: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let mut chunks = x.chunks_exact(8);
+    for chunk in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(chunk) {
+            *l += f(v);
+        }
+    }
+    lanes.iter().sum::<f64>() + chunks.remainder().iter().map(|&v| f(v)).sum::<f64>()
+}
+
 /// LayerNorm over rows of `cols`, eps 1e-5 (PyTorch's default, which Whisper uses).
 pub fn layer_norm(out: &mut [f32], input: &[f32], gamma: &[f32], beta: &[f32], cols: usize) {
     const EPS: f64 = 1e-5;
@@ -360,8 +374,8 @@ pub fn layer_norm(out: &mut [f32], input: &[f32], gamma: &[f32], beta: &[f32], c
         .zip(input.par_chunks(cols))
         .for_each(|(o, x)| {
             // Two passes in f64: the mean and variance of a row are exact to f32 precision.
-            let mean = x.iter().map(|&v| v as f64).sum::<f64>() / cols as f64;
-            let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / cols as f64;
+            let mean = lane_sum(x, |v| v as f64) / cols as f64;
+            let var = lane_sum(x, |v| (v as f64 - mean).powi(2)) / cols as f64;
             let inv = (1.0 / (var + EPS).sqrt()) as f32;
             let mean = mean as f32;
             for (((o, &x), &g), &b) in o.iter_mut().zip(x).zip(gamma).zip(beta) {
