@@ -7,6 +7,8 @@ pub mod simd;
 
 use crate::encoder::{AddSource, Buf, Step, Weight};
 use crate::model::weights::conv_taps_outer;
+use rayon::prelude::*;
+
 use crate::model::{Config, EncoderWeights};
 
 use super::Buffers;
@@ -80,9 +82,10 @@ impl CpuWeights {
                 &weights.conv2_bias,
             ),
             positions: weights.positions.clone(),
+            // Layers in parallel: the weight transposes are most of the load-time work.
             layers: weights
                 .layers
-                .iter()
+                .par_iter()
                 .map(|l| CpuLayer {
                     attn_norm: norm(&l.attn_norm_gamma, &l.attn_norm_beta),
                     qkv: Linear::from_out_in(
