@@ -58,13 +58,40 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Import a CTranslate2 (faster-whisper) Whisper model into the Hugging Face layout.
     Convert(ConvertArgs),
+    /// Print a shell completion script: `npu-whisper completions bash > ~/.local/share/bash-completion/completions/npu-whisper`.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
 pub struct EncodeArgs {
-    /// Audio file (WAV, MP3, FLAC, Ogg Vorbis); `-` reads standard input.
-    #[arg(value_name = "AUDIO")]
-    pub audio: PathBuf,
+    /// Audio files (WAV, MP3, FLAC, Ogg Vorbis) or directories of them; `-` reads standard
+    /// input. Several inputs, or a directory, need `-o DIR/`.
+    #[arg(value_name = "AUDIO", required = true, num_args = 1..)]
+    pub audio: Vec<PathBuf>,
+
+    /// Descend into subdirectories of directory inputs (their tree is mirrored under `-o DIR/`).
+    #[arg(short, long)]
+    pub recursive: bool,
+
+    /// Replace outputs that already exist (otherwise inputs whose output exists are skipped).
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Encode only shard I of N (0-based) of the sorted inputs: input k is in shard k mod N.
+    /// Lets N machines or jobs split a corpus with no coordination.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<(usize, usize)>,
+
+    /// Output format when `-o` is a directory.
+    #[arg(long, value_enum, default_value_t = FormatArg::Npy)]
+    pub format: FormatArg,
 
     /// Model: a directory (Hugging Face layout), a .safetensors file, or a cached model name
     /// such as `base` [default: $NPU_WHISPER_MODEL, else the cached `base`].
@@ -96,7 +123,9 @@ pub struct EncodeArgs {
     pub precision: PrecisionArg,
 
     /// Write the embeddings: `.npy` (float32) or `.safetensors` (float32, with provenance
-    /// metadata); `-` writes .npy to standard output.
+    /// metadata); `-` writes .npy to standard output; a directory (existing, or ending in `/`)
+    /// gets one `<input name>.npy` (or `.safetensors`, see `--format`) per input. Written
+    /// window by window into a temporary file renamed into place when complete.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
 
@@ -237,6 +266,41 @@ fn parse_n_mels(value: &str) -> Result<usize, String> {
         Ok(n) if crate::mel::SUPPORTED_N_MELS.contains(&n) => Ok(n),
         _ => Err(format!("must be 80 or 128, got `{value}`")),
     }
+}
+
+/// Output file format for directory outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    Npy,
+    Safetensors,
+}
+
+impl FormatArg {
+    pub fn extension(self) -> &'static str {
+        match self {
+            FormatArg::Npy => "npy",
+            FormatArg::Safetensors => "safetensors",
+        }
+    }
+}
+
+/// `I/N` with I < N.
+fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let (i, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("`{text}` is not I/N (e.g. 0/4)"))?;
+    let i: usize = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{i}` is not a number"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{n}` is not a number"))?;
+    if n == 0 || i >= n {
+        return Err(format!("shard {i}/{n}: need 0 <= I < N"));
+    }
+    Ok((i, n))
 }
 
 /// The clap command, for the man page and completions.

@@ -61,6 +61,10 @@ pub enum Error {
     /// Any other failure at run time.
     #[error("{0}")]
     Runtime(String),
+
+    /// Ctrl-C (SIGINT) or SIGTERM arrived; the work in progress was abandoned cleanly.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl Error {
@@ -86,6 +90,7 @@ impl Error {
             }
             Error::Usage(_) => exit_code::USAGE,
             Error::NpuUnavailable(_) => exit_code::NPU_UNAVAILABLE,
+            Error::Interrupted => exit_code::INTERRUPTED,
             Error::WriteOutput { .. } | Error::NotImplemented(_) | Error::Runtime(_) => {
                 exit_code::RUNTIME
             }

@@ -65,16 +65,7 @@ pub fn write_npy(target: &OutputTarget, shape: &[usize], data: &[f32]) -> Result
     );
     write_atomically(target, |out| {
         out.write_all(&npy_header(shape))?;
-        // Little-endian on every platform we build for; convert in blocks to bound the copy.
-        let mut block = Vec::with_capacity(64 * 1024);
-        for chunk in data.chunks(16 * 1024) {
-            block.clear();
-            for v in chunk {
-                block.extend_from_slice(&v.to_le_bytes());
-            }
-            out.write_all(&block)?;
-        }
-        Ok(())
+        write_f32(out, data)
     })
 }
 
@@ -131,6 +122,30 @@ pub fn write_atomically(
     }
 }
 
+/// The start of a safetensors file holding one float32 tensor `name` of `shape` with string
+/// `metadata`: the 8-byte header length, then the JSON header padded with spaces to a multiple
+/// of 8 (as the reference implementation writes it). The tensor's bytes follow; knowing the
+/// shape up front is what lets `encode` stream windows into the file.
+pub fn safetensors_header(
+    name: &str,
+    shape: &[usize],
+    metadata: &std::collections::HashMap<String, String>,
+) -> Vec<u8> {
+    let bytes = 4 * shape.iter().product::<usize>();
+    let mut header = serde_json::Map::new();
+    let sorted: std::collections::BTreeMap<_, _> = metadata.iter().collect();
+    header.insert("__metadata__".into(), serde_json::json!(sorted));
+    header.insert(
+        name.into(),
+        serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [0, bytes]}),
+    );
+    let mut json = serde_json::Value::Object(header).to_string().into_bytes();
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = (json.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&json);
+    out
+}
+
 /// Write `data` as a float32 safetensors file holding one tensor `name` of `shape`, with
 /// string `metadata` in the header (`__metadata__`), atomically.
 pub fn write_safetensors(
@@ -145,13 +160,23 @@ pub fn write_safetensors(
         data.len(),
         "shape and data length"
     );
-    let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let view =
-        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.to_vec(), &bytes)
-            .map_err(|e| Error::Runtime(format!("cannot build the output tensor: {e}")))?;
-    let serialized = safetensors::serialize([(name, view)], Some(metadata))
-        .map_err(|e| Error::Runtime(format!("cannot serialise safetensors: {e}")))?;
-    write_atomically(target, |out| out.write_all(&serialized))
+    write_atomically(target, |out| {
+        out.write_all(&safetensors_header(name, shape, &metadata))?;
+        write_f32(out, data)
+    })
+}
+
+/// Little-endian float32 values, converted in blocks to bound the copy.
+pub fn write_f32(out: &mut dyn Write, data: &[f32]) -> std::io::Result<()> {
+    let mut block = Vec::with_capacity(64 * 1024);
+    for chunk in data.chunks(16 * 1024) {
+        block.clear();
+        for v in chunk {
+            block.extend_from_slice(&v.to_le_bytes());
+        }
+        out.write_all(&block)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -170,6 +195,34 @@ mod tests {
         }
         assert!(String::from_utf8_lossy(&npy_header(&[3])).contains("'shape': (3,)"));
         assert!(String::from_utf8_lossy(&npy_header(&[2, 80, 3000])).contains("(2, 80, 3000)"));
+    }
+
+    #[test]
+    fn streamed_safetensors_parse_with_the_reference_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.safetensors");
+        let data: Vec<f32> = (0..2 * 3 * 4).map(|i| i as f32 * 0.5).collect();
+        let metadata = [("producer".to_string(), "test \"q\"".to_string())].into();
+        write_safetensors(
+            &OutputTarget::File(path.clone()),
+            "embeddings",
+            &[2, 3, 4],
+            &data,
+            metadata,
+        )
+        .unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        assert_eq!(meta.metadata().as_ref().unwrap()["producer"], "test \"q\"");
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let t = st.tensor("embeddings").unwrap();
+        assert_eq!(t.shape(), [2, 3, 4]);
+        let back: Vec<f32> = t
+            .data()
+            .chunks(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(back, data);
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub mod cmd;
 pub mod doctor;
 pub mod error;
 pub mod export;
+pub mod interrupt;
 pub mod mel;
 pub mod npu;
 

@@ -8,6 +8,7 @@ use npu_whisper::error::exit_code;
 fn main() {
     let cli = Cli::parse();
     init_logging(cli.global.verbose, cli.global.quiet);
+    npu_whisper::interrupt::install();
     if let Some(threads) = cli.global.threads
         && let Err(e) = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.get())

@@ -193,10 +193,9 @@ fn convert_splits_fused_qkv_and_reproduces_the_encoder() {
     assert_eq!(a, b, "the imported encoder differs");
 }
 
-#[test]
-fn truncation_anywhere_is_an_error_never_a_panic() {
-    // Small variables so that every byte position can be a cut point, header and data alike.
-    let vars = vec![
+/// Four small variables (an int16 scalar, f32 weights, a bias, a decoder tensor).
+fn small_vars() -> Vec<(String, Vec<usize>, u8, Vec<u8>)> {
+    vec![
         (
             "encoder/num_heads".to_string(),
             vec![],
@@ -216,8 +215,13 @@ fn truncation_anywhere_is_an_error_never_a_panic() {
             5,
             vec![0; 4],
         ),
-    ];
-    let bytes = ct2_bytes(&vars);
+    ]
+}
+
+#[test]
+fn truncation_anywhere_is_an_error_never_a_panic() {
+    // Small variables so that every byte position can be a cut point, header and data alike.
+    let bytes = ct2_bytes(&small_vars());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.bin");
     for cut in 0..bytes.len() {
@@ -254,4 +258,19 @@ fn quantized_and_foreign_models_are_refused_with_a_reason() {
         .unwrap()
         .to_string();
     assert!(err.contains("version 5"), "{err}");
+}
+
+/// Bounded mutation fuzzing of the reader: random overwrites, extreme length and count fields,
+/// truncations and insertions anywhere in a small model file never panic.
+#[test]
+fn mutated_files_are_errors_or_models_never_panics() {
+    let seed = ct2_bytes(&small_vars()[..3]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.bin");
+    for bytes in common::mutations(&seed, 3000) {
+        std::fs::write(&path, &bytes).unwrap();
+        if let Err(e) = Ct2Model::open(&path) {
+            assert!(e.to_string().contains("model.bin"), "{e}");
+        }
+    }
 }

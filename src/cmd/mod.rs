@@ -4,6 +4,7 @@ mod bench;
 mod convert;
 mod doctor;
 mod encode;
+mod inputs;
 mod mel;
 
 use crate::cli::{Cli, Command};
@@ -17,10 +18,20 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub fn run(cli: &Cli) -> Result<i32> {
     match &cli.command {
         Command::Mel(args) => mel::run(args, &cli.global).map(|()| 0),
-        Command::Encode(args) => encode::run(args, &cli.global).map(|()| 0),
+        Command::Encode(args) => encode::run(args, &cli.global),
         Command::Convert(args) => convert::run(args, &cli.global).map(|()| 0),
         Command::Bench(args) => bench::run(args, &cli.global).map(|()| 0),
         Command::Doctor(_) => doctor::run(&cli.global),
+        Command::Completions(args) => {
+            let mut command = crate::cli::command();
+            clap_complete::generate(
+                args.shell,
+                &mut command,
+                "npu-whisper",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
     }
 }
 

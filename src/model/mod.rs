@@ -88,6 +88,18 @@ impl Model {
             None => config.encoder_layers,
         };
         let encoder = EncoderWeights::load(&file, &config, layers)?;
+        let outside: Vec<&str> = file
+            .names()
+            .filter(|n| !n.starts_with("model.encoder.") && !n.starts_with("encoder."))
+            .collect();
+        if !outside.is_empty() {
+            tracing::debug!(
+                "{}: ignoring {} tensors outside the encoder (e.g. `{}`)",
+                weights_path.display(),
+                outside.len(),
+                outside[0]
+            );
+        }
         let name = model_name(path);
         Ok(Model {
             name,

@@ -87,3 +87,53 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
     dot / (na * nb)
 }
+
+/// Deterministic mutations of `seed` for parser fuzzing: random byte overwrites, little-endian
+/// u32/u64 fields set to extreme values (the lengths and counts headers are made of),
+/// truncations, insertions and repeated ranges. The same `count` always gives the same inputs.
+#[allow(dead_code)]
+pub fn mutations(seed: &[u8], count: usize) -> Vec<Vec<u8>> {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..count)
+        .map(|_| {
+            let mut b = seed.to_vec();
+            for _ in 0..1 + next() % 3 {
+                let len = b.len().max(1);
+                let at = (next() as usize) % len;
+                match next() % 6 {
+                    0 => {
+                        for i in at..(at + 1 + (next() % 4) as usize).min(b.len()) {
+                            b[i] = next() as u8;
+                        }
+                    }
+                    1 if at + 4 <= b.len() => {
+                        let v: u32 =
+                            [0, 1, 0x7FFF_FFFF, 0xFFFF_FFFF, 0x8000_0000][(next() % 5) as usize];
+                        b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+                    }
+                    2 if at + 8 <= b.len() => {
+                        let v: u64 = [0, u64::MAX, 1 << 40, 1 << 62][(next() % 4) as usize];
+                        b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+                    }
+                    3 => b.truncate(at),
+                    4 => {
+                        let junk: Vec<u8> = (0..1 + next() % 16).map(|_| next() as u8).collect();
+                        b.splice(at..at, junk);
+                    }
+                    _ => {
+                        let end = (at + 1 + (next() % 64) as usize).min(b.len());
+                        let piece = b[at..end].to_vec();
+                        b.splice(at..at, piece);
+                    }
+                }
+            }
+            b
+        })
+        .collect()
+}

@@ -1,0 +1,161 @@
+//! `encode` with many inputs: one output per input, skip/overwrite, failures reported and
+//! passed over, one line per input and a total.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::{Context, bar, encode_one};
+use crate::cli::{EncodeArgs, GlobalArgs};
+use crate::cmd::{SCHEMA_VERSION, elapsed_ms, inputs, print_summary};
+use crate::error::{Error, Result};
+use crate::exec::{Executor, placement_summary};
+use crate::export::OutputTarget;
+
+/// Encode every input into its output (or none), continuing past bad inputs; one line per
+/// input and a total. The exit code is that of the first failure (3 for unusable audio), 0 when
+/// all succeeded or were skipped.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn batch(
+    args: &EncodeArgs,
+    global: &GlobalArgs,
+    executor: &mut Executor,
+    context: &Context,
+    inputs: &[inputs::Input],
+    outputs: &[Option<std::path::PathBuf>],
+    total: Instant,
+) -> Result<i32> {
+    let files = bar(
+        global,
+        "{bar:30} {pos}/{len} files, {elapsed} (eta {eta}) {msg}",
+    );
+    files.set_length(inputs.len() as u64);
+    let (mut encoded, mut skipped, mut failed) = (0usize, 0usize, 0usize);
+    let (mut audio_s, mut compute_s) = (0.0f64, 0.0f64);
+    let mut exit = 0;
+    let mut lines = Vec::new();
+    let hidden = indicatif::ProgressBar::hidden();
+    for (input, output) in inputs.iter().zip(outputs) {
+        crate::interrupt::check()?;
+        let name = input.source.display_path();
+        files.set_message(name.display().to_string());
+        if let Some(path) = output
+            && path.exists()
+            && !args.overwrite
+        {
+            skipped += 1;
+            lines.push(json!({"input": name, "output": path, "status": "skipped", "reason": "output exists"}));
+            files.println(format!(
+                "skip  {} -> {} exists (--overwrite replaces it)",
+                name.display(),
+                path.display()
+            ));
+            files.inc(1);
+            continue;
+        }
+        if let Some(parent) = output.as_ref().and_then(|p| p.parent()) {
+            std::fs::create_dir_all(parent).map_err(|source| Error::WriteOutput {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let target = output.clone().map(OutputTarget::File);
+        match encode_one(executor, context, &input.source, target.as_ref(), &hidden) {
+            Ok(done) => {
+                encoded += 1;
+                audio_s += done.audio_s;
+                let compute = (done.mel_ms + done.encoder_ms) / 1e3;
+                compute_s += compute;
+                lines.push(json!({
+                    "input": name, "output": output, "status": "ok", "duration_s": done.audio_s,
+                    "windows": done.windows, "shape": done.shape,
+                    "timings_ms": {"decode": done.decode_ms, "mel": done.mel_ms, "encoder": done.encoder_ms, "export": done.export_ms},
+                    "x_realtime": done.audio_s / compute,
+                }));
+                files.println(format!(
+                    "ok    {}{}  {:.1} s, {} window(s), encoder {:.0} ms, {:.1}x realtime",
+                    name.display(),
+                    output
+                        .as_ref()
+                        .map(|p| format!(" -> {}", p.display()))
+                        .unwrap_or_default(),
+                    done.audio_s,
+                    done.windows,
+                    done.encoder_ms,
+                    done.audio_s / compute
+                ));
+            }
+            Err(Error::Interrupted) => return Err(Error::Interrupted),
+            Err(e) => {
+                failed += 1;
+                if exit == 0 {
+                    exit = e.exit_code();
+                }
+                // Named on stderr as it happens, and again in the summary.
+                files.suspend(|| eprintln!("npu-whisper: error: {e}"));
+                lines.push(json!({"input": name, "output": output, "status": "failed", "error": e.to_string()}));
+                files.println(format!("FAIL  {e}"));
+            }
+        }
+        files.inc(1);
+    }
+    files.finish_and_clear();
+    let wall_s = elapsed_ms(total) / 1e3;
+    let report = if global.json {
+        let doc = json!({
+            "schema_version": SCHEMA_VERSION,
+            "command": "encode",
+            "files": lines,
+            "encoded": encoded, "skipped": skipped, "failed": failed,
+            "audio_s": audio_s, "compute_s": compute_s, "wall_s": wall_s,
+            "x_realtime": audio_s / compute_s.max(1e-9),
+            "placement": placement_summary(executor.ledger()),
+            "device_note": executor.device_note(),
+        });
+        format!("{doc:#}\n")
+    } else if global.quiet {
+        String::new()
+    } else {
+        let mut text = String::new();
+        if !std::io::IsTerminal::is_terminal(&std::io::stderr()) || files.is_hidden() {
+            for l in &lines {
+                text.push_str(&line_text(l));
+            }
+        }
+        text.push_str(&format!(
+            "total      {encoded} encoded, {skipped} skipped, {failed} failed; {audio_s:.1} s of audio, {compute_s:.1} s of mel+encoder ({:.1}x realtime), {wall_s:.1} s wall\n\
+             placement  {}\n",
+            audio_s / compute_s.max(1e-9),
+            placement_summary(executor.ledger()),
+        ));
+        if let Some(note) = executor.device_note() {
+            text.push_str(&format!("device     {note}\n"));
+        }
+        text
+    };
+    print_summary(false, &report);
+    Ok(exit)
+}
+
+/// The human line of one batch entry (when no progress bar printed it already).
+fn line_text(entry: &serde_json::Value) -> String {
+    let input = entry["input"].as_str().unwrap_or("?");
+    let output = entry["output"]
+        .as_str()
+        .map(|o| format!(" -> {o}"))
+        .unwrap_or_default();
+    match entry["status"].as_str() {
+        Some("ok") => format!(
+            "ok    {input}{output}  {:.1} s, {} window(s), encoder {:.0} ms, {:.1}x realtime\n",
+            entry["duration_s"].as_f64().unwrap_or(0.0),
+            entry["windows"],
+            entry["timings_ms"]["encoder"].as_f64().unwrap_or(0.0),
+            entry["x_realtime"].as_f64().unwrap_or(0.0),
+        ),
+        Some("skipped") => {
+            format!("skip  {input}{output} exists (--overwrite replaces it)\n")
+        }
+        // The error names the input itself.
+        _ => format!("FAIL  {}\n", entry["error"].as_str().unwrap_or(input)),
+    }
+}

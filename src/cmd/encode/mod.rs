@@ -1,0 +1,373 @@
+//! `npu-whisper encode`: audio -> log-mel -> Whisper encoder -> embeddings, with timings.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+mod batch;
+mod report;
+
+use super::{elapsed_ms, inputs};
+use crate::audio::{self, AudioSource, SAMPLE_RATE};
+use crate::cli::{DeviceArg, EncodeArgs, GlobalArgs};
+use crate::error::{Error, Result};
+use crate::exec::npu::{FAULT_ENV, Fault};
+use crate::exec::{DeviceRequest, ExecOptions, Executor, placement_summary};
+use crate::export::{self, OutputTarget};
+use crate::mel::{self, HOP_LENGTH, LogMel, N_FFT};
+use crate::model::config::ENCODER_FRAMES;
+use crate::model::{self, Model};
+
+/// Audio samples per encoder frame (20 ms): conv2 halves the 10 ms mel frames.
+const SAMPLES_PER_FRAME: usize = 2 * HOP_LENGTH;
+
+/// One input's results.
+struct Encoded {
+    source: crate::audio::SourceFormat,
+    audio_s: f64,
+    windows: usize,
+    shape: Vec<usize>,
+    stats: Statistics,
+    decode_ms: f64,
+    mel_ms: f64,
+    encoder_ms: f64,
+    export_ms: f64,
+}
+
+/// What stays the same across the inputs of a run.
+struct Context {
+    front_end: LogMel,
+    model_name: String,
+    weights_path: std::path::PathBuf,
+    trim: bool,
+}
+
+pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
+    let total = Instant::now();
+    let many = args.audio.len() > 1 || args.audio.iter().any(|a| a.is_dir());
+    let out_dir = args
+        .output
+        .as_deref()
+        .filter(|o| o.is_dir() || o.as_os_str().to_string_lossy().ends_with('/'));
+    let inputs = inputs::shard(inputs::expand(&args.audio, args.recursive)?, args.shard);
+    if many || out_dir.is_some() || args.shard.is_some() {
+        if args.output.is_some() && out_dir.is_none() {
+            return Err(Error::Usage(
+                "several inputs need an output directory: -o DIR/ (one output file per input)"
+                    .into(),
+            ));
+        }
+        if inputs.iter().any(|i| i.source == AudioSource::Stdin) {
+            return Err(Error::Usage(
+                "`-` (standard input) cannot be one of several inputs".into(),
+            ));
+        }
+    }
+    let target = match (&args.output, out_dir) {
+        (Some(path), None) => Some(OutputTarget::from_arg(path)),
+        _ => None,
+    };
+    if let Some(OutputTarget::File(path)) = &target {
+        output_format(path)?;
+    }
+    let outputs = match out_dir {
+        Some(dir) => Some(inputs::output_paths(&inputs, dir, args.format.extension())?),
+        None => None,
+    };
+
+    let started = Instant::now();
+    let model_path = model::resolve(args.model.as_deref())?;
+    let model = Model::load(&model_path, args.layers.map(|n| n.get()))?;
+    let executor_started = Instant::now();
+    let mut executor = Executor::new(&model, exec_options(args)?)?;
+    // `auto` choosing the CPU is normal on most machines: the summary's `device` line says why.
+    // An explicit `--device npu` that cannot be honoured deserves a warning as well.
+    if let Some(note) = executor.device_note() {
+        if args.device == DeviceArg::Npu {
+            tracing::warn!("{note}");
+        } else {
+            tracing::info!("{note}");
+        }
+    }
+    let config = model.config.clone();
+    let context = Context {
+        front_end: LogMel::new(config.num_mel_bins),
+        model_name: model.name.clone(),
+        weights_path: model.weights_path.clone(),
+        trim: args.trim,
+    };
+    drop(model); // the executor holds its own arrangement of the weights
+    let load_ms = elapsed_ms(started);
+    tracing::info!("weights arranged in {:.1} ms", elapsed_ms(executor_started));
+
+    if outputs.is_some() || many {
+        // Without an output directory, several inputs are encoded for their reports only.
+        let outputs: Vec<Option<std::path::PathBuf>> = match outputs {
+            Some(paths) => paths.into_iter().map(Some).collect(),
+            None => vec![None; inputs.len()],
+        };
+        return batch::batch(
+            args,
+            global,
+            &mut executor,
+            &context,
+            &inputs,
+            &outputs,
+            total,
+        );
+    }
+    let Some(input) = inputs.first() else {
+        return Err(Error::Usage("no audio files found in the inputs".into()));
+    };
+    let source = &input.source;
+    let progress = window_progress(global);
+    let done = encode_one(&mut executor, &context, source, target.as_ref(), &progress)?;
+    progress.finish_and_clear();
+    report::report_single(
+        args,
+        global,
+        &executor,
+        &context,
+        &config,
+        source,
+        target.as_ref(),
+        &done,
+        load_ms,
+        elapsed_ms(total),
+    );
+    Ok(0)
+}
+
+/// Decode one input, then per 30 s window: log-mel, encoder, and (for `.npy`) the window's
+/// embeddings straight into the output file, so memory holds the audio and one window, not
+/// all embeddings. `.safetensors` is written at the end: its header records the placement,
+/// which is known only after the run.
+fn encode_one(
+    executor: &mut Executor,
+    context: &Context,
+    source: &AudioSource,
+    target: Option<&OutputTarget>,
+    progress: &indicatif::ProgressBar,
+) -> Result<Encoded> {
+    let started = Instant::now();
+    let audio = audio::load(source)?;
+    let decode_ms = elapsed_ms(started);
+    let d = executor.plan().config.d_model;
+    let windows = mel::window_count(audio.samples.len());
+    let frames = audio.samples.len().div_ceil(SAMPLES_PER_FRAME).max(1);
+    let shape: Vec<usize> = if context.trim {
+        vec![frames, d]
+    } else {
+        vec![windows, ENCODER_FRAMES, d]
+    };
+    progress.set_length(windows as u64);
+    progress.set_position(0);
+    let mut stats = StatisticsAccumulator::default();
+    let (mut mel_ms, mut encoder_ms, mut export_ms) = (0.0, 0.0, 0.0);
+    let mut mel = vec![0.0f32; context.front_end.window_len()];
+    let mut kept = Vec::new();
+    let mut run_windows = |sink: &mut dyn FnMut(&[f32]) -> std::io::Result<()>| -> Result<()> {
+        for w in 0..windows {
+            crate::interrupt::check()?;
+            let start = (w * mel::WINDOW_SAMPLES).min(audio.samples.len());
+            let end = (start + mel::WINDOW_SAMPLES).min(audio.samples.len());
+            let started = Instant::now();
+            context
+                .front_end
+                .window(&audio.samples[start..end], &mut mel);
+            mel_ms += elapsed_ms(started);
+            let started = Instant::now();
+            let embeddings = executor.encode_window(&mel)?;
+            encoder_ms += elapsed_ms(started);
+            let rows = if context.trim {
+                (frames - w * ENCODER_FRAMES).min(ENCODER_FRAMES)
+            } else {
+                ENCODER_FRAMES
+            };
+            let part = &embeddings[..rows * d];
+            stats.add(part);
+            let started = Instant::now();
+            sink(part).map_err(|e| Error::Runtime(format!("writing the output: {e}")))?;
+            export_ms += elapsed_ms(started);
+            progress.inc(1);
+        }
+        Ok(())
+    };
+    match target {
+        Some(OutputTarget::File(path)) if output_format(path)? == "safetensors" => {
+            run_windows(&mut |part| {
+                kept.extend_from_slice(part);
+                Ok(())
+            })?;
+            let started = Instant::now();
+            let placement = placement_summary(executor.ledger());
+            let metadata = provenance(
+                source,
+                &context.model_name,
+                &context.weights_path,
+                context.front_end.n_mels(),
+                audio.duration_secs(),
+                windows,
+                context.trim,
+                &placement,
+            )?;
+            export::write_safetensors(target.unwrap(), "embeddings", &shape, &kept, metadata)?;
+            export_ms += elapsed_ms(started);
+        }
+        Some(target) => {
+            // The file is streamed inside `write_atomically`; an encoder error aborts the write
+            // (no file appears) and is returned as itself.
+            let mut failure = None;
+            let written = export::write_atomically(target, |out| {
+                out.write_all(&export::npy_header(&shape))?;
+                run_windows(&mut |part| export::write_f32(out, part)).map_err(|e| {
+                    failure = Some(e);
+                    std::io::Error::other("encoding failed")
+                })
+            });
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            written?;
+        }
+        None => run_windows(&mut |_| Ok(()))?,
+    }
+    Ok(Encoded {
+        source: audio.source.clone(),
+        audio_s: audio.duration_secs(),
+        windows,
+        shape,
+        stats: stats.finish(),
+        decode_ms,
+        mel_ms,
+        encoder_ms,
+        export_ms,
+    })
+}
+
+/// A progress bar on stderr when it is a terminal (and neither `-q` nor `--json`); hidden
+/// otherwise.
+fn bar(global: &GlobalArgs, template: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if global.quiet || global.json || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn window_progress(global: &GlobalArgs) -> indicatif::ProgressBar {
+    bar(
+        global,
+        "encoding {bar:30} {pos}/{len} windows, {elapsed} (eta {eta})",
+    )
+}
+
+/// "npy" or "safetensors" from the output file's extension.
+fn output_format(path: &Path) -> Result<&'static str> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("npy") => Ok("npy"),
+        Some("safetensors") => Ok("safetensors"),
+        _ => Err(Error::Usage(format!(
+            "{}: the output must end in .npy or .safetensors",
+            path.display()
+        ))),
+    }
+}
+
+fn exec_options(args: &EncodeArgs) -> Result<ExecOptions> {
+    let fault = match std::env::var(FAULT_ENV) {
+        Ok(spec) if !spec.is_empty() => Some(Fault::parse(&spec).map_err(Error::Usage)?),
+        _ => None,
+    };
+    Ok(ExecOptions {
+        precision: args.precision.into(),
+        device: match args.device {
+            DeviceArg::Auto => DeviceRequest::Auto,
+            DeviceArg::Cpu => DeviceRequest::Cpu,
+            DeviceArg::Npu => DeviceRequest::Npu,
+            DeviceArg::NpuSim => DeviceRequest::NpuSim,
+        },
+        cpu_ops: args.cpu_ops.iter().map(|&k| k.into()).collect(),
+        require_npu: args.require_npu,
+        verify: args.verify,
+        fault,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn provenance(
+    source: &AudioSource,
+    model_name: &str,
+    weights_path: &Path,
+    n_mels: usize,
+    duration_s: f64,
+    windows: usize,
+    trim: bool,
+    placement: &str,
+) -> Result<HashMap<String, String>> {
+    let sha256 = model::sha256_file(weights_path)?;
+    let pairs = [
+        (
+            "producer",
+            format!("npu-whisper {}", env!("CARGO_PKG_VERSION")),
+        ),
+        ("input", source.display_path().display().to_string()),
+        ("duration_s", format!("{duration_s:.6}")),
+        ("windows", windows.to_string()),
+        ("trimmed", trim.to_string()),
+        ("model", model_name.to_string()),
+        ("model_sha256", sha256),
+        (
+            "mel",
+            format!(
+                "OpenAI log_mel_spectrogram: n_mels {n_mels}, n_fft {N_FFT}, hop {HOP_LENGTH}, {SAMPLE_RATE} Hz, 30 s windows"
+            ),
+        ),
+        ("placement", placement.to_string()),
+    ];
+    Ok(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+/// Summary statistics of the embeddings.
+#[derive(Debug, serde::Serialize)]
+struct Statistics {
+    mean: f64,
+    std: f64,
+    l2_norm: f64,
+    first: Vec<f32>,
+}
+
+/// Statistics gathered window by window.
+#[derive(Default)]
+struct StatisticsAccumulator {
+    n: usize,
+    sum: f64,
+    sum_sq: f64,
+    first: Vec<f32>,
+}
+
+impl StatisticsAccumulator {
+    fn add(&mut self, values: &[f32]) {
+        self.n += values.len();
+        self.sum += values.iter().map(|&v| v as f64).sum::<f64>();
+        self.sum_sq += values.iter().map(|&v| (v as f64).powi(2)).sum::<f64>();
+        let missing = 4usize.saturating_sub(self.first.len());
+        self.first
+            .extend(values.iter().take(missing).map(|v| (v * 1e4).round() / 1e4));
+    }
+
+    fn finish(self) -> Statistics {
+        let n = self.n.max(1) as f64;
+        let mean = self.sum / n;
+        Statistics {
+            mean,
+            std: (self.sum_sq / n - mean * mean).max(0.0).sqrt(),
+            l2_norm: self.sum_sq.sqrt(),
+            first: self.first,
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The summary of a single-input `encode`: human text, or JSON with the full ledger.
+
+use serde_json::json;
+
+use super::{Context, Encoded};
+use crate::audio::AudioSource;
+use crate::cli::{EncodeArgs, GlobalArgs};
+use crate::cmd::{SCHEMA_VERSION, print_summary};
+use crate::encoder::OpKind;
+use crate::exec::{Executor, LedgerEntry, placement_summary};
+use crate::export::OutputTarget;
+use crate::npu::cost;
+
+/// The detailed report of a single-input run.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn report_single(
+    args: &EncodeArgs,
+    global: &GlobalArgs,
+    executor: &Executor,
+    context: &Context,
+    config: &crate::model::Config,
+    source: &AudioSource,
+    target: Option<&OutputTarget>,
+    done: &Encoded,
+    load_ms: f64,
+    total_ms: f64,
+) {
+    let d = config.d_model;
+    let (windows, shape, stats) = (done.windows, &done.shape, &done.stats);
+    let (decode_ms, mel_ms, encoder_ms, export_ms) =
+        (done.decode_ms, done.mel_ms, done.encoder_ms, done.export_ms);
+    let model_name = &context.model_name;
+    let ledger = executor.ledger();
+    let calls_per_window = executor.calls().len();
+    let placement = match calls_per_window {
+        0 => placement_summary(ledger),
+        n => format!("{} ({n} NPU calls per window)", placement_summary(ledger)),
+    };
+    let projections: Vec<_> = if calls_per_window > 0 {
+        [&cost::NPU1, &cost::NPU4]
+            .into_iter()
+            .map(|d| cost::project(executor.calls(), d))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let audio_s = done.audio_s;
+    let compute_s = (mel_ms + encoder_ms) / 1e3;
+    let x_realtime = audio_s / compute_s;
+    let rtf = compute_s / audio_s;
+    let encoder_flops: f64 = ledger.iter().map(|e| e.flops * e.runs as f64).sum();
+
+    let report = if global.json {
+        let doc = json!({
+            "schema_version": SCHEMA_VERSION,
+            "command": "encode",
+            "input": source.display_path(),
+            "source": done.source,
+            "duration_s": audio_s,
+            "windows": windows,
+            "model": {"name": model_name, "path": context.weights_path, "config": config},
+            "layers": executor.plan().layers,
+            "shape": shape,
+            "statistics": stats,
+            "timings_ms": {
+                "load": load_ms, "decode": decode_ms, "mel": mel_ms, "encoder": encoder_ms,
+                "export": export_ms, "total": total_ms,
+            },
+            "encoder_ms_per_window": encoder_ms / windows as f64,
+            "encoder_gflops_per_s": encoder_flops / (encoder_ms / 1e3) / 1e9,
+            "x_realtime": x_realtime,
+            "rtf": rtf,
+            "device_note": executor.device_note(),
+            "placement": placement,
+            "npu_calls_per_window": calls_per_window,
+            "projected_npu": projections,
+            "ledger": ledger,
+            "output": target.map(|t| t.display_path()),
+        });
+        format!("{doc:#}\n")
+    } else if global.quiet {
+        String::new()
+    } else {
+        let mut text = format!(
+            "input      {} ({}, {} Hz, {} ch)\n\
+             duration   {audio_s:.2} s, {windows} window(s) of 30 s\n\
+             model      {model_name} ({}, {} layers run of {}, d_model {d}, {} mels)\n\
+             embeddings {shape:?} float32\n\
+             stats      mean {:.5}  std {:.5}  L2 norm {:.3}  first {:?}\n\
+             time       load {load_ms:.0} ms, decode {decode_ms:.1} ms, mel {mel_ms:.1} ms, encoder {encoder_ms:.0} ms ({:.0} ms/window, {:.1} GFLOP/s), export {export_ms:.1} ms, total {total_ms:.0} ms\n\
+             speed      {x_realtime:.1}x realtime (audio s / mel+encoder s); RTF {rtf:.4} (mel+encoder s / audio s)\n\
+             placement  {placement}\n",
+            source.display_path().display(),
+            done.source.codec,
+            done.source.sample_rate,
+            done.source.channels,
+            config.size_name(),
+            executor.plan().layers,
+            config.encoder_layers,
+            config.num_mel_bins,
+            stats.mean,
+            stats.std,
+            stats.l2_norm,
+            stats.first,
+            encoder_ms / windows as f64,
+            encoder_flops / (encoder_ms / 1e3) / 1e9,
+        );
+        if let Some(note) = executor.device_note() {
+            text.push_str(&format!("device     {note}\n"));
+        }
+        for p in &projections {
+            text.push_str(&format!(
+                "projected  {}: {:.1} ms per window ({} calls, {:.1} ms of it dispatch) -- projected, not measured\n",
+                p.device.name, p.ms, p.calls, p.dispatch_ms
+            ));
+        }
+        if !projections.is_empty() {
+            text.push_str(&format!(
+                "           assumptions: {}; {}\n",
+                cost::NPU1.source,
+                cost::NPU4.source
+            ));
+        }
+        if let Some(t) = target {
+            text.push_str(&format!("output     {}\n", t.display_path().display()));
+        }
+        if global.verbose > 0 || args.verify {
+            text.push_str(&kind_table(ledger, encoder_ms));
+            text.push_str(&op_table(ledger));
+        }
+        text
+    };
+    print_summary(target == Some(&OutputTarget::Stdout), &report);
+}
+
+/// Every op: layer, name, device, kernel, calls, bytes, time, fallback and verify figures.
+fn op_table(ledger: &[LedgerEntry]) -> String {
+    let mut text = String::from(
+        "layer op          kind       device  kernel              calls      bytes       ms  verify (max abs, cosine)  fallback\n",
+    );
+    for e in ledger {
+        let kernel = match (e.kernel, e.fused_into) {
+            (_, Some(into)) => format!("(in {into})"),
+            (Some(k), None) => k.to_string(),
+            (None, None) => "-".to_string(),
+        };
+        let verify = e
+            .verify
+            .map(|v| format!("{:.2e}, {:.6}", v.max_abs, v.cosine))
+            .unwrap_or_else(|| "-".into());
+        text.push_str(&format!(
+            "{:>5} {:<11} {:<10} {:<7} {:<19} {:>5} {:>10} {:>8.1}  {:<24}  {}\n",
+            e.layer.map_or("-".to_string(), |l| l.to_string()),
+            e.name,
+            e.op.name(),
+            e.device.name(),
+            kernel,
+            e.calls,
+            e.bytes,
+            e.ms,
+            verify,
+            e.fallback.as_deref().unwrap_or("-")
+        ));
+    }
+    text
+}
+
+/// Time, share and GFLOP/s per op kind.
+fn kind_table(ledger: &[LedgerEntry], encoder_ms: f64) -> String {
+    let mut text = String::from("op kind     device  ops  calls      ms  share  GFLOP/s\n");
+    for kind in OpKind::ALL {
+        let rows: Vec<_> = ledger.iter().filter(|e| e.op == kind).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let ms: f64 = rows.iter().map(|e| e.ms).sum();
+        let calls: u64 = rows.iter().map(|e| e.calls).sum();
+        let flops: f64 = rows.iter().map(|e| e.flops * e.runs as f64).sum();
+        text.push_str(&format!(
+            "{:<11} {:<7} {:>3} {:>6} {:>7.1} {:>5.1}% {:>8.1}\n",
+            kind.name(),
+            if rows.iter().all(|e| e.device == rows[0].device) {
+                rows[0].device.name()
+            } else {
+                "mixed"
+            },
+            rows.len(),
+            calls,
+            ms,
+            100.0 * ms / encoder_ms,
+            flops / (ms / 1e3) / 1e9
+        ));
+    }
+    text
+}
