@@ -137,6 +137,12 @@ pub struct EncodeArgs {
     /// audio length (one frame per 20 ms), instead of `(windows, 1500, d_model)`.
     #[arg(long)]
     pub trim: bool,
+
+    /// One `.npy` per 30 s window instead of one per input: `OUT.npy` becomes `OUT.00000.npy`,
+    /// `OUT.00001.npy`, ... each `(1500, d_model)` (the last cut to the audio with `--trim`),
+    /// each complete on disk as soon as its window is encoded.
+    #[arg(long)]
+    pub split: bool,
 }
 
 /// Devices the encoder can run on.

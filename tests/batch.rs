@@ -213,6 +213,24 @@ fn multi_window_output_is_streamed_and_matches_single_windows() {
     let (shape, t) = parse_npy(&std::fs::read(&trimmed).unwrap());
     assert_eq!(shape, [4750, 128]);
     assert_eq!(&t[..], &all[..4750 * 128]);
+    // --split --trim: one file per window, the last cut to the audio.
+    let split_dir = dir.path().join("split");
+    std::fs::create_dir(&split_dir).unwrap();
+    encode_ok(&long, &split_dir.join("long.npy"), &["--split", "--trim"]);
+    assert_eq!(
+        files_in(&split_dir),
+        [
+            "long.00000.npy",
+            "long.00001.npy",
+            "long.00002.npy",
+            "long.00003.npy"
+        ]
+    );
+    let (shape, w1) = parse_npy(&std::fs::read(split_dir.join("long.00001.npy")).unwrap());
+    assert_eq!(shape, [1500, 128]);
+    assert_eq!(&w1[..], &all[1500 * 128..2 * 1500 * 128]);
+    let (shape, _) = parse_npy(&std::fs::read(split_dir.join("long.00003.npy")).unwrap());
+    assert_eq!(shape, [250, 128]);
 }
 
 #[cfg(unix)]

@@ -13,7 +13,12 @@ pub fn run(args: &ConvertArgs, global: &GlobalArgs) -> Result<()> {
         DtypeArg::F16 => OutputDtype::F16,
         DtypeArg::F32 => OutputDtype::F32,
     };
-    let report = ct2::convert(&args.model_bin, &args.output, dtype)?;
+    let spinner = super::progress_bar(global, "{spinner} converting {msg} ({elapsed})");
+    spinner.set_message(args.model_bin.display().to_string());
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let report = ct2::convert(&args.model_bin, &args.output, dtype);
+    spinner.finish_and_clear();
+    let report = report?;
     let ms = elapsed_ms(started);
     if global.json {
         let doc = serde_json::json!({

@@ -50,3 +50,20 @@ pub(crate) fn print_summary(product_on_stdout: bool, text: &str) {
         std::io::stdout().write_all(text.as_bytes())
     };
 }
+
+/// A progress bar on stderr when it is a terminal (and neither `-q` nor `--json`); hidden
+/// otherwise, so pipes and logs never see control characters.
+pub(crate) fn progress_bar(
+    global: &crate::cli::GlobalArgs,
+    template: &str,
+) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if global.quiet || global.json || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
+}

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::{Context, bar, encode_one};
+use super::{Context, encode_one};
 use crate::cli::{EncodeArgs, GlobalArgs};
 use crate::cmd::{SCHEMA_VERSION, elapsed_ms, inputs, print_summary};
 use crate::error::{Error, Result};
@@ -25,7 +25,7 @@ pub(super) fn batch(
     outputs: &[Option<std::path::PathBuf>],
     total: Instant,
 ) -> Result<i32> {
-    let files = bar(
+    let files = crate::cmd::progress_bar(
         global,
         "{bar:30} {pos}/{len} files, {elapsed} (eta {eta}) {msg}",
     );
@@ -39,8 +39,17 @@ pub(super) fn batch(
         crate::interrupt::check()?;
         let name = input.source.display_path();
         files.set_message(name.display().to_string());
+        // With --split, the first window's file stands for the set (written last-to-disappear:
+        // a failed input's window files are removed).
+        let exists = |path: &std::path::Path| {
+            if args.split {
+                super::split_path(path, 0).exists()
+            } else {
+                path.exists()
+            }
+        };
         if let Some(path) = output
-            && path.exists()
+            && exists(path)
             && !args.overwrite
         {
             skipped += 1;

@@ -40,6 +40,7 @@ struct Context {
     model_name: String,
     weights_path: std::path::PathBuf,
     trim: bool,
+    split: bool,
 }
 
 pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
@@ -70,6 +71,17 @@ pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
     if let Some(OutputTarget::File(path)) = &target {
         output_format(path)?;
     }
+    if args.split {
+        let npy_file = match &target {
+            Some(OutputTarget::File(path)) => output_format(path)? == "npy",
+            _ => out_dir.is_some() && args.format == crate::cli::FormatArg::Npy,
+        };
+        if !npy_file {
+            return Err(Error::Usage(
+                "--split writes one .npy file per window: give -o OUT.npy or -o DIR/ (npy)".into(),
+            ));
+        }
+    }
     let outputs = match out_dir {
         Some(dir) => Some(inputs::output_paths(&inputs, dir, args.format.extension())?),
         None => None,
@@ -95,6 +107,7 @@ pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
         model_name: model.name.clone(),
         weights_path: model.weights_path.clone(),
         trim: args.trim,
+        split: args.split,
     };
     drop(model); // the executor holds its own arrangement of the weights
     let load_ms = elapsed_ms(started);
@@ -194,6 +207,29 @@ fn encode_one(
         Ok(())
     };
     match target {
+        Some(OutputTarget::File(path)) if context.split => {
+            // One complete file per window, written as soon as the window is encoded.
+            // A failure or interrupt removes this input's window files again, so that the first
+            // window's file existing means the set is complete (what a resumed batch checks).
+            let mut index = 0usize;
+            let mut write_failure = None;
+            let result = run_windows(&mut |part| {
+                let file = split_path(path, index);
+                index += 1;
+                export::write_npy(&OutputTarget::File(file), &[part.len() / d, d], part).map_err(
+                    |e| {
+                        write_failure = Some(e);
+                        std::io::Error::other("writing a window failed")
+                    },
+                )
+            });
+            if let Err(e) = result {
+                for i in 0..index {
+                    let _ = std::fs::remove_file(split_path(path, i));
+                }
+                return Err(write_failure.unwrap_or(e));
+            }
+        }
         Some(OutputTarget::File(path)) if output_format(path)? == "safetensors" => {
             run_windows(&mut |part| {
                 kept.extend_from_slice(part);
@@ -245,22 +281,14 @@ fn encode_one(
     })
 }
 
-/// A progress bar on stderr when it is a terminal (and neither `-q` nor `--json`); hidden
-/// otherwise.
-fn bar(global: &GlobalArgs, template: &str) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if global.quiet || global.json || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(0);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-        bar.set_style(style);
-    }
-    bar
+/// `OUT.npy` -> `OUT.<index, 5 digits>.npy`.
+pub(super) fn split_path(path: &Path, index: usize) -> std::path::PathBuf {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!("{stem}.{index:05}.npy"))
 }
 
 fn window_progress(global: &GlobalArgs) -> indicatif::ProgressBar {
-    bar(
+    super::progress_bar(
         global,
         "encoding {bar:30} {pos}/{len} windows, {elapsed} (eta {eta})",
     )

@@ -121,8 +121,14 @@ pub(super) fn report_single(
                 cost::NPU4.source
             ));
         }
-        if let Some(t) = target {
-            text.push_str(&format!("output     {}\n", t.display_path().display()));
+        match target {
+            Some(OutputTarget::File(path)) if args.split => text.push_str(&format!(
+                "output     {} ... {} ({windows} files, one per window)\n",
+                super::split_path(path, 0).display(),
+                super::split_path(path, windows - 1).display()
+            )),
+            Some(t) => text.push_str(&format!("output     {}\n", t.display_path().display())),
+            None => {}
         }
         if global.verbose > 0 || args.verify {
             text.push_str(&kind_table(ledger, encoder_ms));
