@@ -118,7 +118,8 @@ pub struct EncodeArgs {
     pub verify: bool,
 
     /// Arithmetic of the CPU path's GEMMs: f32, or bf16 operands with f32 accumulation (CPUs
-    /// with AVX512_BF16 only; about 1.6x faster GEMMs, cosine >= 0.9995 to f32).
+    /// with AVX512_BF16 only; attention in bf16 too; about 1.7x faster here, cosine >= 0.9995 to
+    /// f32).
     #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
     pub precision: PrecisionArg,
 

@@ -76,7 +76,7 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<()> {
     let p95 = percentile(&sorted, 0.95);
     let flops = executor.plan().flops();
     let gflops = flops / (median / 1e3) / 1e9;
-    let peak = gemm_peak_gflops();
+    let peak = gemm_peak_gflops(args.precision == PrecisionArg::Bf16);
     let ledger = executor.ledger();
     let iterations = args.iterations as f64;
     let kinds: Vec<_> = OpKind::ALL
@@ -138,7 +138,7 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<()> {
          placement  {}\n\
          encoder    min {min:.1} ms, median {median:.1} ms, p95 {p95:.1} ms\n\
          speed      {x_realtime:.1}x realtime (audio s / encoder s); RTF {:.4} (encoder s / audio s)\n\
-         compute    {:.1} GFLOP per window, {gflops:.1} GFLOP/s = {:.0}% of this machine's GEMM peak ({peak:.0} GFLOP/s, measured now)\n\
+         compute    {:.1} GFLOP per window, {gflops:.1} GFLOP/s = {:.0}% of this machine's {} GEMM peak ({peak:.0} GFLOP/s, measured now)\n\
          op kind     ops       ms  share  GFLOP/s\n",
         model.name,
         executor.plan().layers,
@@ -150,6 +150,10 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<()> {
         1.0 / x_realtime,
         flops / 1e9,
         100.0 * gflops / peak,
+        match args.precision {
+            PrecisionArg::F32 => "f32",
+            PrecisionArg::Bf16 => "bf16",
+        },
     );
     for k in &kinds {
         text.push_str(&format!(
@@ -200,18 +204,23 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[rank - 1]
 }
 
-/// The f32 GEMM rate this machine reaches right now with our kernel, on the shape of an fc1
-/// (1500 x 512 x 2048), best of a few runs: the yardstick for the encoder's GFLOP/s.
-fn gemm_peak_gflops() -> f64 {
+/// The GEMM rate this machine reaches right now with our kernel of the run's precision (f32,
+/// or bf16 operands), on the shape of an fc1 (1500 x 512 x 2048), best of a few runs: the
+/// yardstick for the encoder's GFLOP/s.
+fn gemm_peak_gflops(bf16: bool) -> f64 {
     let (m, k, n) = (1500, 512, 2048);
     let a = vec![0.5f32; m * k];
     let w = vec![0.25f32; n * k];
     let bias = vec![0.0f32; n];
     let mut out = vec![0.0f32; m * n];
+    let packed = bf16.then(|| crate::exec::cpu::bf16::PackedWeight::new(&w, n, k));
     let mut best = f64::MAX;
     for _ in 0..4 {
         let started = Instant::now();
-        crate::exec::cpu::kernels::matmul_bias(&mut out, &a, &w, &bias, m, k, n);
+        match &packed {
+            Some(packed) => crate::exec::cpu::bf16::matmul_bias(&mut out, &a, packed, &bias, m),
+            None => crate::exec::cpu::kernels::matmul_bias(&mut out, &a, &w, &bias, m, k, n),
+        }
         best = best.min(started.elapsed().as_secs_f64());
     }
     2.0 * (m * k * n) as f64 / best / 1e9

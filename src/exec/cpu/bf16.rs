@@ -78,21 +78,19 @@ pub fn matmul_bias(out: &mut [f32], input: &[f32], weight: &PackedWeight, bias: 
     assert_eq!(out.len(), m * n);
     assert_eq!(input.len(), m * k);
     assert_eq!(bias.len(), n);
-    // Activations as bf16 pairs along k, one u32 per pair (what vpbroadcastd feeds the kernel).
-    let pairs: Vec<u32> = input
-        .par_chunks(k)
-        .flat_map_iter(|row| {
-            (0..k2 / 2).map(move |p| {
-                let lo = bf16_bits(row[2 * p]) as u32;
-                let hi = if 2 * p + 1 < k {
-                    bf16_bits(row[2 * p + 1]) as u32
-                } else {
-                    0
-                };
-                lo | (hi << 16)
-            })
-        })
-        .collect();
+    // Activations as bf16 pairs along k, one u32 per pair (what vpbroadcastd feeds the kernel):
+    // a row of k bf16 values (zero-padded to k2) is exactly its k2 / 2 pairs in memory.
+    let mut pairs = vec![0u32; m * (k2 / 2)];
+    pairs
+        .par_chunks_mut(k2 / 2)
+        .zip(input.par_chunks(k))
+        .for_each(|(dst, row)| {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: available() was asserted above.
+            unsafe {
+                row_to_bf16(dst, row)
+            };
+        });
     out.par_chunks_mut(ROWS_PER_TASK * n)
         .enumerate()
         .for_each(|(task, out_rows)| {
@@ -110,6 +108,89 @@ pub fn matmul_bias(out: &mut [f32], input: &[f32], weight: &PackedWeight, bias: 
                 )
             };
         });
+}
+
+/// Multi-head attention with bf16 GEMMs (f32 accumulation, f32 softmax), the layout and
+/// arithmetic of `kernels::attention` otherwise. Per head, K^T and V are packed once; then per
+/// block of query rows: scores = (scale Q) K^T, softmax, context = P V.
+pub fn attention(out: &mut [f32], qkv: &[f32], heads: usize, frames: usize, d: usize) {
+    assert!(available(), "bf16 kernels need AVX512_BF16");
+    assert_eq!(out.len(), frames * d);
+    assert_eq!(qkv.len(), frames * 3 * d);
+    let hd = d / heads;
+    let scale = 1.0 / (hd as f32).sqrt();
+    const BLOCK: usize = 256;
+    let zeros_frames = vec![0.0f32; frames];
+    let zeros_hd = vec![0.0f32; hd];
+    let contexts: Vec<Vec<f32>> = (0..heads)
+        .into_par_iter()
+        .map(|h| {
+            let column = |base: usize| -> Vec<f32> {
+                let mut m = Vec::with_capacity(frames * hd);
+                for t in 0..frames {
+                    let at = t * 3 * d + base + h * hd;
+                    m.extend_from_slice(&qkv[at..at + hd]);
+                }
+                m
+            };
+            let q: Vec<f32> = column(0).iter().map(|x| x * scale).collect();
+            // K^T as a [k = hd][n = frames] weight; V as [k = frames][n = hd].
+            let k_t = super::kernels::transposed(&column(d), frames, hd);
+            let k_packed = PackedWeight::new(&k_t, frames, hd);
+            let v_packed = PackedWeight::new(&column(2 * d), hd, frames);
+            let mut context = vec![0.0f32; frames * hd];
+            context
+                .par_chunks_mut(BLOCK * hd)
+                .enumerate()
+                .for_each(|(b, ctx)| {
+                    let rows = ctx.len() / hd;
+                    let r0 = b * BLOCK;
+                    let mut scores = vec![0.0f32; rows * frames];
+                    matmul_bias(
+                        &mut scores,
+                        &q[r0 * hd..(r0 + rows) * hd],
+                        &k_packed,
+                        &zeros_frames,
+                        rows,
+                    );
+                    for row in scores.chunks_exact_mut(frames) {
+                        super::kernels::softmax_in_place(row);
+                    }
+                    matmul_bias(ctx, &scores, &v_packed, &zeros_hd, rows);
+                });
+            context
+        })
+        .collect();
+    for (h, context) in contexts.iter().enumerate() {
+        for (row, ctx) in out.chunks_exact_mut(d).zip(context.chunks_exact(hd)) {
+            row[h * hd..(h + 1) * hd].copy_from_slice(ctx);
+        }
+    }
+}
+
+/// One row of f32 as bf16 (round to nearest even, `vcvtne2ps2bf16`) into `dst`, 32 values per
+/// step with masked loads and stores at the tail; `dst` holds `row.len()` rounded up to even.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn row_to_bf16(dst: &mut [u32], row: &[f32]) {
+    let k = row.len();
+    assert!(dst.len() * 2 >= k);
+    let mut j = 0;
+    while j < k {
+        let take = (k - j).min(32);
+        let lo_mask = ((1u32 << take.min(16)) - 1) as __mmask16;
+        let hi_mask = ((1u32 << take.saturating_sub(16)) - 1) as __mmask16;
+        // SAFETY: the masks limit loads to row[j..j + take] and stores to the take.div_ceil(2)
+        // pairs that follow dst[j / 2] (within dst, asserted above).
+        unsafe {
+            let lo = _mm512_maskz_loadu_ps(lo_mask, row.as_ptr().add(j));
+            let hi = _mm512_maskz_loadu_ps(hi_mask, row.as_ptr().add(j + 16));
+            let packed: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
+            let pair_mask = ((1u32 << take.div_ceil(2)) - 1) as __mmask16;
+            _mm512_mask_storeu_epi32(dst.as_mut_ptr().add(j / 2) as *mut _, pair_mask, packed);
+        }
+        j += 32;
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -165,15 +246,22 @@ unsafe fn micro<const R: usize>(
                 acc[i][1] = _mm512_dpbf16_ps(acc[i][1], a, b1);
             }
         }
+        // Epilogue: + bias, stored straight from the registers; a partial last panel uses
+        // masked loads and stores, so nothing outside the row is read or written.
         let cols = NR.min(n - p * NR);
+        let mask = |lo: usize| -> __mmask16 {
+            let c = cols.saturating_sub(lo).min(16);
+            ((1u32 << c) - 1) as __mmask16
+        };
+        let (m0, m1) = (mask(0), mask(16));
+        let b = bias.as_ptr().add(p * NR);
+        let b0 = _mm512_maskz_loadu_ps(m0, b);
+        let b1 = _mm512_maskz_loadu_ps(m1, b.add(16));
+        assert!(out.len() >= (r + R - 1) * n + p * NR + cols);
         for (i, acc_row) in acc.iter().enumerate() {
-            let mut lanes = [0.0f32; NR];
-            _mm512_storeu_ps(lanes.as_mut_ptr(), acc_row[0]);
-            _mm512_storeu_ps(lanes.as_mut_ptr().add(16), acc_row[1]);
-            let row = &mut out[(r + i) * n + p * NR..(r + i) * n + p * NR + cols];
-            for (c, o) in row.iter_mut().enumerate() {
-                *o = lanes[c] + bias[p * NR + c];
-            }
+            let o = out.as_mut_ptr().add((r + i) * n + p * NR);
+            _mm512_mask_storeu_ps(o, m0, _mm512_add_ps(acc_row[0], b0));
+            _mm512_mask_storeu_ps(o.add(16), m1, _mm512_add_ps(acc_row[1], b1));
         }
     }
 }
@@ -181,6 +269,30 @@ unsafe fn micro<const R: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bf16_attention_stays_close_to_the_f32_kernel() {
+        if !available() {
+            return;
+        }
+        // 300 frames: a partial row block and a partial 32-column panel.
+        let (frames, heads, d) = (300, 4, 256);
+        let qkv: Vec<f32> = (0..frames * 3 * d)
+            .map(|i| ((i * 7919 % 2003) as f32 / 1001.0 - 1.0) * 2.0)
+            .collect();
+        let mut want = vec![0.0f32; frames * d];
+        crate::exec::cpu::kernels::attention(&mut want, &qkv, heads, frames, d);
+        let mut got = vec![0.0f32; frames * d];
+        attention(&mut got, &qkv, heads, frames, d);
+        let dot: f64 = want
+            .iter()
+            .zip(&got)
+            .map(|(a, b)| *a as f64 * *b as f64)
+            .sum();
+        let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+        let cosine = dot / (norm(&want) * norm(&got));
+        assert!(cosine > 0.9999, "cosine {cosine}");
+    }
 
     #[test]
     fn bf16_gemm_matches_float64_on_bf16_rounded_inputs() {

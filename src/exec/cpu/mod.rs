@@ -236,7 +236,11 @@ pub fn run(step: &Step, weights: &CpuWeights, buffers: &mut Buffers) {
             d_model,
         } => {
             let mut out = buffers.take(output);
-            kernels::attention(&mut out, buffers.get(qkv), heads, frames, d_model);
+            if weights.packed.is_some() {
+                bf16::attention(&mut out, buffers.get(qkv), heads, frames, d_model);
+            } else {
+                kernels::attention(&mut out, buffers.get(qkv), heads, frames, d_model);
+            }
             buffers.put(output, out);
         }
         Step::LayerNorm {
