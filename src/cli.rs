@@ -113,7 +113,9 @@ pub struct EncodeArgs {
     #[arg(long)]
     pub require_npu: bool,
 
-    /// Also run every NPU op on the CPU and report per-op max abs error and cosine.
+    /// Also run every NPU op on the CPU and report per-op max abs error and cosine; with
+    /// `--precision bf16`, also run the f32 CPU encoder on the same log-mel and report the bf16
+    /// output's max abs error and cosine against it.
     #[arg(long)]
     pub verify: bool,
 

@@ -295,3 +295,41 @@ fn completions_name_the_subcommands_and_flags() {
     assert!(check.status.success());
     assert!(String::from_utf8_lossy(&check.stdout).contains("npu-whisper"));
 }
+
+#[test]
+fn verify_reports_the_bf16_error_against_f32() {
+    if !npu_whisper::exec::cpu::bf16::available() {
+        eprintln!("no AVX512_BF16 here: the bf16 path is not selectable");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.wav");
+    tone(&clip, 2.0, 5);
+    let out = npu_whisper()
+        .args([
+            "--json",
+            "encode",
+            "--precision",
+            "bf16",
+            "--verify",
+            "--model",
+        ])
+        .arg(tiny_model())
+        .arg(&clip)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cosine = doc["precision_check"]["cosine"].as_f64().unwrap();
+    assert!(cosine > 0.999 && cosine < 1.0, "{cosine}");
+    assert!(doc["precision_check"]["max_abs"].as_f64().unwrap() > 0.0);
+    // Without --verify there is no second encoder run and no figure.
+    let plain = npu_whisper()
+        .args(["--json", "encode", "--precision", "bf16", "--model"])
+        .arg(tiny_model())
+        .arg(&clip)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&plain.stdout).unwrap();
+    assert!(doc["precision_check"].is_null());
+}

@@ -32,10 +32,22 @@ struct Encoded {
     mel_ms: f64,
     encoder_ms: f64,
     export_ms: f64,
+    /// bf16 against f32 over all windows (`--verify --precision bf16`).
+    precision_check: Option<PrecisionCheck>,
+}
+
+/// The bf16 path's error against the f32 CPU path on the same log-mel.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+struct PrecisionCheck {
+    max_abs: f64,
+    /// The lowest per-window cosine.
+    cosine: f64,
 }
 
 /// What stays the same across the inputs of a run.
 struct Context {
+    /// `--verify` with `--precision bf16`: an f32 CPU executor the bf16 output is compared with.
+    reference: std::cell::RefCell<Option<Executor>>,
     front_end: LogMel,
     model_name: String,
     weights_path: std::path::PathBuf,
@@ -102,7 +114,19 @@ pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
         }
     }
     let config = model.config.clone();
+    let reference = if args.verify && args.precision == crate::cli::PrecisionArg::Bf16 {
+        Some(Executor::new(
+            &model,
+            ExecOptions {
+                device: DeviceRequest::Cpu,
+                ..ExecOptions::default()
+            },
+        )?)
+    } else {
+        None
+    };
     let context = Context {
+        reference: std::cell::RefCell::new(reference),
         front_end: LogMel::new(config.num_mel_bins),
         model_name: model.name.clone(),
         weights_path: model.weights_path.clone(),
@@ -179,6 +203,7 @@ fn encode_one(
     let (mut mel_ms, mut encoder_ms, mut export_ms) = (0.0, 0.0, 0.0);
     let mut mel = vec![0.0f32; context.front_end.window_len()];
     let mut kept = Vec::new();
+    let mut precision_check: Option<PrecisionCheck> = None;
     let mut run_windows = |sink: &mut dyn FnMut(&[f32]) -> std::io::Result<()>| -> Result<()> {
         for w in 0..windows {
             crate::interrupt::check()?;
@@ -192,6 +217,13 @@ fn encode_one(
             let started = Instant::now();
             let embeddings = executor.encode_window(&mel)?;
             encoder_ms += elapsed_ms(started);
+            if let Some(reference) = context.reference.borrow_mut().as_mut() {
+                let want = reference.encode_window(&mel)?;
+                let (max_abs, cosine) = compare(want, embeddings);
+                let check = precision_check.get_or_insert(PrecisionCheck { max_abs, cosine });
+                check.max_abs = check.max_abs.max(max_abs);
+                check.cosine = check.cosine.min(cosine);
+            }
             let rows = if context.trim {
                 (frames - w * ENCODER_FRAMES).min(ENCODER_FRAMES)
             } else {
@@ -278,7 +310,24 @@ fn encode_one(
         mel_ms,
         encoder_ms,
         export_ms,
+        precision_check,
     })
+}
+
+/// Max abs difference and cosine of two equally long vectors (in f64).
+fn compare(want: &[f32], got: &[f32]) -> (f64, f64) {
+    let (mut max_abs, mut dot, mut ww, mut gg) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    for (&w, &g) in want.iter().zip(got) {
+        let (w, g) = (w as f64, g as f64);
+        max_abs = max_abs.max((w - g).abs());
+        dot += w * g;
+        ww += w * w;
+        gg += g * g;
+    }
+    (
+        max_abs,
+        dot / (ww.sqrt() * gg.sqrt()).max(f64::MIN_POSITIVE),
+    )
 }
 
 /// `OUT.npy` -> `OUT.<index, 5 digits>.npy`.

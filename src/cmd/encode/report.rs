@@ -74,6 +74,7 @@ pub(super) fn report_single(
             "placement": placement,
             "npu_calls_per_window": calls_per_window,
             "projected_npu": projections,
+            "precision_check": done.precision_check,
             "ledger": ledger,
             "output": target.map(|t| t.display_path()),
         });
@@ -107,6 +108,12 @@ pub(super) fn report_single(
         );
         if let Some(note) = executor.device_note() {
             text.push_str(&format!("device     {note}\n"));
+        }
+        if let Some(check) = done.precision_check {
+            text.push_str(&format!(
+                "verify     bf16 vs f32 CPU on the same log-mel: max abs {:.3e}, cosine {:.7} (worst window)\n",
+                check.max_abs, check.cosine
+            ));
         }
         for p in &projections {
             text.push_str(&format!(
