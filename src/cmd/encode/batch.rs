@@ -53,12 +53,11 @@ pub(super) fn batch(
             && !args.overwrite
         {
             skipped += 1;
-            lines.push(json!({"input": name, "output": path, "status": "skipped", "reason": "output exists"}));
-            files.println(format!(
-                "skip  {} -> {} exists (--overwrite replaces it)",
-                name.display(),
-                path.display()
-            ));
+            record(
+                &files,
+                &mut lines,
+                json!({"input": name, "output": path, "status": "skipped", "reason": "output exists"}),
+            );
             files.inc(1);
             continue;
         }
@@ -75,24 +74,16 @@ pub(super) fn batch(
                 audio_s += done.audio_s;
                 let compute = (done.mel_ms + done.encoder_ms) / 1e3;
                 compute_s += compute;
-                lines.push(json!({
-                    "input": name, "output": output, "status": "ok", "duration_s": done.audio_s,
-                    "windows": done.windows, "shape": done.shape,
-                    "timings_ms": {"decode": done.decode_ms, "mel": done.mel_ms, "encoder": done.encoder_ms, "export": done.export_ms},
-                    "x_realtime": done.audio_s / compute,
-                }));
-                files.println(format!(
-                    "ok    {}{}  {:.1} s, {} window(s), encoder {:.0} ms, {:.1}x realtime",
-                    name.display(),
-                    output
-                        .as_ref()
-                        .map(|p| format!(" -> {}", p.display()))
-                        .unwrap_or_default(),
-                    done.audio_s,
-                    done.windows,
-                    done.encoder_ms,
-                    done.audio_s / compute
-                ));
+                record(
+                    &files,
+                    &mut lines,
+                    json!({
+                        "input": name, "output": output, "status": "ok", "duration_s": done.audio_s,
+                        "windows": done.windows, "shape": done.shape,
+                        "timings_ms": {"decode": done.decode_ms, "mel": done.mel_ms, "encoder": done.encoder_ms, "export": done.export_ms},
+                        "x_realtime": done.audio_s / compute,
+                    }),
+                );
             }
             Err(Error::Interrupted) => return Err(Error::Interrupted),
             Err(e) => {
@@ -102,8 +93,11 @@ pub(super) fn batch(
                 }
                 // Named on stderr as it happens, and again in the summary.
                 files.suspend(|| eprintln!("npu-whisper: error: {e}"));
-                lines.push(json!({"input": name, "output": output, "status": "failed", "error": e.to_string()}));
-                files.println(format!("FAIL  {e}"));
+                record(
+                    &files,
+                    &mut lines,
+                    json!({"input": name, "output": output, "status": "failed", "error": e.to_string()}),
+                );
             }
         }
         files.inc(1);
@@ -125,8 +119,9 @@ pub(super) fn batch(
     } else if global.quiet {
         String::new()
     } else {
+        // On a terminal the lines were printed above the progress bar as they happened.
         let mut text = String::new();
-        if !std::io::IsTerminal::is_terminal(&std::io::stderr()) || files.is_hidden() {
+        if files.is_hidden() {
             for l in &lines {
                 text.push_str(&line_text(l));
             }
@@ -146,7 +141,19 @@ pub(super) fn batch(
     Ok(exit)
 }
 
-/// The human line of one batch entry (when no progress bar printed it already).
+/// Keep a batch entry for the summary, and print its line above a visible progress bar now.
+fn record(
+    files: &indicatif::ProgressBar,
+    lines: &mut Vec<serde_json::Value>,
+    entry: serde_json::Value,
+) {
+    if !files.is_hidden() {
+        files.println(line_text(&entry).trim_end());
+    }
+    lines.push(entry);
+}
+
+/// The human line of one batch entry.
 fn line_text(entry: &serde_json::Value) -> String {
     let input = entry["input"].as_str().unwrap_or("?");
     let output = entry["output"]
