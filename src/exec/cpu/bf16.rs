@@ -49,6 +49,12 @@ pub struct PackedWeight {
 impl PackedWeight {
     pub fn new(weight_kn: &[f32], n: usize, k: usize) -> Self {
         assert_eq!(weight_kn.len(), n * k);
+        Self::from_fn(n, k, |kk, j| weight_kn[kk * n + j])
+    }
+
+    /// Pack the `k x n` matrix whose element (kk, j) is `value(kk, j)`, read from wherever it
+    /// lives (attention packs K^T and V straight out of the fused QKV buffer).
+    pub fn from_fn(n: usize, k: usize, value: impl Fn(usize, usize) -> f32) -> Self {
         let k2 = k.next_multiple_of(2);
         let panels = n.div_ceil(NR);
         let mut data = vec![0u16; panels * (k2 / 2) * NR * 2];
@@ -59,8 +65,7 @@ impl PackedWeight {
                     for h in 0..2 {
                         let kk = 2 * kp + h;
                         if j < n && kk < k {
-                            data[((p * (k2 / 2) + kp) * NR + c) * 2 + h] =
-                                bf16_bits(weight_kn[kk * n + j]);
+                            data[((p * (k2 / 2) + kp) * NR + c) * 2 + h] = bf16_bits(value(kk, j));
                         }
                     }
                 }
@@ -125,19 +130,14 @@ pub fn attention(out: &mut [f32], qkv: &[f32], heads: usize, frames: usize, d: u
     let contexts: Vec<Vec<f32>> = (0..heads)
         .into_par_iter()
         .map(|h| {
-            let column = |base: usize| -> Vec<f32> {
-                let mut m = Vec::with_capacity(frames * hd);
-                for t in 0..frames {
-                    let at = t * 3 * d + base + h * hd;
-                    m.extend_from_slice(&qkv[at..at + hd]);
-                }
-                m
-            };
-            let q: Vec<f32> = column(0).iter().map(|x| x * scale).collect();
+            // Element c of frame t of this head's Q (base 0), K (base d) or V (base 2d).
+            let at = |base: usize, t: usize, c: usize| qkv[t * 3 * d + base + h * hd + c];
+            let q: Vec<f32> = (0..frames * hd)
+                .map(|i| at(0, i / hd, i % hd) * scale)
+                .collect();
             // K^T as a [k = hd][n = frames] weight; V as [k = frames][n = hd].
-            let k_t = super::kernels::transposed(&column(d), frames, hd);
-            let k_packed = PackedWeight::new(&k_t, frames, hd);
-            let v_packed = PackedWeight::new(&column(2 * d), hd, frames);
+            let k_packed = PackedWeight::from_fn(frames, hd, |c, t| at(d, t, c));
+            let v_packed = PackedWeight::from_fn(hd, frames, |t, c| at(2 * d, t, c));
             let mut context = vec![0.0f32; frames * hd];
             context
                 .par_chunks_mut(BLOCK * hd)
