@@ -1,12 +1,13 @@
 //! Every kernel on a real NPU against the simulator, bit for bit (`scripts/npu-validate`).
 //! Ignored by default: it needs a Ryzen AI NPU, XRT, and kernels from scripts/build-xclbin.
+//! Everything but the device is shared with tests that run in CI: `npu::validate`'s call list,
+//! comparison and report lines are tested against the simulator, and through the XRT host path
+//! against a stand-in shim (`tests/xrt_mock.rs`).
 #![cfg(feature = "xrt")]
 
-use npu_whisper::encoder::Plan;
 use npu_whisper::model::Config;
-use npu_whisper::npu::calls::plan_calls;
 use npu_whisper::npu::open_xrt_session;
-use npu_whisper::npu::validate::validate_all;
+use npu_whisper::npu::validate::{calls_for, report_line, validate_all};
 
 #[test]
 #[ignore = "needs an NPU and built kernels: run scripts/npu-validate"]
@@ -24,22 +25,9 @@ fn every_kernel_matches_the_simulator_on_the_npu() {
             "large-v3" => (128, 1280),
             other => panic!("unknown size {other}"),
         };
-        let plan = Plan::new(&Config::standard(mels, d, 1), 1);
-        let mut calls = plan_calls(&plan, &vec![true; plan.ops.len()]);
-        // The standalone GELU only runs when its GEMM is elsewhere.
-        let mut conv1_on_cpu = vec![true; plan.ops.len()];
-        conv1_on_cpu[0] = false;
-        calls.extend(plan_calls(&plan, &conv1_on_cpu));
+        let calls = calls_for(&Config::standard(mels, d, 1));
         for r in validate_all(&calls, &mut |c, b| session.run(c, b, 5000)) {
-            let verdict = match (&r.error, &r.first_mismatch) {
-                (Some(e), _) => format!("ERROR {e}"),
-                (None, Some(m)) => format!(
-                    "MISMATCH {} of {} elements; first: {}[{}] device {} simulator {}",
-                    m.mismatched, r.elements, m.buffer, m.index, m.device, m.simulator
-                ),
-                (None, None) => format!("ok, {} elements bit-identical", r.elements),
-            };
-            println!("{size:>8} {:<20} {:<28} {verdict}", r.kernel, r.shape);
+            println!("{size:>8} {}", report_line(&r));
             failed += usize::from(!r.passed());
         }
     }

@@ -134,6 +134,30 @@ pub fn validate_call(call: &Call, device: &mut Runner<'_>) -> KernelReport {
     report
 }
 
+/// Every kernel at the shapes of `config`'s encoder: the full plan (which fuses every GELU into
+/// its GEMM), plus the plan with conv1 on the CPU, which adds the standalone GELU.
+pub fn calls_for(config: &crate::model::Config) -> Vec<Call> {
+    let plan = crate::encoder::Plan::new(config, 1);
+    let mut calls = super::calls::plan_calls(&plan, &vec![true; plan.ops.len()]);
+    let mut conv1_on_cpu = vec![true; plan.ops.len()];
+    conv1_on_cpu[0] = false;
+    calls.extend(super::calls::plan_calls(&plan, &conv1_on_cpu));
+    calls
+}
+
+/// One line of the validation report.
+pub fn report_line(r: &KernelReport) -> String {
+    let verdict = match (&r.error, &r.first_mismatch) {
+        (Some(e), _) => format!("ERROR {e}"),
+        (None, Some(m)) => format!(
+            "MISMATCH {} of {} elements; first: {}[{}] device {} simulator {}",
+            m.mismatched, r.elements, m.buffer, m.index, m.device, m.simulator
+        ),
+        (None, None) => format!("ok, {} elements bit-identical", r.elements),
+    };
+    format!("{:<20} {:<28} {verdict}", r.kernel, r.shape)
+}
+
 /// Validate every distinct (kernel, shape) among `calls`.
 pub fn validate_all(calls: &[Call], device: &mut Runner<'_>) -> Vec<KernelReport> {
     let mut seen = std::collections::BTreeSet::new();
@@ -147,18 +171,10 @@ pub fn validate_all(calls: &[Call], device: &mut Runner<'_>) -> Vec<KernelReport
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encoder::Plan;
     use crate::model::Config;
-    use crate::npu::calls::plan_calls;
 
-    /// Every kernel: the full plan fuses every GELU, so conv1 on the CPU adds a standalone one.
     fn tiny_calls() -> Vec<Call> {
-        let plan = Plan::new(&Config::standard(80, 64, 1), 1);
-        let mut calls = plan_calls(&plan, &vec![true; plan.ops.len()]);
-        let mut conv1_on_cpu = vec![true; plan.ops.len()];
-        conv1_on_cpu[0] = false;
-        calls.extend(plan_calls(&plan, &conv1_on_cpu));
-        calls
+        calls_for(&Config::standard(80, 64, 1))
     }
 
     #[test]
@@ -185,6 +201,7 @@ mod tests {
             Ok(())
         };
         let report = validate_call(call, &mut off_by_one_ulp);
+        assert!(report_line(&report).contains("MISMATCH 1 of"));
         let m = report.first_mismatch.expect("a mismatch");
         assert_eq!((m.buffer.as_str(), m.index, m.mismatched), ("y", 7, 1));
         let failing = |_: &Call, _: &mut [Cow<'_, [u8]>]| Err("timed out after 5000 ms".into());
