@@ -314,6 +314,13 @@ fn an_unwritable_output_is_a_runtime_error_naming_the_path() {
         .stderr(predicates::str::contains("/nonexistent-dir/out.npy"));
 }
 
+/// `npu-whisper encode AUDIO --model <tiny random model>`, for more arguments to follow.
+fn encode_tiny(audio: &str) -> Command {
+    let mut command = npu_whisper();
+    command.args(["encode", audio, "--model", &tiny_model()]);
+    command
+}
+
 fn tiny_model() -> String {
     fixture("models/tiny-random-hf")
         .to_str()
@@ -425,27 +432,13 @@ fn a_missing_model_names_the_fetch_command() {
 #[test]
 fn encode_usage_errors_exit_2() {
     let audio = fixture("audio/one_sample.wav");
-    npu_whisper()
-        .args([
-            "encode",
-            audio.to_str().unwrap(),
-            "--model",
-            &tiny_model(),
-            "--layers",
-            "3",
-        ])
+    encode_tiny(audio.to_str().unwrap())
+        .args(["--layers", "3"])
         .assert()
         .code(2)
         .stderr(predicates::str::contains("only 2 encoder layers"));
-    npu_whisper()
-        .args([
-            "encode",
-            audio.to_str().unwrap(),
-            "--model",
-            &tiny_model(),
-            "-o",
-            "x.txt",
-        ])
+    encode_tiny(audio.to_str().unwrap())
+        .args(["-o", "x.txt"])
         .assert()
         .code(2)
         .stderr(predicates::str::contains(".npy or .safetensors"));
@@ -519,15 +512,8 @@ fn the_real_npu_is_refused_here_with_exit_4_and_auto_falls_back_saying_why() {
         .assert()
         .code(4)
         .stderr(predicates::str::contains("/dev/accel/accel0"));
-    let assert = npu_whisper()
-        .args([
-            "encode",
-            audio.to_str().unwrap(),
-            "--model",
-            &tiny_model(),
-            "--device",
-            "auto",
-        ])
+    let assert = encode_tiny(audio.to_str().unwrap())
+        .args(["--device", "auto"])
         .assert()
         .success();
     let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
@@ -549,31 +535,16 @@ fn unknown_cpu_ops_are_rejected_with_the_valid_list() {
 #[test]
 fn the_fault_hook_makes_one_op_fall_back_and_require_npu_exit_4() {
     let audio = fixture("audio/speech_espeak_16k.wav");
-    let assert = npu_whisper()
+    let assert = encode_tiny(audio.to_str().unwrap())
         .env("NPU_WHISPER_FAULT", "attention@1=zeros")
-        .args([
-            "encode",
-            audio.to_str().unwrap(),
-            "--model",
-            &tiny_model(),
-            "--device",
-            "npu-sim",
-        ])
+        .args(["--device", "npu-sim"])
         .assert()
         .success();
     let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
     assert!(stdout.contains("1 fell back to the cpu"), "{stdout}");
-    npu_whisper()
+    encode_tiny(audio.to_str().unwrap())
         .env("NPU_WHISPER_FAULT", "attention@1=zeros")
-        .args([
-            "encode",
-            audio.to_str().unwrap(),
-            "--model",
-            &tiny_model(),
-            "--device",
-            "npu-sim",
-            "--require-npu",
-        ])
+        .args(["--device", "npu-sim", "--require-npu"])
         .assert()
         .code(4)
         .stderr(predicates::str::contains("all-zero output"));
@@ -630,16 +601,9 @@ fn the_forced_avx2_path_gives_the_same_embeddings() {
     let mut outputs = Vec::new();
     for force in ["0", "1"] {
         let out = dir.path().join(format!("e{force}.npy"));
-        npu_whisper()
+        encode_tiny(audio.to_str().unwrap())
             .env("NPU_WHISPER_FORCE_AVX2", force)
-            .args([
-                "encode",
-                audio.to_str().unwrap(),
-                "--model",
-                &tiny_model(),
-                "--device",
-                "cpu",
-            ])
+            .args(["--device", "cpu"])
             .args(["-o", out.to_str().unwrap()])
             .assert()
             .success();
