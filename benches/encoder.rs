@@ -43,7 +43,10 @@ fn attention_8_heads(bencher: divan::Bencher) {
     let (frames, d) = (1500, 512);
     let qkv = values(frames * 3 * d, 4);
     let mut out = vec![0.0f32; frames * d];
-    bencher.bench_local(|| kernels::attention(&mut out, divan::black_box(&qkv), 8, frames, d));
+    let scratch = kernels::ThreadScratch::for_attention(frames);
+    bencher.bench_local(|| {
+        kernels::attention(&mut out, divan::black_box(&qkv), 8, frames, d, &scratch)
+    });
 }
 
 #[divan::bench(sample_count = 5)]

@@ -132,6 +132,35 @@ pub enum Step {
     },
 }
 
+impl Step {
+    /// The buffers the step reads (an in-place step reads its target too).
+    pub fn reads(&self) -> Vec<Buf> {
+        match *self {
+            Step::Conv { input, .. }
+            | Step::Matmul { input, .. }
+            | Step::LayerNorm { input, .. } => vec![input],
+            Step::Attention { qkv, .. } => vec![qkv],
+            Step::Gelu { buf, .. } => vec![buf],
+            Step::Add { target, source, .. } => match source {
+                AddSource::Buf(b) => vec![target, b],
+                AddSource::Weight(_) => vec![target],
+            },
+        }
+    }
+
+    /// The buffer the step writes.
+    pub fn writes(&self) -> Buf {
+        match *self {
+            Step::Conv { output, .. }
+            | Step::Matmul { output, .. }
+            | Step::Attention { output, .. }
+            | Step::LayerNorm { output, .. } => output,
+            Step::Gelu { buf, .. } => buf,
+            Step::Add { target, .. } => target,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AddSource {
     Buf(Buf),

@@ -76,7 +76,7 @@ fn run(f: &Fixture, index: usize, backend: BackendUnderTest) -> (Buf, Vec<f32>) 
         BackendUnderTest::Cpu => {
             let mut b = f.buffers.clone();
             cpu::run(&f.plan.ops[index].step, &f.cpu, &mut b);
-            let out = output_of(&f.plan.ops[index].step);
+            let out = f.plan.ops[index].step.writes();
             (out, b.get(out).to_vec())
         }
         BackendUnderTest::NpuSim => {
@@ -87,17 +87,6 @@ fn run(f: &Fixture, index: usize, backend: BackendUnderTest) -> (Buf, Vec<f32>) 
             let result = f.npu.run(&f.plan, &calls[0], &f.buffers).unwrap();
             (result.output, result.values)
         }
-    }
-}
-
-fn output_of(step: &Step) -> Buf {
-    match *step {
-        Step::Conv { output, .. }
-        | Step::Matmul { output, .. }
-        | Step::Attention { output, .. }
-        | Step::LayerNorm { output, .. } => output,
-        Step::Gelu { buf, .. } => buf,
-        Step::Add { target, .. } => target,
     }
 }
 

@@ -31,6 +31,10 @@ pub struct Buffers {
     pub(crate) im2col: Vec<f32>,
     /// Scratch: the mel input transposed to frames-first.
     pub(crate) mel_frames: Vec<f32>,
+    /// Scratch: per-thread attention scores.
+    pub(crate) attention_scratch: cpu::kernels::ThreadScratch,
+    /// Scratch: bf16 activation pairs of the bf16 GEMMs.
+    pub(crate) bf16_pairs: Vec<u32>,
 }
 
 impl Buffers {
@@ -46,8 +50,11 @@ impl Buffers {
             context: vec![0.0; t * d],
             projected: vec![0.0; t * d],
             hidden: vec![0.0; t * c.encoder_ffn_dim],
-            im2col: Vec::new(),
-            mel_frames: Vec::new(),
+            // The larger of the two convolutions' im2col matrices.
+            im2col: vec![0.0; (WINDOW_FRAMES * 3 * c.num_mel_bins).max(t * 3 * d)],
+            mel_frames: vec![0.0; c.num_mel_bins * WINDOW_FRAMES],
+            attention_scratch: cpu::kernels::ThreadScratch::for_attention(ENCODER_FRAMES),
+            bf16_pairs: Vec::new(),
         }
     }
 
@@ -195,6 +202,8 @@ pub struct LedgerEntry {
 #[derive(Debug, Clone, Copy)]
 enum Unit {
     Cpu(usize),
+    /// A CPU GEMM (op `.0`) with the op after it folded into its epilogue.
+    CpuFused(usize, cpu::Fused),
     Npu(usize),
 }
 
@@ -291,6 +300,10 @@ impl Executor {
                 schedule.push(Unit::Npu(next_call));
                 i += call.ops.len();
                 next_call += 1;
+            } else if let Some(fused) = cpu_fusion(&plan, &on_npu, i) {
+                ledger[i + 1].fused_into = Some(plan.ops[i].name);
+                schedule.push(Unit::CpuFused(i, fused));
+                i += 2;
             } else {
                 schedule.push(Unit::Cpu(i));
                 i += 1;
@@ -355,6 +368,13 @@ impl Executor {
                     let entry = &mut self.ledger[i];
                     entry.ms += started.elapsed().as_secs_f64() * 1e3;
                     entry.runs += 1;
+                }
+                Unit::CpuFused(i, fused) => {
+                    let started = Instant::now();
+                    cpu::run_fused(&self.plan.ops[i].step, fused, &self.cpu, &mut self.buffers);
+                    self.ledger[i].ms += started.elapsed().as_secs_f64() * 1e3;
+                    self.ledger[i].runs += 1;
+                    self.ledger[i + 1].runs += 1;
                 }
                 Unit::Npu(c) => self.run_npu_call(c)?,
             }
@@ -440,6 +460,15 @@ impl Executor {
             e.ms = 0.0;
         }
     }
+}
+
+/// Whether op `i` (a CPU GEMM) can take op `i + 1` (also on the CPU) into its epilogue.
+fn cpu_fusion(plan: &Plan, on_npu: &[bool], i: usize) -> Option<cpu::Fused> {
+    if on_npu[i] || *on_npu.get(i + 1)? {
+        return None;
+    }
+    let later: Vec<_> = plan.ops[i + 2..].iter().map(|op| op.step.clone()).collect();
+    cpu::fusion(&plan.ops[i].step, &plan.ops[i + 1].step, &later)
 }
 
 /// The real NPU through XRT, or why it cannot be used.

@@ -189,8 +189,14 @@ fn kind_table(ledger: &[LedgerEntry], encoder_ms: f64) -> String {
         let ms: f64 = rows.iter().map(|e| e.ms).sum();
         let calls: u64 = rows.iter().map(|e| e.calls).sum();
         let flops: f64 = rows.iter().map(|e| e.flops * e.runs as f64).sum();
+        // Ops folded into another op's GEMM have no time of their own.
+        let rate = if rows.iter().all(|e| e.fused_into.is_some()) {
+            "fused".to_string()
+        } else {
+            format!("{:.1}", flops / (ms / 1e3) / 1e9)
+        };
         text.push_str(&format!(
-            "{:<11} {:<7} {:>3} {:>6} {:>7.1} {:>5.1}% {:>8.1}\n",
+            "{:<11} {:<7} {:>3} {:>6} {:>7.1} {:>5.1}% {:>8}\n",
             kind.name(),
             if rows.iter().all(|e| e.device == rows[0].device) {
                 rows[0].device.name()
@@ -201,7 +207,7 @@ fn kind_table(ledger: &[LedgerEntry], encoder_ms: f64) -> String {
             calls,
             ms,
             100.0 * ms / encoder_ms,
-            flops / (ms / 1e3) / 1e9
+            rate
         ));
     }
     text

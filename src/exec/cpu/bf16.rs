@@ -11,6 +11,9 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
+use super::kernels::Epilogue;
+use super::math;
+
 /// Output columns per packed panel (two zmm accumulators of 16 f32).
 const NR: usize = 32;
 /// Rows per microkernel call: 2 x MR accumulators (16 of the 32 zmm registers) hide the
@@ -78,6 +81,20 @@ impl PackedWeight {
 /// `out[m][n] = bf16(input)[m][k] · W^T + bias`, f32 accumulation. Panics if the CPU lacks
 /// AVX512_BF16: callers check `available()` first.
 pub fn matmul_bias(out: &mut [f32], input: &[f32], weight: &PackedWeight, bias: &[f32], m: usize) {
+    matmul_fused(out, input, weight, bias, m, Epilogue::Bias, &mut Vec::new());
+}
+
+/// `matmul_bias` with an epilogue applied to each 32-column tile while it is still in
+/// registers; `pairs` is the bf16 activation scratch, kept by the caller across calls.
+pub fn matmul_fused(
+    out: &mut [f32],
+    input: &[f32],
+    weight: &PackedWeight,
+    bias: &[f32],
+    m: usize,
+    epilogue: Epilogue,
+    pairs: &mut Vec<u32>,
+) {
     let (n, k, k2) = (weight.n, weight.k, weight.k2);
     assert!(available(), "bf16 kernels need AVX512_BF16");
     assert_eq!(out.len(), m * n);
@@ -85,7 +102,10 @@ pub fn matmul_bias(out: &mut [f32], input: &[f32], weight: &PackedWeight, bias: 
     assert_eq!(bias.len(), n);
     // Activations as bf16 pairs along k, one u32 per pair (what vpbroadcastd feeds the kernel):
     // a row of k bf16 values (zero-padded to k2) is exactly its k2 / 2 pairs in memory.
-    let mut pairs = vec![0u32; m * (k2 / 2)];
+    if pairs.len() < m * (k2 / 2) {
+        pairs.resize(m * (k2 / 2), 0);
+    }
+    let pairs = &mut pairs[..m * (k2 / 2)];
     pairs
         .par_chunks_mut(k2 / 2)
         .zip(input.par_chunks(k))
@@ -96,6 +116,7 @@ pub fn matmul_bias(out: &mut [f32], input: &[f32], weight: &PackedWeight, bias: 
                 row_to_bf16(dst, row)
             };
         });
+    let pairs = &*pairs;
     out.par_chunks_mut(ROWS_PER_TASK * n)
         .enumerate()
         .for_each(|(task, out_rows)| {
@@ -110,6 +131,7 @@ pub fn matmul_bias(out: &mut [f32], input: &[f32], weight: &PackedWeight, bias: 
                     weight,
                     bias,
                     rows,
+                    epilogue,
                 )
             };
         });
@@ -195,7 +217,14 @@ unsafe fn row_to_bf16(dst: &mut [u32], row: &[f32]) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn block(out: &mut [f32], pairs: &[u32], w: &PackedWeight, bias: &[f32], rows: usize) {
+unsafe fn block(
+    out: &mut [f32],
+    pairs: &[u32],
+    w: &PackedWeight,
+    bias: &[f32],
+    rows: usize,
+    epilogue: Epilogue,
+) {
     let n = w.n;
     let kp = w.k2 / 2;
     for p in 0..n.div_ceil(NR) {
@@ -205,12 +234,35 @@ unsafe fn block(out: &mut [f32], pairs: &[u32], w: &PackedWeight, bias: &[f32], 
         // constant in each instantiation, so the accumulators stay in registers.
         while r + MR <= rows {
             // SAFETY: the caller checked the CPU features; indices as in `micro`.
-            unsafe { micro::<MR>(out, pairs, panel, bias, r, p, n, kp) };
+            unsafe { micro::<MR>(out, pairs, panel, bias, r, p, n, kp, epilogue) };
+            gelu_tile(out, epilogue, r..r + MR, p, n);
             r += MR;
         }
         while r < rows {
-            unsafe { micro::<1>(out, pairs, panel, bias, r, p, n, kp) };
+            unsafe { micro::<1>(out, pairs, panel, bias, r, p, n, kp, epilogue) };
+            gelu_tile(out, epilogue, r..r + 1, p, n);
             r += 1;
+        }
+    }
+}
+
+/// GELU over the tile `micro` just stored (rows x panel `p`'s columns), while it is in L1;
+/// outside `micro`, whose registers all hold accumulators.
+#[inline(always)]
+fn gelu_tile(
+    out: &mut [f32],
+    epilogue: Epilogue,
+    rows: std::ops::Range<usize>,
+    p: usize,
+    n: usize,
+) {
+    if epilogue != Epilogue::BiasGelu {
+        return;
+    }
+    let cols = p * NR..((p + 1) * NR).min(n);
+    for r in rows {
+        for x in &mut out[r * n + cols.start..r * n + cols.end] {
+            *x = math::gelu(*x);
         }
     }
 }
@@ -228,6 +280,7 @@ unsafe fn micro<const R: usize>(
     p: usize,
     n: usize,
     kp: usize,
+    epilogue: Epilogue,
 ) {
     // SAFETY: loads read 64 bf16 (128 bytes) at q * NR * 2 inside the panel of kp * NR * 2
     // elements (q < kp); pairs rows r..r+R have kp entries each (the caller's slice holds its
@@ -260,8 +313,13 @@ unsafe fn micro<const R: usize>(
         assert!(out.len() >= (r + R - 1) * n + p * NR + cols);
         for (i, acc_row) in acc.iter().enumerate() {
             let o = out.as_mut_ptr().add((r + i) * n + p * NR);
-            _mm512_mask_storeu_ps(o, m0, _mm512_add_ps(acc_row[0], b0));
-            _mm512_mask_storeu_ps(o.add(16), m1, _mm512_add_ps(acc_row[1], b1));
+            let (mut v0, mut v1) = (_mm512_add_ps(acc_row[0], b0), _mm512_add_ps(acc_row[1], b1));
+            if epilogue == Epilogue::BiasAccumulate {
+                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, o));
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, o.add(16)));
+            }
+            _mm512_mask_storeu_ps(o, m0, v0);
+            _mm512_mask_storeu_ps(o.add(16), m1, v1);
         }
     }
 }
@@ -281,7 +339,8 @@ mod tests {
             .map(|i| ((i * 7919 % 2003) as f32 / 1001.0 - 1.0) * 2.0)
             .collect();
         let mut want = vec![0.0f32; frames * d];
-        crate::exec::cpu::kernels::attention(&mut want, &qkv, heads, frames, d);
+        let scratch = crate::exec::cpu::kernels::ThreadScratch::for_attention(frames);
+        crate::exec::cpu::kernels::attention(&mut want, &qkv, heads, frames, d, &scratch);
         let mut got = vec![0.0f32; frames * d];
         attention(&mut got, &qkv, heads, frames, d);
         let dot: f64 = want
@@ -294,6 +353,49 @@ mod tests {
         assert!(cosine > 0.9999, "cosine {cosine}");
     }
 
+    /// Deterministic activations `[m][k]`, weight values (n * k) and bias `[n]` in [-1, 1].
+    fn operands(m: usize, k: usize, n: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let a = (0..m * k).map(|i| (i * 37 % 101) as f32 / 50.0 - 1.0);
+        let w = (0..n * k).map(|i| (i * 53 % 97) as f32 / 48.0 - 1.0);
+        let bias = (0..n).map(|j| j as f32 * 0.01);
+        (a.collect(), w.collect(), bias.collect())
+    }
+
+    #[test]
+    fn bf16_epilogues_match_the_separate_ops() {
+        if !available() {
+            return;
+        }
+        // 100 rows: one full task plus a partial one; 40 columns: a partial panel.
+        let (m, k, n) = (100, 48, 40);
+        let (a, w_kn, bias) = operands(m, k, n);
+        let packed = PackedWeight::new(&w_kn, n, k);
+        let mut plain = vec![0.0f32; m * n];
+        matmul_bias(&mut plain, &a, &packed, &bias, m);
+        let mut pairs = Vec::new();
+        let mut gelu = vec![0.0f32; m * n];
+        matmul_fused(
+            &mut gelu,
+            &a,
+            &packed,
+            &bias,
+            m,
+            Epilogue::BiasGelu,
+            &mut pairs,
+        );
+        let residual: Vec<f32> = (0..m * n).map(|i| (i % 13) as f32 - 6.0).collect();
+        let mut accumulated = residual.clone();
+        let how = Epilogue::BiasAccumulate;
+        matmul_fused(&mut accumulated, &a, &packed, &bias, m, how, &mut pairs);
+        for i in 0..m * n {
+            assert!((gelu[i] - math::gelu(plain[i])).abs() < 1e-5, "gelu at {i}");
+            assert!(
+                (accumulated[i] - (residual[i] + plain[i])).abs() < 1e-4,
+                "add at {i}"
+            );
+        }
+    }
+
     #[test]
     fn bf16_gemm_matches_float64_on_bf16_rounded_inputs() {
         if !available() {
@@ -301,13 +403,8 @@ mod tests {
             return;
         }
         for (m, k, n) in [(1, 1, 1), (5, 7, 3), (97, 130, 33), (200, 512, 64)] {
-            let a: Vec<f32> = (0..m * k)
-                .map(|i| (i * 37 % 101) as f32 / 50.0 - 1.0)
-                .collect();
-            let w: Vec<f32> = (0..n * k)
-                .map(|i| (i * 53 % 97) as f32 / 48.0 - 1.0)
-                .collect();
-            let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.01).collect();
+            // The weight as PyTorch's [n][k] (same values, read as n x k).
+            let (a, w, bias) = operands(m, k, n);
             let mut out = vec![0.0f32; m * n];
             let w_kn = crate::exec::cpu::kernels::transposed(&w, n, k);
             matmul_bias(&mut out, &a, &PackedWeight::new(&w_kn, n, k), &bias, m);

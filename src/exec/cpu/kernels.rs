@@ -5,6 +5,18 @@ use rayon::prelude::*;
 
 use super::math;
 
+/// What a GEMM does with its result before storing it: fusing the op that follows saves a
+/// pass over the output (the encoder's GELUs and residual adds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epilogue {
+    /// `out = x·W + b`.
+    Bias,
+    /// `out = gelu(x·W + b)` (fc1, the convolutions).
+    BiasGelu,
+    /// `out += x·W + b`: `out` holds the residual stream on entry (out-projection, fc2).
+    BiasAccumulate,
+}
+
 /// `out[m][n] = input[m][k] · weight_kn[k][n] + bias[n]`. The weight is in `[in][out]` layout
 /// (transposed once per model, see `CpuWeights`): the `gemm` crate packs its right-hand side
 /// along n, and reading PyTorch's `[out][in]` through strides made every call's packing a
@@ -18,6 +30,21 @@ pub fn matmul_bias(
     m: usize,
     k: usize,
     n: usize,
+) {
+    matmul_fused(out, input, weight_kn, bias, m, k, n, Epilogue::Bias);
+}
+
+/// `matmul_bias` with an epilogue applied by each thread to its own rows right after its GEMM.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_fused(
+    out: &mut [f32],
+    input: &[f32],
+    weight_kn: &[f32],
+    bias: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    epilogue: Epilogue,
 ) {
     assert_eq!(out.len(), m * n);
     assert_eq!(input.len(), m * k);
@@ -37,10 +64,15 @@ pub fn matmul_bias(
         .for_each(|(out, input)| {
             let rows = out.len() / n;
             for row in out.chunks_exact_mut(n) {
-                row.copy_from_slice(bias);
+                if epilogue == Epilogue::BiasAccumulate {
+                    add_slices(row, bias);
+                } else {
+                    row.copy_from_slice(bias);
+                }
             }
             // SAFETY: dst is rows x n row-major (rs n, cs 1) and lhs rows x k row-major, both
-            // exactly the chunks; rhs is k x n row-major (rs n, cs 1), checked above.
+            // exactly the chunks; rhs is k x n row-major (rs n, cs 1), checked above. alpha 1
+            // with read_dst: the GEMM adds onto the bias (or residual + bias) already in dst.
             unsafe {
                 gemm::gemm(
                     rows,
@@ -63,6 +95,9 @@ pub fn matmul_bias(
                     false,
                     gemm::Parallelism::None,
                 );
+            }
+            if epilogue == Epilogue::BiasGelu {
+                gelu_slice(out);
             }
         });
 }
@@ -93,9 +128,10 @@ pub fn conv1d_k3(
     channels: usize,
     out_frames: usize,
     stride: usize,
+    epilogue: Epilogue,
 ) {
     im2col_k3(cols, input, in_frames, channels, stride);
-    matmul_bias(
+    matmul_fused(
         out,
         cols,
         weight_kn,
@@ -103,6 +139,7 @@ pub fn conv1d_k3(
         out_frames,
         3 * channels,
         bias.len(),
+        epilogue,
     );
 }
 
@@ -148,7 +185,14 @@ impl OutPtr {
 /// Multi-head self-attention from the fused `[frames][3d]` Q|K|V buffer into `[frames][d]`.
 /// One task per (head, block of query rows): the block's scaled scores, a vectorised softmax
 /// per row, and the context written straight into the head's columns of the output.
-pub fn attention(out: &mut [f32], qkv: &[f32], heads: usize, frames: usize, d: usize) {
+pub fn attention(
+    out: &mut [f32],
+    qkv: &[f32],
+    heads: usize,
+    frames: usize,
+    d: usize,
+    scratch: &ThreadScratch,
+) {
     assert_eq!(out.len(), frames * d);
     assert_eq!(qkv.len(), frames * 3 * d);
     let hd = d / heads;
@@ -156,75 +200,123 @@ pub fn attention(out: &mut [f32], qkv: &[f32], heads: usize, frames: usize, d: u
     let out_ptr = OutPtr(out.as_mut_ptr());
     let stride = 3 * d as isize;
     let blocks = frames.div_ceil(ATTENTION_BLOCK_ROWS);
-    // One task per (head, block of query rows), each with its own scores scratch
-    // (ATTENTION_BLOCK_ROWS x frames) reused across tasks, instead of a 9 MB frames x frames
-    // matrix per head.
-    (0..heads * blocks).into_par_iter().for_each_init(
-        || vec![0.0f32; ATTENTION_BLOCK_ROWS * frames],
-        |scores, task| {
-            let (h, block) = (task / blocks, task % blocks);
-            let row0 = block * ATTENTION_BLOCK_ROWS;
-            let rows = ATTENTION_BLOCK_ROWS.min(frames - row0);
-            let q = &qkv[row0 * 3 * d + h * hd..];
-            let k = &qkv[d + h * hd..];
-            let v = &qkv[2 * d + h * hd..];
-            // SAFETY: q (rows x hd from row row0), k and v (frames x hd) are read with row
-            // stride 3d from offsets inside qkv, staying inside it
-            // (h*hd + 2d + (frames-1)*3d + hd <= frames*3d). The output block, rows
-            // row0..row0+rows of columns h*hd..(h+1)*hd, belongs to this task alone, and out
-            // holds frames x d values (asserted above).
-            unsafe {
-                gemm::gemm(
-                    rows,
-                    frames,
-                    hd,
-                    scores.as_mut_ptr(),
-                    1,
-                    frames as isize,
-                    false,
-                    q.as_ptr(),
-                    1,
-                    stride,
-                    k.as_ptr(),
-                    stride,
-                    1,
-                    0.0,
-                    scale,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
-            for row in scores[..rows * frames].chunks_exact_mut(frames) {
-                softmax_in_place(row);
-            }
-            let base = out_ptr.get();
-            unsafe {
-                gemm::gemm(
-                    rows,
-                    hd,
-                    frames,
-                    base.add(row0 * d + h * hd),
-                    1,
-                    d as isize,
-                    false,
-                    scores.as_ptr(),
-                    1,
-                    frames as isize,
-                    v.as_ptr(),
-                    1,
-                    stride,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
-        },
-    );
+    // One task per (head, block of query rows), each with its thread's scores scratch
+    // (ATTENTION_BLOCK_ROWS x frames, planned once with the buffers) instead of a 9 MB
+    // frames x frames matrix per head.
+    (0..heads * blocks).into_par_iter().for_each(|task| {
+        let mut scores = scratch.for_this_thread();
+        let needed = ATTENTION_BLOCK_ROWS.min(frames) * frames;
+        if scores.len() < needed {
+            // Only when the scratch was planned for fewer frames.
+            scores.resize(needed, 0.0);
+        }
+        let (h, block) = (task / blocks, task % blocks);
+        let row0 = block * ATTENTION_BLOCK_ROWS;
+        let rows = ATTENTION_BLOCK_ROWS.min(frames - row0);
+        let q = &qkv[row0 * 3 * d + h * hd..];
+        let k = &qkv[d + h * hd..];
+        let v = &qkv[2 * d + h * hd..];
+        // SAFETY: q (rows x hd from row row0), k and v (frames x hd) are read with row
+        // stride 3d from offsets inside qkv, staying inside it
+        // (h*hd + 2d + (frames-1)*3d + hd <= frames*3d). The output block, rows
+        // row0..row0+rows of columns h*hd..(h+1)*hd, belongs to this task alone, and out
+        // holds frames x d values (asserted above).
+        unsafe {
+            gemm::gemm(
+                rows,
+                frames,
+                hd,
+                scores.as_mut_ptr(),
+                1,
+                frames as isize,
+                false,
+                q.as_ptr(),
+                1,
+                stride,
+                k.as_ptr(),
+                stride,
+                1,
+                0.0,
+                scale,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+        for row in scores[..rows * frames].chunks_exact_mut(frames) {
+            softmax_in_place(row);
+        }
+        let base = out_ptr.get();
+        unsafe {
+            gemm::gemm(
+                rows,
+                hd,
+                frames,
+                base.add(row0 * d + h * hd),
+                1,
+                d as isize,
+                false,
+                scores.as_ptr(),
+                1,
+                frames as isize,
+                v.as_ptr(),
+                1,
+                stride,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    });
+}
+
+/// Scratch memory with one slot per thread of the pool, allocated once (with the executor's
+/// buffers) and reused by every call: the per-layer loop allocates nothing.
+#[derive(Debug)]
+pub struct ThreadScratch {
+    len: usize,
+    slots: Vec<std::sync::Mutex<Vec<f32>>>,
+}
+
+impl ThreadScratch {
+    /// `len` floats for each thread of the current rayon pool.
+    pub fn new(len: usize) -> Self {
+        ThreadScratch {
+            len,
+            slots: (0..rayon::current_num_threads().max(1))
+                .map(|_| std::sync::Mutex::new(vec![0.0; len]))
+                .collect(),
+        }
+    }
+
+    /// Scratch for attention over `frames` frames.
+    pub fn for_attention(frames: usize) -> Self {
+        ThreadScratch::new(ATTENTION_BLOCK_ROWS.min(frames) * frames)
+    }
+
+    /// The calling thread's slot. Slots are indexed by pool thread, so the lock is uncontended;
+    /// a holder never waits on other work, so a call from another pool cannot deadlock.
+    pub fn for_this_thread(&self) -> std::sync::MutexGuard<'_, Vec<f32>> {
+        let i = rayon::current_thread_index().unwrap_or(0) % self.slots.len();
+        self.slots[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Default for ThreadScratch {
+    fn default() -> Self {
+        ThreadScratch::new(0)
+    }
+}
+
+impl Clone for ThreadScratch {
+    /// Fresh slots of the same size (the contents are scratch).
+    fn clone(&self) -> Self {
+        ThreadScratch::new(self.len)
+    }
 }
 
 /// Query rows per attention task: 3 blocks per head at 1500 frames (3 MiB of scores per thread).
@@ -386,15 +478,18 @@ pub fn layer_norm(out: &mut [f32], input: &[f32], gamma: &[f32], beta: &[f32], c
 
 /// GELU in place, in parallel chunks.
 pub fn gelu_in_place(values: &mut [f32]) {
-    values.par_chunks_mut(16 * 1024).for_each(|chunk| {
-        #[cfg(target_arch = "x86_64")]
-        if super::simd::has_avx512() {
-            // SAFETY: the CPU supports the features this function is compiled for.
-            unsafe { gelu_avx512(chunk) };
-            return;
-        }
-        gelu_portable(chunk);
-    });
+    values.par_chunks_mut(16 * 1024).for_each(gelu_slice);
+}
+
+/// GELU over one slice on the calling thread, compiled for the widest vector unit the CPU has.
+pub fn gelu_slice(values: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::has_avx512() {
+        // SAFETY: the CPU supports the features this function is compiled for.
+        unsafe { gelu_avx512(values) };
+        return;
+    }
+    gelu_portable(values);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -407,6 +502,13 @@ unsafe fn gelu_avx512(values: &mut [f32]) {
 fn gelu_portable(values: &mut [f32]) {
     for x in values {
         *x = math::gelu(*x);
+    }
+}
+
+/// `target += source` on the calling thread.
+fn add_slices(target: &mut [f32], source: &[f32]) {
+    for (t, s) in target.iter_mut().zip(source) {
+        *t += s;
     }
 }
 
@@ -467,6 +569,39 @@ mod tests {
     }
 
     #[test]
+    fn fused_epilogues_match_the_separate_ops() {
+        // Large enough to split rows across threads.
+        let (m, k, n) = (300, 64, 96);
+        let (a, w, b) = (ramp(m * k, 0.1), ramp(n * k, 0.7), ramp(n, 1.3));
+        let w_kn = transposed(&w, n, k);
+        let plain = naive_matmul(&a, &w, &b, m, k, n);
+        let mut gelu = vec![0.0; m * n];
+        matmul_fused(&mut gelu, &a, &w_kn, &b, m, k, n, Epilogue::BiasGelu);
+        let residual = ramp(m * n, 2.1);
+        let mut accumulated = residual.clone();
+        matmul_fused(
+            &mut accumulated,
+            &a,
+            &w_kn,
+            &b,
+            m,
+            k,
+            n,
+            Epilogue::BiasAccumulate,
+        );
+        for i in 0..m * n {
+            let want_gelu = math::gelu(plain[i]);
+            assert!((gelu[i] - want_gelu).abs() < 1e-4, "gelu at {i}");
+            let want_sum = residual[i] + plain[i];
+            assert!(
+                (accumulated[i] - want_sum).abs() < 1e-4,
+                "accumulate at {i}"
+            );
+        }
+        assert!(gelu.iter().zip(&plain).any(|(g, p)| (g - p).abs() > 0.1));
+    }
+
+    #[test]
     fn conv_stride_2_matches_direct_convolution() {
         let (frames, c, o) = (10, 3, 4);
         let input = ramp(frames * c, 0.2); // [t][c]
@@ -485,7 +620,16 @@ mod tests {
         let mut cols = vec![0.0; out_frames * 3 * c];
         let w_kn = transposed(&w, o, 3 * c);
         conv1d_k3(
-            &mut out, &mut cols, &input, &w_kn, &bias, frames, c, out_frames, 2,
+            &mut out,
+            &mut cols,
+            &input,
+            &w_kn,
+            &bias,
+            frames,
+            c,
+            out_frames,
+            2,
+            Epilogue::Bias,
         );
         for t in 0..out_frames {
             for oo in 0..o {
@@ -509,7 +653,7 @@ mod tests {
         let hd = d / heads;
         let qkv = ramp(frames * 3 * d, 0.4);
         let mut out = vec![0.0; frames * d];
-        attention(&mut out, &qkv, heads, frames, d);
+        attention(&mut out, &qkv, heads, frames, d, &ThreadScratch::new(0));
         for h in 0..heads {
             for i in 0..frames {
                 let q = |c: usize| qkv[i * 3 * d + h * hd + c] as f64;

@@ -7,6 +7,7 @@ pub mod simd;
 
 use crate::encoder::{AddSource, Buf, Step, Weight};
 use crate::model::weights::conv_taps_outer;
+use kernels::Epilogue;
 use rayon::prelude::*;
 
 use crate::model::{Config, EncoderWeights};
@@ -154,8 +155,70 @@ impl CpuWeights {
     }
 }
 
+/// The op after a GEMM that the GEMM's epilogue performs instead (see `fusion`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fused {
+    /// Nothing fused: `out = x·W + b`.
+    Nothing,
+    /// The GELU in place on the GEMM's output that follows.
+    Gelu,
+    /// The `target += output` that follows: the GEMM adds into `target` directly and never
+    /// writes its own output buffer.
+    AccumulateInto(Buf),
+}
+
+impl Fused {
+    fn epilogue(self) -> Epilogue {
+        match self {
+            Fused::Nothing => Epilogue::Bias,
+            Fused::Gelu => Epilogue::BiasGelu,
+            Fused::AccumulateInto(_) => Epilogue::BiasAccumulate,
+        }
+    }
+}
+
+/// What the CPU can fold of `next` into `op`'s GEMM, given the ops after `next` (the folded
+/// add skips writing `op`'s output buffer, so that buffer must be rewritten before any later
+/// op reads it).
+pub fn fusion(op: &Step, next: &Step, later: &[Step]) -> Option<Fused> {
+    let output = match *op {
+        Step::Conv { output, .. } | Step::Matmul { output, .. } => output,
+        _ => return None,
+    };
+    match *next {
+        Step::Gelu { buf, .. } if buf == output => Some(Fused::Gelu),
+        Step::Matmul { .. } | Step::Conv { .. } => None,
+        Step::Add {
+            target,
+            source: AddSource::Buf(source),
+            ..
+        } if source == output && target != output && matches!(op, Step::Matmul { .. }) => {
+            let dead = later
+                .iter()
+                .find_map(|s| {
+                    if s.reads().contains(&output) {
+                        Some(false)
+                    } else if s.writes() == output {
+                        Some(true)
+                    } else {
+                        None
+                    }
+                })
+                .unwrap_or(true);
+            dead.then_some(Fused::AccumulateInto(target))
+        }
+        _ => None,
+    }
+}
+
 /// Run one step of the plan on the CPU.
 pub fn run(step: &Step, weights: &CpuWeights, buffers: &mut Buffers) {
+    run_fused(step, Fused::Nothing, weights, buffers)
+}
+
+/// Run one GEMM step with the op after it folded into its epilogue (`Fused::Nothing`: any step).
+pub fn run_fused(step: &Step, fused: Fused, weights: &CpuWeights, buffers: &mut Buffers) {
+    let epilogue = fused.epilogue();
     match *step {
         Step::Conv {
             input,
@@ -170,6 +233,7 @@ pub fn run(step: &Step, weights: &CpuWeights, buffers: &mut Buffers) {
             let linear = weights.linear(weight);
             let mut out = buffers.take(output);
             let mut cols = std::mem::take(&mut buffers.im2col);
+            let mut pairs = std::mem::take(&mut buffers.bf16_pairs);
             cols.resize(out_frames * 3 * in_channels, 0.0);
             if input == Buf::Mel {
                 // The front end writes [n_mels][3000]; convolution wants frames first.
@@ -185,7 +249,15 @@ pub fn run(step: &Step, weights: &CpuWeights, buffers: &mut Buffers) {
             match weights.packed(weight) {
                 Some(packed) => {
                     kernels::im2col_k3(&mut cols, source, in_frames, in_channels, stride);
-                    bf16::matmul_bias(&mut out, &cols, packed, &linear.bias, out_frames);
+                    bf16::matmul_fused(
+                        &mut out,
+                        &cols,
+                        packed,
+                        &linear.bias,
+                        out_frames,
+                        epilogue,
+                        &mut pairs,
+                    );
                 }
                 None => kernels::conv1d_k3(
                     &mut out,
@@ -197,9 +269,11 @@ pub fn run(step: &Step, weights: &CpuWeights, buffers: &mut Buffers) {
                     in_channels,
                     out_frames,
                     stride,
+                    epilogue,
                 ),
             }
             buffers.im2col = cols;
+            buffers.bf16_pairs = pairs;
             buffers.put(output, out);
         }
         Step::Matmul {
@@ -211,12 +285,26 @@ pub fn run(step: &Step, weights: &CpuWeights, buffers: &mut Buffers) {
             n,
         } => {
             let linear = weights.linear(weight);
-            let mut out = buffers.take(output);
+            let destination = match fused {
+                Fused::AccumulateInto(target) => target,
+                _ => output,
+            };
+            let mut out = buffers.take(destination);
             match weights.packed(weight) {
                 Some(packed) => {
-                    bf16::matmul_bias(&mut out, buffers.get(input), packed, &linear.bias, rows)
+                    let mut pairs = std::mem::take(&mut buffers.bf16_pairs);
+                    bf16::matmul_fused(
+                        &mut out,
+                        buffers.get(input),
+                        packed,
+                        &linear.bias,
+                        rows,
+                        epilogue,
+                        &mut pairs,
+                    );
+                    buffers.bf16_pairs = pairs;
                 }
-                None => kernels::matmul_bias(
+                None => kernels::matmul_fused(
                     &mut out,
                     buffers.get(input),
                     &linear.weight_kn,
@@ -224,9 +312,10 @@ pub fn run(step: &Step, weights: &CpuWeights, buffers: &mut Buffers) {
                     rows,
                     k,
                     n,
+                    epilogue,
                 ),
             }
-            buffers.put(output, out);
+            buffers.put(destination, out);
         }
         Step::Attention {
             qkv,
@@ -239,7 +328,14 @@ pub fn run(step: &Step, weights: &CpuWeights, buffers: &mut Buffers) {
             if weights.packed.is_some() {
                 bf16::attention(&mut out, buffers.get(qkv), heads, frames, d_model);
             } else {
-                kernels::attention(&mut out, buffers.get(qkv), heads, frames, d_model);
+                kernels::attention(
+                    &mut out,
+                    buffers.get(qkv),
+                    heads,
+                    frames,
+                    d_model,
+                    &buffers.attention_scratch,
+                );
             }
             buffers.put(output, out);
         }
@@ -282,5 +378,71 @@ fn transpose(input: &[f32], rows: usize, cols: usize, out: &mut Vec<f32>) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoder::{OpKind, Plan};
+    use crate::model::Config;
+
+    fn fusions(plan: &Plan) -> Vec<(&'static str, &'static str, Fused)> {
+        let steps: Vec<Step> = plan.ops.iter().map(|op| op.step.clone()).collect();
+        (0..steps.len() - 1)
+            .filter_map(|i| {
+                fusion(&steps[i], &steps[i + 1], &steps[i + 2..])
+                    .map(|f| (plan.ops[i].name, plan.ops[i + 1].name, f))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gelus_and_residual_adds_fold_into_the_gemm_before_them() {
+        let plan = Plan::new(&Config::standard(80, 512, 6), 1);
+        let found = fusions(&plan);
+        let names: Vec<_> = found.iter().map(|(a, b, _)| format!("{a}+{b}")).collect();
+        assert_eq!(
+            names,
+            [
+                "conv1+conv1_gelu",
+                "conv2+conv2_gelu",
+                "out_proj+attn_residual",
+                "fc1+fc1_gelu",
+                "fc2+mlp_residual"
+            ]
+        );
+        assert!(found.iter().all(|(_, b, f)| match f {
+            Fused::Gelu => b.ends_with("gelu"),
+            Fused::AccumulateInto(target) => *target == Buf::Residual,
+            Fused::Nothing => false,
+        }));
+        assert!(plan.ops.iter().any(|op| op.kind == OpKind::Add));
+    }
+
+    #[test]
+    fn an_add_is_not_folded_when_a_later_op_reads_the_skipped_output() {
+        let matmul = Step::Matmul {
+            input: Buf::Normed,
+            output: Buf::Projected,
+            weight: Weight::Out(0),
+            rows: 4,
+            k: 4,
+            n: 4,
+        };
+        let add = Step::Add {
+            target: Buf::Residual,
+            source: AddSource::Buf(Buf::Projected),
+            len: 16,
+        };
+        let reader = Step::Gelu {
+            buf: Buf::Projected,
+            len: 16,
+        };
+        assert_eq!(fusion(&matmul, &add, &[reader]), None);
+        assert_eq!(
+            fusion(&matmul, &add, &[]),
+            Some(Fused::AccumulateInto(Buf::Residual))
+        );
     }
 }
