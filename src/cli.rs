@@ -50,6 +50,9 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Encode audio to Whisper encoder embeddings (log-mel -> encoder), with per-op timings.
     Encode(EncodeArgs),
+    /// Transcribe speech to text with segment timestamps (encoder on any device, decoder on the
+    /// CPU); the transcript alone goes to stdout, timings to stderr.
+    Transcribe(TranscribeArgs),
     /// Compute OpenAI-exact log-mel features of audio and write them as float32 .npy.
     Mel(MelArgs),
     /// Benchmark the encoder (runs with no model: base dimensions, synthetic weights).
@@ -148,6 +151,79 @@ pub struct EncodeArgs {
     pub split: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct TranscribeArgs {
+    /// Audio files (WAV, MP3, FLAC, Ogg Vorbis) or directories of them; `-` reads standard
+    /// input. Several inputs, or a directory, need `-o DIR/`.
+    #[arg(value_name = "AUDIO", required = true, num_args = 1..)]
+    pub audio: Vec<PathBuf>,
+
+    /// Model directory or cached model name (needs tokenizer.json and generation_config.json
+    /// beside model.safetensors) [default: $NPU_WHISPER_MODEL, else the cached `base`].
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+
+    /// Where to run the encoder (the decoder always runs on the CPU); as for `encode`.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+
+    /// Fail (exit 4) instead of using the CPU when the NPU is unavailable or an NPU op fails.
+    #[arg(long)]
+    pub require_npu: bool,
+
+    /// The encoder's GEMM arithmetic on the CPU, as for `encode`.
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
+    pub precision: PrecisionArg,
+
+    /// Spoken language as a code (en, de, fr, ...); detected from the first 30 s when absent.
+    #[arg(long, value_name = "CODE")]
+    pub language: Option<String>,
+
+    /// `transcribe` keeps the spoken language; `translate` writes English (multilingual models).
+    #[arg(long, value_enum, default_value_t = TaskArg::Transcribe)]
+    pub task: TaskArg,
+
+    /// Transcript format on stdout (or in `-o`): plain text (one segment per line), SubRip,
+    /// WebVTT, or JSON with segments, timings and placement.
+    #[arg(short = 'f', long, value_enum, default_value_t = TranscriptFormat::Txt)]
+    pub format: TranscriptFormat,
+
+    /// Decode at temperature 0 only: no retries at higher temperatures when a decode repeats
+    /// itself (gzip ratio > 2.4) or is improbable (mean log-probability < -1).
+    #[arg(long)]
+    pub no_fallback: bool,
+
+    /// Write the transcript to this file instead of stdout; a directory (existing, or ending
+    /// in `/`) gets one `<input name>.<format>` per input.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TaskArg {
+    Transcribe,
+    Translate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TranscriptFormat {
+    Txt,
+    Srt,
+    Vtt,
+    Json,
+}
+
+impl TranscriptFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            TranscriptFormat::Txt => "txt",
+            TranscriptFormat::Srt => "srt",
+            TranscriptFormat::Vtt => "vtt",
+            TranscriptFormat::Json => "json",
+        }
+    }
+}
+
 /// Devices the encoder can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DeviceArg {
@@ -207,6 +283,18 @@ pub struct ConvertArgs {
 pub enum PrecisionArg {
     F32,
     Bf16,
+}
+
+impl From<DeviceArg> for crate::exec::DeviceRequest {
+    fn from(arg: DeviceArg) -> Self {
+        use crate::exec::DeviceRequest;
+        match arg {
+            DeviceArg::Auto => DeviceRequest::Auto,
+            DeviceArg::Cpu => DeviceRequest::Cpu,
+            DeviceArg::Npu => DeviceRequest::Npu,
+            DeviceArg::NpuSim => DeviceRequest::NpuSim,
+        }
+    }
 }
 
 impl From<PrecisionArg> for crate::exec::Precision {

@@ -35,12 +35,15 @@
 pub mod audio;
 pub mod cli;
 pub mod cmd;
+pub mod decoder;
 pub mod doctor;
 pub mod error;
 pub mod export;
 pub mod interrupt;
 pub mod mel;
 pub mod npu;
+pub mod tokenizer;
+pub mod transcribe;
 
 pub use error::{Error, Result};
 pub mod encoder;

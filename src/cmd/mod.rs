@@ -6,6 +6,7 @@ mod doctor;
 mod encode;
 mod inputs;
 mod mel;
+mod transcribe;
 
 use crate::cli::{Cli, Command};
 use crate::error::Result;
@@ -19,6 +20,7 @@ pub fn run(cli: &Cli) -> Result<i32> {
     match &cli.command {
         Command::Mel(args) => mel::run(args, &cli.global).map(|()| 0),
         Command::Encode(args) => encode::run(args, &cli.global),
+        Command::Transcribe(args) => transcribe::run(args, &cli.global),
         Command::Convert(args) => convert::run(args, &cli.global).map(|()| 0),
         Command::Bench(args) => bench::run(args, &cli.global).map(|()| 0),
         Command::Doctor(_) => doctor::run(&cli.global),

@@ -93,12 +93,43 @@ impl LogMel {
     pub fn window(&self, audio: &[f32], out: &mut [f32]) {
         assert_eq!(out.len(), self.window_len(), "output buffer size");
         let audio = &audio[..audio.len().min(WINDOW_SAMPLES)];
-        let padded = reflect_padded(audio);
-        // Mel power, frame-major, computed in parallel blocks of frames.
+        let padded = reflect_padded(audio, WINDOW_SAMPLES);
+        let log = self.log10_power(&padded, WINDOW_FRAMES);
+        let log_max = log.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        let floor = log_max - 8.0;
+        for (t, mel_row) in log.chunks_exact(self.n_mels).enumerate() {
+            for (m, &v) in mel_row.iter().enumerate() {
+                out[m * WINDOW_FRAMES + t] = (v.max(floor) + 4.0) / 4.0;
+            }
+        }
+    }
+
+    /// The log-mel of a whole recording as OpenAI's `transcribe` computes it:
+    /// `log_mel_spectrogram(audio, padding=480000)`, i.e. 30 s of zeros appended, one STFT over
+    /// everything, and one max-8 clamp over the whole file. Segments are cut from it by seek.
+    pub fn whole(&self, audio: &[f32]) -> WholeMel {
+        let total = audio.len() + WINDOW_SAMPLES;
+        let frames = total / HOP_LENGTH;
+        let padded = reflect_padded(audio, total);
+        let mut log = self.log10_power(&padded, frames);
+        let log_max = log.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        let floor = log_max - 8.0;
+        log.par_iter_mut()
+            .for_each(|v| *v = (v.max(floor) + 4.0) / 4.0);
+        WholeMel {
+            n_mels: self.n_mels,
+            frames,
+            frame_major: log,
+        }
+    }
+
+    /// `log10(max(mel power, 1e-10))` of the first `frames` STFT frames of a reflect-padded
+    /// signal, frame-major `[frames][n_mels]`; the STFT and filterbank run in f64, the log is
+    /// stored as f32.
+    fn log10_power(&self, padded: &[f64], frames: usize) -> Vec<f32> {
         const FRAMES_PER_TASK: usize = 250;
-        let mut power = vec![0.0f64; WINDOW_FRAMES * self.n_mels];
-        power
-            .par_chunks_mut(FRAMES_PER_TASK * self.n_mels)
+        let mut log = vec![0.0f32; frames * self.n_mels];
+        log.par_chunks_mut(FRAMES_PER_TASK * self.n_mels)
             .enumerate()
             .for_each(|(task, block)| {
                 let mut frame = self.fft.make_input_vec();
@@ -120,29 +151,56 @@ impl LogMel {
                     for (value, filter) in mel_row.iter_mut().zip(&self.filters) {
                         let bins =
                             &bin_power[filter.first_bin..filter.first_bin + filter.weights.len()];
-                        *value = bins.iter().zip(&filter.weights).map(|(p, w)| p * w).sum();
+                        let power: f64 = bins.iter().zip(&filter.weights).map(|(p, w)| p * w).sum();
+                        *value = power.max(1e-10).log10() as f32;
                     }
                 }
             });
-        let mut log_max = f64::NEG_INFINITY;
-        for p in power.iter_mut() {
-            *p = p.max(1e-10).log10();
-            log_max = log_max.max(*p);
-        }
-        let floor = log_max - 8.0;
-        for (t, mel_row) in power.chunks_exact(self.n_mels).enumerate() {
-            for (m, &v) in mel_row.iter().enumerate() {
-                out[m * WINDOW_FRAMES + t] = ((v.max(floor) + 4.0) / 4.0) as f32;
+        log
+    }
+}
+
+/// A whole recording's log-mel (see `LogMel::whole`), frame-major.
+#[derive(Debug, Clone)]
+pub struct WholeMel {
+    n_mels: usize,
+    /// STFT frames, the 30 s of appended silence included.
+    frames: usize,
+    frame_major: Vec<f32>,
+}
+
+impl WholeMel {
+    pub fn n_mels(&self) -> usize {
+        self.n_mels
+    }
+
+    /// Frames of the recording itself (without the appended 30 s).
+    pub fn content_frames(&self) -> usize {
+        self.frames - WINDOW_FRAMES
+    }
+
+    /// The 3000 frames from `seek` as `[n_mels][3000]` (the encoder's input) into `out`. Any
+    /// `seek` below `content_frames()` stays inside the appended 30 s of silence.
+    pub fn segment(&self, seek: usize, out: &mut [f32]) {
+        assert_eq!(out.len(), self.n_mels * WINDOW_FRAMES);
+        assert!(
+            seek + WINDOW_FRAMES <= self.frames,
+            "segment past the padded end"
+        );
+        for t in 0..WINDOW_FRAMES {
+            let row = &self.frame_major[(seek + t) * self.n_mels..(seek + t + 1) * self.n_mels];
+            for (m, &v) in row.iter().enumerate() {
+                out[m * WINDOW_FRAMES + t] = v;
             }
         }
     }
 }
 
-/// The window zero-padded to 480,000 samples, then reflect-padded by n_fft/2 on each side as
+/// The audio zero-padded to `len` samples, then reflect-padded by n_fft/2 on each side as
 /// `torch.stft(center=True, pad_mode="reflect")` does: `x[200], ..., x[1], x[0..n], x[n-2], ...`.
-fn reflect_padded(audio: &[f32]) -> Vec<f64> {
+fn reflect_padded(audio: &[f32], len: usize) -> Vec<f64> {
     let pad = N_FFT / 2;
-    let mut signal = vec![0.0f64; WINDOW_SAMPLES];
+    let mut signal = vec![0.0f64; len];
     for (s, &a) in signal.iter_mut().zip(audio) {
         *s = a as f64;
     }
@@ -169,7 +227,7 @@ mod tests {
     #[test]
     fn reflect_padding_mirrors_without_repeating_the_edge() {
         let audio: Vec<f32> = (0..WINDOW_SAMPLES).map(|i| i as f32).collect();
-        let padded = reflect_padded(&audio);
+        let padded = reflect_padded(&audio, WINDOW_SAMPLES);
         assert_eq!(padded.len(), WINDOW_SAMPLES + N_FFT);
         assert_eq!(&padded[..3], &[200.0, 199.0, 198.0]);
         assert_eq!(padded[200], 0.0);

@@ -32,6 +32,8 @@ pub struct Config {
     #[serde(default)]
     pub decoder_attention_heads: usize,
     #[serde(default)]
+    pub decoder_ffn_dim: usize,
+    #[serde(default)]
     pub vocab_size: usize,
 }
 
@@ -55,6 +57,9 @@ impl Config {
         if config.encoder_ffn_dim == 0 {
             config.encoder_ffn_dim = 4 * config.d_model;
         }
+        if config.decoder_ffn_dim == 0 {
+            config.decoder_ffn_dim = 4 * config.d_model;
+        }
         config.validate(path)?;
         Ok(config)
     }
@@ -70,6 +75,7 @@ impl Config {
             max_source_positions: ENCODER_FRAMES,
             decoder_layers: 0,
             decoder_attention_heads: 0,
+            decoder_ffn_dim: 0,
             vocab_size: 0,
         }
     }

@@ -77,19 +77,35 @@ impl TensorFile {
             .map(|info| info.shape.as_slice())
     }
 
+    /// Shape of the tensor called `name`, if present.
+    pub fn shape_of(&self, name: &str) -> Option<&[usize]> {
+        self.tensors.get(name).map(|info| info.shape.as_slice())
+    }
+
     /// Load `role` as f32, checking it has exactly `expected` shape and finite values.
     pub fn load(&self, role: TensorRole, expected: &[usize]) -> Result<Vec<f32>> {
-        let Some(name) = self.find(role) else {
+        let [hf, _, openai] = role.candidates();
+        self.load_any(&[hf, role.hf_name(), openai], expected)
+    }
+
+    /// Load the first of `names` present (the same tensor under each naming convention, the
+    /// preferred first) as f32, checking its shape and finite values.
+    pub fn load_any(&self, names: &[String], expected: &[usize]) -> Result<Vec<f32>> {
+        let Some(name) = names.iter().find(|n| self.tensors.contains_key(*n)) else {
+            let also = names
+                .last()
+                .filter(|_| names.len() > 1)
+                .map(|n| format!(" (or `{n}`)"))
+                .unwrap_or_default();
             return Err(Error::model(
                 &self.path,
                 format!(
-                    "missing tensor `{}` (or `{}`), expected shape {expected:?}",
-                    role.candidates()[0],
-                    role.openai_name()
+                    "missing tensor `{}`{also}, expected shape {expected:?}",
+                    names[0]
                 ),
             ));
         };
-        let info = &self.tensors[&name];
+        let info = &self.tensors[name];
         if info.shape != expected {
             return Err(Error::model(
                 &self.path,

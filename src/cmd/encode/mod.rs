@@ -362,12 +362,7 @@ fn exec_options(args: &EncodeArgs) -> Result<ExecOptions> {
     };
     Ok(ExecOptions {
         precision: args.precision.into(),
-        device: match args.device {
-            DeviceArg::Auto => DeviceRequest::Auto,
-            DeviceArg::Cpu => DeviceRequest::Cpu,
-            DeviceArg::Npu => DeviceRequest::Npu,
-            DeviceArg::NpuSim => DeviceRequest::NpuSim,
-        },
+        device: args.device.into(),
         cpu_ops: args.cpu_ops.iter().map(|&k| k.into()).collect(),
         require_npu: args.require_npu,
         verify: args.verify,

@@ -1,0 +1,229 @@
+//! `npu-whisper transcribe`: audio -> whole-file log-mel -> per 30 s segment, encoder (any
+//! device) and decoder (CPU) -> timed text. Stdout carries the transcript alone.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::{elapsed_ms, inputs};
+use crate::audio::{self, AudioSource};
+use crate::cli::{DeviceArg, GlobalArgs, TaskArg, TranscribeArgs, TranscriptFormat};
+use crate::decoder::DecoderWeights;
+use crate::error::{Error, Result};
+use crate::exec::{ExecOptions, Executor, placement_summary};
+use crate::export::OutputTarget;
+use crate::mel::LogMel;
+use crate::model::tensor_file::TensorFile;
+use crate::model::{self, Model};
+use crate::tokenizer::Tokenizer;
+use crate::transcribe::{GenerationConfig, Options, Task, Transcriber, Transcript, format};
+
+pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
+    let total = Instant::now();
+    let inputs = inputs::expand(&args.audio, false)?;
+    let many = inputs.len() > 1 || args.audio.iter().any(|a| a.is_dir());
+    let out_dir = args
+        .output
+        .as_deref()
+        .filter(|o| o.is_dir() || o.as_os_str().to_string_lossy().ends_with('/'));
+    if many && out_dir.is_none() {
+        return Err(Error::Usage(
+            "several inputs need an output directory: -o DIR/ (one transcript per input)".into(),
+        ));
+    }
+    if inputs.is_empty() {
+        return Err(Error::Usage("no audio files found in the inputs".into()));
+    }
+    let outputs: Vec<Option<PathBuf>> = match out_dir {
+        Some(dir) => inputs::output_paths(&inputs, dir, args.format.extension())?
+            .into_iter()
+            .map(Some)
+            .collect(),
+        None => vec![args.output.clone()],
+    };
+
+    let started = Instant::now();
+    let model_path = model::resolve(args.model.as_deref())?;
+    let model = Model::load(&model_path, None)?;
+    let model_dir = if model_path.is_dir() {
+        model_path.clone()
+    } else {
+        model_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    };
+    let tokenizer = Tokenizer::from_file(&model_dir.join("tokenizer.json"))?;
+    let generation = GenerationConfig::from_file(&model_dir.join("generation_config.json"))?;
+    let decoder = DecoderWeights::load(&TensorFile::open(&model.weights_path)?, &model.config)?;
+    let options = ExecOptions {
+        precision: args.precision.into(),
+        device: args.device.into(),
+        require_npu: args.require_npu,
+        ..ExecOptions::default()
+    };
+    let mut executor = Executor::new(&model, options)?;
+    if let Some(note) = executor.device_note() {
+        if args.device == DeviceArg::Npu {
+            tracing::warn!("{note}");
+        } else {
+            tracing::info!("{note}");
+        }
+    }
+    let front_end = LogMel::new(model.config.num_mel_bins);
+    let model_name = model.name.clone();
+    drop(model);
+    let load_ms = elapsed_ms(started);
+
+    let transcriber = Transcriber {
+        decoder: &decoder,
+        tokenizer: &tokenizer,
+        generation: &generation,
+        options: Options {
+            language: args.language.clone(),
+            task: match args.task {
+                TaskArg::Transcribe => Task::Transcribe,
+                TaskArg::Translate => Task::Translate,
+            },
+            temperatures: if args.no_fallback {
+                vec![0.0]
+            } else {
+                Options::default().temperatures
+            },
+            ..Options::default()
+        },
+    };
+    transcriber.check()?;
+    let format = if global.json {
+        TranscriptFormat::Json
+    } else {
+        args.format
+    };
+    let mut first_failure = None;
+    for (input, output) in inputs.iter().zip(&outputs) {
+        let result = transcribe_one(&transcriber, &mut executor, &front_end, &input.source);
+        let (transcript, audio_s, mel_ms) = match result {
+            Ok(done) => done,
+            Err(e @ Error::Interrupted) => return Err(e),
+            Err(e) if many => {
+                eprintln!("npu-whisper: error: {e}");
+                first_failure.get_or_insert(e.exit_code());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let placement = placement_summary(executor.ledger());
+        let product = match format {
+            TranscriptFormat::Txt => format::txt(&transcript),
+            TranscriptFormat::Srt => format::srt(&transcript),
+            TranscriptFormat::Vtt => format::vtt(&transcript),
+            TranscriptFormat::Json => {
+                let mut doc = json!({
+                    "schema_version": super::SCHEMA_VERSION,
+                    "input": input.source.display_path().display().to_string(),
+                    "model": model_name,
+                    "duration_s": audio_s,
+                    "text": transcript.text(),
+                    "placement": placement,
+                    "timings_ms": {
+                        "load": load_ms,
+                        "mel": mel_ms,
+                        "encoder": transcript.encoder_ms,
+                        "decoder": transcript.decoder_ms,
+                    },
+                });
+                let extra = serde_json::to_value(&transcript).expect("serialisable");
+                if let (Some(doc), Some(extra)) = (doc.as_object_mut(), extra.as_object()) {
+                    doc.extend(extra.clone());
+                }
+                format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&doc).expect("serialisable")
+                )
+            }
+        };
+        let target = match output {
+            Some(path) => OutputTarget::File(path.clone()),
+            None => OutputTarget::Stdout,
+        };
+        crate::export::write_atomically(&target, |out| out.write_all(product.as_bytes()))?;
+        if !global.quiet && format != TranscriptFormat::Json {
+            eprint!(
+                "{}",
+                summary(
+                    &input.source,
+                    &model_name,
+                    &transcript,
+                    audio_s,
+                    mel_ms,
+                    load_ms,
+                    &placement,
+                    executor.device_note()
+                )
+            );
+        }
+    }
+    tracing::info!("total {:.0} ms", elapsed_ms(total));
+    Ok(first_failure.unwrap_or(0))
+}
+
+/// Decode, compute the whole log-mel and transcribe one input: (transcript, audio s, mel ms).
+fn transcribe_one(
+    transcriber: &Transcriber,
+    executor: &mut Executor,
+    front_end: &LogMel,
+    source: &AudioSource,
+) -> Result<(Transcript, f64, f64)> {
+    let audio = audio::load(source)?;
+    let started = Instant::now();
+    let mel = front_end.whole(&audio.samples);
+    let mel_ms = elapsed_ms(started);
+    let mut encode =
+        |window: &[f32]| -> Result<Vec<f32>> { Ok(executor.encode_window(window)?.to_vec()) };
+    let transcript = transcriber.run(&mel, &mut encode)?;
+    Ok((transcript, audio.duration_secs(), mel_ms))
+}
+
+/// The stderr summary: where time went, speed, placement.
+#[allow(clippy::too_many_arguments)]
+fn summary(
+    source: &AudioSource,
+    model_name: &str,
+    t: &Transcript,
+    audio_s: f64,
+    mel_ms: f64,
+    load_ms: f64,
+    placement: &str,
+    device_note: Option<&str>,
+) -> String {
+    let language = match (&t.language, t.language_probability) {
+        (Some(code), Some(p)) => format!("{code} (detected, p {p:.2})"),
+        (Some(code), None) => code.clone(),
+        (None, _) => "-".into(),
+    };
+    let work_s = (mel_ms + t.encoder_ms + t.decoder_ms) / 1e3;
+    let mut text = format!(
+        "input      {} ({audio_s:.2} s)\n\
+         model      {model_name}, language {language}\n\
+         segments   {} from {} window(s) of 30 s ({} silent, {} temperature fallback(s))\n\
+         time       load {load_ms:.0} ms, mel {mel_ms:.1} ms, encoder {:.0} ms, decoder {:.0} ms ({} tokens, {:.0} tokens/s)\n\
+         speed      {:.1}x realtime (audio s / mel+encoder+decoder s); RTF {:.4}\n\
+         placement  encoder {placement}; decoder cpu\n",
+        source.display_path().display(),
+        t.segments.len(),
+        t.windows,
+        t.windows_silent,
+        t.fallbacks,
+        t.encoder_ms,
+        t.decoder_ms,
+        t.decoder_tokens,
+        t.decoder_tokens as f64 / (t.decoder_ms / 1e3).max(1e-9),
+        audio_s / work_s.max(1e-9),
+        work_s / audio_s.max(1e-9),
+    );
+    if let Some(note) = device_note {
+        text.push_str(&format!("device     {note}\n"));
+    }
+    text
+}

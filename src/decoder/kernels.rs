@@ -1,0 +1,326 @@
+//! Decoder kernels: products of a few activation rows with an f16 weight (converted to f32 in
+//! registers, `vcvtph2ps`, f32 accumulation), LayerNorm, and single-query attention. A decoder
+//! step is memory-bound (every weight is read once per token), so the weights stay 16-bit.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+use rayon::prelude::*;
+
+/// A row-major `[rows][cols]` matrix of f16 values.
+#[derive(Debug, Clone)]
+pub struct Half {
+    pub rows: usize,
+    pub cols: usize,
+    bits: Vec<u16>,
+}
+
+impl Half {
+    /// Round an f32 `[rows][cols]` matrix to f16 (exact for values that came from f16).
+    pub fn from_f32(values: &[f32], rows: usize, cols: usize) -> Self {
+        assert_eq!(values.len(), rows * cols);
+        Half {
+            rows,
+            cols,
+            bits: values
+                .iter()
+                .map(|&v| half::f16::from_f32(v).to_bits())
+                .collect(),
+        }
+    }
+
+    /// Row `r` as f32 (an embedding lookup).
+    pub fn row(&self, r: usize, out: &mut [f32]) {
+        let row = &self.bits[r * self.cols..(r + 1) * self.cols];
+        for (o, &b) in out.iter_mut().zip(row) {
+            *o = half::f16::from_bits(b).to_f32();
+        }
+    }
+}
+
+/// Output columns per parallel task: big enough that a task outweighs rayon's dispatch.
+const COLS_PER_TASK: usize = 256;
+
+/// `out[m][n] = x[m][k] · W[n][k]^T (+ bias[n])` for a few rows `m` (a decoder step).
+pub fn matmul_half(out: &mut [f32], x: &[f32], w: &Half, bias: Option<&[f32]>, m: usize) {
+    let (n, k) = (w.rows, w.cols);
+    assert_eq!(x.len(), m * k);
+    assert_eq!(out.len(), m * n);
+    if let Some(b) = bias {
+        assert_eq!(b.len(), n);
+    }
+    // Columns in parallel; each task writes its columns of every row through its own buffer.
+    let tasks = n.div_ceil(COLS_PER_TASK);
+    let results: Vec<Vec<f32>> = (0..tasks)
+        .into_par_iter()
+        .map(|t| {
+            let cols = t * COLS_PER_TASK..((t + 1) * COLS_PER_TASK).min(n);
+            let mut part = vec![0.0f32; m * cols.len()];
+            for (c, j) in cols.clone().enumerate() {
+                let row = &w.bits[j * k..(j + 1) * k];
+                for i in 0..m {
+                    let dot = dot_half(&x[i * k..(i + 1) * k], row);
+                    part[i * cols.len() + c] = dot + bias.map_or(0.0, |b| b[j]);
+                }
+            }
+            part
+        })
+        .collect();
+    for (t, part) in results.iter().enumerate() {
+        let start = t * COLS_PER_TASK;
+        let width = part.len() / m.max(1);
+        for i in 0..m {
+            out[i * n + start..i * n + start + width]
+                .copy_from_slice(&part[i * width..(i + 1) * width]);
+        }
+    }
+}
+
+/// `sum_i x[i] * f16(w[i])`.
+pub fn dot_half(x: &[f32], w: &[u16]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if crate::exec::cpu::simd::has_avx512() {
+        // SAFETY: the CPU has AVX-512F (which includes the 512-bit f16 conversion).
+        return unsafe { dot_half_avx512(x, w) };
+    }
+    x.iter()
+        .zip(w)
+        .map(|(&a, &b)| a * half::f16::from_bits(b).to_f32())
+        .sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_half_avx512(x: &[f32], w: &[u16]) -> f32 {
+    let k = x.len().min(w.len());
+    let mut acc = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY: every load reads x[i..i + 16] and w[i..i + 16] with i + 16 <= k.
+    unsafe {
+        while i + 64 <= k {
+            for (a, acc) in acc.iter_mut().enumerate() {
+                let o = i + 16 * a;
+                let wv = _mm512_cvtph_ps(_mm256_loadu_si256(w.as_ptr().add(o) as *const __m256i));
+                *acc = _mm512_fmadd_ps(_mm512_loadu_ps(x.as_ptr().add(o)), wv, *acc);
+            }
+            i += 64;
+        }
+        while i + 16 <= k {
+            let wv = _mm512_cvtph_ps(_mm256_loadu_si256(w.as_ptr().add(i) as *const __m256i));
+            acc[0] = _mm512_fmadd_ps(_mm512_loadu_ps(x.as_ptr().add(i)), wv, acc[0]);
+            i += 16;
+        }
+        let sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+        let mut total = _mm512_reduce_add_ps(sum);
+        for j in i..k {
+            total += x[j] * half::f16::from_bits(w[j]).to_f32();
+        }
+        total
+    }
+}
+
+/// LayerNorm of each `d`-wide row of `x` into `out` (eps 1e-5, as Whisper).
+pub fn layer_norm(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32]) {
+    let d = gamma.len();
+    for (o, row) in out.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
+        let mean = row.iter().sum::<f32>() / d as f32;
+        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+        let inv = 1.0 / (var + 1e-5).sqrt();
+        for (((o, &v), &g), &b) in o.iter_mut().zip(row).zip(gamma).zip(beta) {
+            *o = (v - mean) * inv * g + b;
+        }
+    }
+}
+
+/// One query row against the first `len` rows of `keys` and `values` (`[positions][d]`), per
+/// head: `out[h*hd..] = softmax(q·K^T / sqrt hd) V`. For the self-attention over the tokens so
+/// far (at most 448), where the cache is small.
+pub fn attend(
+    out: &mut [f32],
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    len: usize,
+    heads: usize,
+    scores: &mut Vec<f32>,
+) {
+    let d = q.len();
+    let hd = d / heads;
+    let scale = 1.0 / (hd as f32).sqrt();
+    scores.resize(len, 0.0);
+    for h in 0..heads {
+        let columns = h * hd..(h + 1) * hd;
+        let qh = &q[columns.clone()];
+        for (t, s) in scores.iter_mut().enumerate() {
+            let kh = &keys[t * d + columns.start..t * d + columns.end];
+            *s = qh.iter().zip(kh).map(|(a, b)| a * b).sum::<f32>() * scale;
+        }
+        crate::exec::cpu::kernels::softmax_in_place(scores);
+        let oh = &mut out[columns.clone()];
+        oh.fill(0.0);
+        for (t, &p) in scores.iter().enumerate() {
+            let vh = &values[t * d + columns.start..t * d + columns.end];
+            for (o, &v) in oh.iter_mut().zip(vh) {
+                *o += p * v;
+            }
+        }
+    }
+}
+
+/// One query row against the window's encoder frames, heads in parallel. Keys are transposed
+/// (`keys_t` is `[d][frames]`) so that each head's scores are 64 contiguous multiply-adds over
+/// the frames; values are `[frames][d]`, so the context is multiply-adds over the head's 64
+/// columns. Both loops vectorise.
+pub fn attend_cross(
+    out: &mut [f32],
+    q: &[f32],
+    keys_t: &[f32],
+    values: &[f32],
+    frames: usize,
+    heads: usize,
+) {
+    let d = q.len();
+    let hd = d / heads;
+    assert_eq!(keys_t.len(), d * frames);
+    assert_eq!(values.len(), frames * d);
+    out.par_chunks_mut(hd).enumerate().for_each(|(h, context)| {
+        let mut scores = vec![0.0f32; frames];
+        #[cfg(target_arch = "x86_64")]
+        if crate::exec::cpu::simd::has_avx512() {
+            // SAFETY: the CPU has the features the function is compiled for.
+            unsafe { cross_head_avx512(context, q, keys_t, values, frames, h, &mut scores) };
+            return;
+        }
+        cross_head(context, q, keys_t, values, frames, h, &mut scores);
+    });
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+unsafe fn cross_head_avx512(
+    context: &mut [f32],
+    q: &[f32],
+    keys_t: &[f32],
+    values: &[f32],
+    frames: usize,
+    h: usize,
+    scores: &mut [f32],
+) {
+    cross_head(context, q, keys_t, values, frames, h, scores);
+}
+
+#[inline(always)]
+fn cross_head(
+    context: &mut [f32],
+    q: &[f32],
+    keys_t: &[f32],
+    values: &[f32],
+    frames: usize,
+    h: usize,
+    scores: &mut [f32],
+) {
+    let (d, hd) = (q.len(), context.len());
+    let scale = 1.0 / (hd as f32).sqrt();
+    scores.fill(0.0);
+    for c in h * hd..(h + 1) * hd {
+        let qc = q[c] * scale;
+        for (s, &k) in scores.iter_mut().zip(&keys_t[c * frames..(c + 1) * frames]) {
+            *s += qc * k;
+        }
+    }
+    crate::exec::cpu::kernels::softmax_in_place(scores);
+    context.fill(0.0);
+    for (t, &p) in scores.iter().enumerate() {
+        for (o, &v) in context
+            .iter_mut()
+            .zip(&values[t * d + h * hd..t * d + (h + 1) * hd])
+        {
+            *o += p * v;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_products_match_f64_on_the_rounded_weights() {
+        let (m, k, n) = (3, 100, 300); // k: 64 + 16 + a 4-value tail; n: two tasks
+        let x: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 31 % 17) as f32 - 8.0) / 8.0)
+            .collect();
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 13 % 29) as f32 - 14.0) / 9.0)
+            .collect();
+        let bias: Vec<f32> = (0..n).map(|j| j as f32 / 100.0).collect();
+        let half = Half::from_f32(&w, n, k);
+        let mut out = vec![0.0; m * n];
+        matmul_half(&mut out, &x, &half, Some(&bias), m);
+        for i in 0..m {
+            for j in 0..n {
+                let want: f64 = bias[j] as f64
+                    + (0..k)
+                        .map(|c| x[i * k + c] as f64 * half::f16::from_f32(w[j * k + c]).to_f64())
+                        .sum::<f64>();
+                assert!((out[i * n + j] as f64 - want).abs() < 1e-4, "{i},{j}");
+            }
+        }
+    }
+
+    #[test]
+    fn cross_attention_with_transposed_keys_matches_the_row_major_kernel() {
+        let (frames, heads, d) = (37, 2, 8);
+        let q: Vec<f32> = (0..d).map(|i| i as f32 / 4.0 - 1.0).collect();
+        let keys: Vec<f32> = (0..frames * d)
+            .map(|i| (i % 11) as f32 / 11.0 - 0.5)
+            .collect();
+        let values: Vec<f32> = (0..frames * d).map(|i| (i % 7) as f32).collect();
+        let mut want = vec![0.0; d];
+        attend(
+            &mut want,
+            &q,
+            &keys,
+            &values,
+            frames,
+            heads,
+            &mut Vec::new(),
+        );
+        let keys_t = crate::exec::cpu::kernels::transposed(&keys, frames, d);
+        let mut got = vec![0.0; d];
+        attend_cross(&mut got, &q, &keys_t, &values, frames, heads);
+        for (a, b) in want.iter().zip(&got) {
+            assert!((a - b).abs() < 1e-5, "{want:?} vs {got:?}");
+        }
+    }
+
+    #[test]
+    fn attention_of_one_query_matches_the_formula() {
+        let (len, heads, d) = (5, 2, 4);
+        let q = [1.0, 0.5, -0.5, 2.0];
+        let keys: Vec<f32> = (0..len * d).map(|i| (i % 7) as f32 / 7.0 - 0.5).collect();
+        let values: Vec<f32> = (0..len * d).map(|i| (i % 5) as f32).collect();
+        let mut out = [0.0; 4];
+        attend(&mut out, &q, &keys, &values, len, heads, &mut Vec::new());
+        let hd = d / heads;
+        for h in 0..heads {
+            let s: Vec<f64> = (0..len)
+                .map(|t| {
+                    (0..hd)
+                        .map(|c| q[h * hd + c] as f64 * keys[t * d + h * hd + c] as f64)
+                        .sum::<f64>()
+                        / (hd as f64).sqrt()
+                })
+                .collect();
+            let max = s.iter().cloned().fold(f64::MIN, f64::max);
+            let e: Vec<f64> = s.iter().map(|v| (v - max).exp()).collect();
+            let total: f64 = e.iter().sum();
+            for c in 0..hd {
+                let want: f64 = (0..len)
+                    .map(|t| e[t] / total * values[t * d + h * hd + c] as f64)
+                    .sum();
+                assert!((out[h * hd + c] as f64 - want).abs() < 1e-5);
+            }
+        }
+    }
+}

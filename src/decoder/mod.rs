@@ -1,0 +1,198 @@
+//! The Whisper text decoder on the CPU in f32: token + learned positional embeddings, pre-LN
+//! blocks of causal self-attention (with a KV cache), cross-attention over the encoder output
+//! (its K/V computed once per window) and a GELU MLP, a final LayerNorm, and logits from the
+//! token embedding (tied). Fed by the encoder on any device.
+
+pub mod kernels;
+pub mod weights;
+
+use crate::exec::cpu::kernels::{gelu_in_place, matmul_bias};
+use kernels::{attend, attend_cross, layer_norm, matmul_half};
+pub use weights::DecoderWeights;
+
+/// Per-window decoder state: the cross-attention K/V of the window's encoder output, and the
+/// self-attention cache of the tokens decoded so far.
+pub struct DecoderState {
+    /// Per layer: keys `[d][frames]` (transposed, see `kernels::attend_cross`) and values
+    /// `[frames][d]` of the encoder output.
+    cross: Vec<(Vec<f32>, Vec<f32>)>,
+    frames: usize,
+    /// Per layer: `[positions][d]` keys and values of the tokens so far.
+    self_kv: Vec<(Vec<f32>, Vec<f32>)>,
+    /// Tokens in the cache.
+    len: usize,
+}
+
+impl DecoderState {
+    /// Tokens decoded so far (the cache length).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forget the decoded tokens, keeping the window's cross-attention K/V (for a retry).
+    pub fn rewind(&mut self) {
+        self.len = 0;
+    }
+}
+
+impl DecoderWeights {
+    /// Prepare to decode against one window's encoder output `[frames][d]`: cross-attention
+    /// K and V for every layer (one GEMM each over the frames).
+    pub fn start(&self, encoder_out: &[f32]) -> DecoderState {
+        let d = self.d_model();
+        let frames = encoder_out.len() / d;
+        let zeros = vec![0.0f32; d];
+        let cross = self
+            .layers
+            .iter()
+            .map(|layer| {
+                let mut k = vec![0.0f32; frames * d];
+                let mut v = vec![0.0f32; frames * d];
+                matmul_bias(&mut k, encoder_out, &layer.cross_k_kn, &zeros, frames, d, d);
+                let k = crate::exec::cpu::kernels::transposed(&k, frames, d);
+                matmul_bias(
+                    &mut v,
+                    encoder_out,
+                    &layer.cross_v_kn,
+                    &layer.cross_v_bias,
+                    frames,
+                    d,
+                    d,
+                );
+                (k, v)
+            })
+            .collect();
+        let cache = self.max_positions * d;
+        DecoderState {
+            cross,
+            frames,
+            self_kv: self
+                .layers
+                .iter()
+                .map(|_| (vec![0.0; cache], vec![0.0; cache]))
+                .collect(),
+            len: 0,
+        }
+    }
+
+    /// Run `tokens` (appended after the cached ones) through the decoder and return the logits
+    /// `[tokens.len()][vocab]` of every new position when `all_logits`, else of the last one.
+    /// Panics if the cache would exceed the model's positions (callers bound the length).
+    pub fn step(&self, state: &mut DecoderState, tokens: &[u32], all_logits: bool) -> Vec<f32> {
+        let d = self.d_model();
+        let m = tokens.len();
+        let p0 = state.len;
+        assert!(p0 + m <= self.max_positions, "decoder context exceeded");
+        let mut x = vec![0.0f32; m * d];
+        let mut row = vec![0.0f32; d];
+        for (i, &t) in tokens.iter().enumerate() {
+            self.tokens.row(t as usize, &mut row);
+            let pos = &self.positions[(p0 + i) * d..(p0 + i + 1) * d];
+            for ((o, &e), &p) in x[i * d..(i + 1) * d].iter_mut().zip(&row).zip(pos) {
+                *o = e + p;
+            }
+        }
+        let mut h = vec![0.0f32; m * d];
+        let mut qkv = vec![0.0f32; m * 3 * d];
+        let mut q = vec![0.0f32; m * d];
+        let mut context = vec![0.0f32; m * d];
+        let mut projected = vec![0.0f32; m * d];
+        let mut scores = Vec::new();
+        for (layer, ((self_k, self_v), (cross_k, cross_v))) in self
+            .layers
+            .iter()
+            .zip(state.self_kv.iter_mut().zip(&state.cross))
+        {
+            // Causal self-attention: the new rows' K and V join the cache, then each new row
+            // attends to every position up to its own.
+            layer_norm(&mut h, &x, &layer.self_norm.gamma, &layer.self_norm.beta);
+            matmul_half(
+                &mut qkv,
+                &h,
+                &layer.self_qkv.weight,
+                Some(&layer.self_qkv.bias),
+                m,
+            );
+            for i in 0..m {
+                let r = &qkv[i * 3 * d..(i + 1) * 3 * d];
+                self_k[(p0 + i) * d..(p0 + i + 1) * d].copy_from_slice(&r[d..2 * d]);
+                self_v[(p0 + i) * d..(p0 + i + 1) * d].copy_from_slice(&r[2 * d..]);
+            }
+            for i in 0..m {
+                let len = p0 + i + 1;
+                attend(
+                    &mut context[i * d..(i + 1) * d],
+                    &qkv[i * 3 * d..i * 3 * d + d],
+                    self_k,
+                    self_v,
+                    len,
+                    self.heads,
+                    &mut scores,
+                );
+            }
+            let out = &layer.self_out;
+            matmul_half(&mut projected, &context, &out.weight, Some(&out.bias), m);
+            add(&mut x, &projected);
+
+            // Cross-attention over the window's encoder frames.
+            layer_norm(&mut h, &x, &layer.cross_norm.gamma, &layer.cross_norm.beta);
+            matmul_half(
+                &mut q,
+                &h,
+                &layer.cross_q.weight,
+                Some(&layer.cross_q.bias),
+                m,
+            );
+            for i in 0..m {
+                attend_cross(
+                    &mut context[i * d..(i + 1) * d],
+                    &q[i * d..(i + 1) * d],
+                    cross_k,
+                    cross_v,
+                    state.frames,
+                    self.heads,
+                );
+            }
+            let out = &layer.cross_out;
+            matmul_half(&mut projected, &context, &out.weight, Some(&out.bias), m);
+            add(&mut x, &projected);
+
+            // MLP.
+            layer_norm(&mut h, &x, &layer.mlp_norm.gamma, &layer.mlp_norm.beta);
+            let mut hidden = vec![0.0f32; m * layer.fc1.weight.rows];
+            matmul_half(&mut hidden, &h, &layer.fc1.weight, Some(&layer.fc1.bias), m);
+            gelu_in_place(&mut hidden);
+            matmul_half(
+                &mut projected,
+                &hidden,
+                &layer.fc2.weight,
+                Some(&layer.fc2.bias),
+                m,
+            );
+            add(&mut x, &projected);
+        }
+        state.len += m;
+        let rows = if all_logits { 0..m } else { m - 1..m };
+        let last = &x[rows.start * d..rows.end * d];
+        let mut normed = vec![0.0f32; last.len()];
+        layer_norm(
+            &mut normed,
+            last,
+            &self.final_norm.gamma,
+            &self.final_norm.beta,
+        );
+        let mut logits = vec![0.0f32; rows.len() * self.vocab];
+        matmul_half(&mut logits, &normed, &self.tokens, None, rows.len());
+        logits
+    }
+}
+
+fn add(x: &mut [f32], y: &[f32]) {
+    for (a, b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}

@@ -1,0 +1,209 @@
+//! The decoder's weights, loaded from the same safetensors file as the encoder (Hugging Face or
+//! OpenAI names). Matrices the decoder multiplies one token at a time are kept as f16 (`Half`):
+//! the published checkpoints are f16, so this is exact for them and halves the memory read per
+//! token, which is what bounds a matrix-vector product. Arithmetic is f32.
+
+use crate::error::{Error, Result};
+use crate::model::Config;
+use crate::model::tensor_file::TensorFile;
+
+use super::kernels::Half;
+use crate::exec::cpu::Norm;
+
+/// A linear layer applied to a few rows at a time: f16 weight `[out][in]`, f32 bias.
+#[derive(Debug, Clone)]
+pub struct HalfLinear {
+    pub weight: Half,
+    pub bias: Vec<f32>,
+}
+
+/// One decoder block.
+#[derive(Debug, Clone)]
+pub struct DecoderLayer {
+    pub self_norm: Norm,
+    /// Q, K and V of the self-attention stacked into one `[3d][d]` projection (zero K bias).
+    pub self_qkv: HalfLinear,
+    pub self_out: HalfLinear,
+    pub cross_norm: Norm,
+    pub cross_q: HalfLinear,
+    /// Cross-attention K and V projections, f32 `[in][out]` for the once-per-window GEMM over the
+    /// 1500 encoder frames (`exec::cpu::kernels::matmul_bias`); zero K bias.
+    pub cross_k_kn: Vec<f32>,
+    pub cross_v_kn: Vec<f32>,
+    pub cross_v_bias: Vec<f32>,
+    pub cross_out: HalfLinear,
+    pub mlp_norm: Norm,
+    pub fc1: HalfLinear,
+    pub fc2: HalfLinear,
+}
+
+/// All decoder weights.
+#[derive(Debug, Clone)]
+pub struct DecoderWeights {
+    /// Token embedding `[vocab][d]`, also the output projection (tied).
+    pub tokens: Half,
+    /// Learned positions `[max_positions][d]`.
+    pub positions: Vec<f32>,
+    pub layers: Vec<DecoderLayer>,
+    pub final_norm: Norm,
+    pub heads: usize,
+    pub vocab: usize,
+    pub max_positions: usize,
+}
+
+/// Hugging Face name suffixes under `decoder.` and their OpenAI spellings.
+const NAMES: [(&str, &str); 24] = [
+    ("self_attn_layer_norm.weight", "attn_ln.weight"),
+    ("self_attn_layer_norm.bias", "attn_ln.bias"),
+    ("self_attn.q_proj.weight", "attn.query.weight"),
+    ("self_attn.q_proj.bias", "attn.query.bias"),
+    ("self_attn.k_proj.weight", "attn.key.weight"),
+    ("self_attn.v_proj.weight", "attn.value.weight"),
+    ("self_attn.v_proj.bias", "attn.value.bias"),
+    ("self_attn.out_proj.weight", "attn.out.weight"),
+    ("self_attn.out_proj.bias", "attn.out.bias"),
+    ("encoder_attn_layer_norm.weight", "cross_attn_ln.weight"),
+    ("encoder_attn_layer_norm.bias", "cross_attn_ln.bias"),
+    ("encoder_attn.q_proj.weight", "cross_attn.query.weight"),
+    ("encoder_attn.q_proj.bias", "cross_attn.query.bias"),
+    ("encoder_attn.k_proj.weight", "cross_attn.key.weight"),
+    ("encoder_attn.v_proj.weight", "cross_attn.value.weight"),
+    ("encoder_attn.v_proj.bias", "cross_attn.value.bias"),
+    ("encoder_attn.out_proj.weight", "cross_attn.out.weight"),
+    ("encoder_attn.out_proj.bias", "cross_attn.out.bias"),
+    ("final_layer_norm.weight", "mlp_ln.weight"),
+    ("final_layer_norm.bias", "mlp_ln.bias"),
+    ("fc1.weight", "mlp.0.weight"),
+    ("fc1.bias", "mlp.0.bias"),
+    ("fc2.weight", "mlp.2.weight"),
+    ("fc2.bias", "mlp.2.bias"),
+];
+
+/// The names one decoder tensor may have: `model.decoder.X`, `decoder.X`, then OpenAI's.
+fn candidates(hf: &str, openai: &str) -> Vec<String> {
+    vec![
+        format!("model.decoder.{hf}"),
+        format!("decoder.{hf}"),
+        format!("decoder.{openai}"),
+    ]
+}
+
+fn layer_candidates(layer: usize, suffix: &str) -> Vec<String> {
+    let openai = NAMES
+        .iter()
+        .find(|(hf, _)| *hf == suffix)
+        .map(|(_, o)| *o)
+        .expect("every layer suffix is in NAMES");
+    candidates(
+        &format!("layers.{layer}.{suffix}"),
+        &format!("blocks.{layer}.{openai}"),
+    )
+}
+
+impl DecoderWeights {
+    /// Load the decoder described by `config` from `file`.
+    pub fn load(file: &TensorFile, config: &Config) -> Result<Self> {
+        let d = config.d_model;
+        let layers = config.decoder_layers;
+        let heads = config.decoder_attention_heads;
+        if layers == 0 || heads == 0 || !d.is_multiple_of(heads) {
+            return Err(Error::model(
+                file.path(),
+                format!(
+                    "the model's config has no usable decoder (decoder_layers {layers}, decoder_attention_heads {heads}, d_model {d}): transcription needs one"
+                ),
+            ));
+        }
+        let ffn = config.decoder_ffn_dim;
+        let token_names = candidates("embed_tokens.weight", "token_embedding.weight");
+        let vocab = token_names
+            .iter()
+            .find_map(|n| file.shape_of(n))
+            .map(|shape| shape[0])
+            .ok_or_else(|| {
+                Error::model(file.path(), "missing tensor `model.decoder.embed_tokens.weight`: the file holds no decoder (encoder-only export?)")
+            })?;
+        let tokens = Half::from_f32(&file.load_any(&token_names, &[vocab, d])?, vocab, d);
+        let position_names = candidates("embed_positions.weight", "positional_embedding");
+        let max_positions = position_names
+            .iter()
+            .find_map(|n| file.shape_of(n))
+            .map_or(0, |shape| shape[0]);
+        let positions = file.load_any(&position_names, &[max_positions, d])?;
+        let norm = |gamma: Vec<String>, beta: Vec<String>| -> Result<Norm> {
+            Ok(Norm {
+                gamma: file.load_any(&gamma, &[d])?,
+                beta: file.load_any(&beta, &[d])?,
+            })
+        };
+        let layers = (0..layers)
+            .map(|l| {
+                let load = |suffix: &str, shape: &[usize]| {
+                    file.load_any(&layer_candidates(l, suffix), shape)
+                };
+                let linear = |name: &str, out: usize, input: usize| -> Result<HalfLinear> {
+                    Ok(HalfLinear {
+                        weight: Half::from_f32(
+                            &load(&format!("{name}.weight"), &[out, input])?,
+                            out,
+                            input,
+                        ),
+                        bias: load(&format!("{name}.bias"), &[out])?,
+                    })
+                };
+                let q = load("self_attn.q_proj.weight", &[d, d])?;
+                let k = load("self_attn.k_proj.weight", &[d, d])?;
+                let v = load("self_attn.v_proj.weight", &[d, d])?;
+                let qkv_bias = [
+                    load("self_attn.q_proj.bias", &[d])?,
+                    vec![0.0; d],
+                    load("self_attn.v_proj.bias", &[d])?,
+                ]
+                .concat();
+                let transposed = |w: Vec<f32>| crate::exec::cpu::kernels::transposed(&w, d, d);
+                Ok(DecoderLayer {
+                    self_norm: norm(
+                        layer_candidates(l, "self_attn_layer_norm.weight"),
+                        layer_candidates(l, "self_attn_layer_norm.bias"),
+                    )?,
+                    self_qkv: HalfLinear {
+                        weight: Half::from_f32(&[q, k, v].concat(), 3 * d, d),
+                        bias: qkv_bias,
+                    },
+                    self_out: linear("self_attn.out_proj", d, d)?,
+                    cross_norm: norm(
+                        layer_candidates(l, "encoder_attn_layer_norm.weight"),
+                        layer_candidates(l, "encoder_attn_layer_norm.bias"),
+                    )?,
+                    cross_q: linear("encoder_attn.q_proj", d, d)?,
+                    cross_k_kn: transposed(load("encoder_attn.k_proj.weight", &[d, d])?),
+                    cross_v_kn: transposed(load("encoder_attn.v_proj.weight", &[d, d])?),
+                    cross_v_bias: load("encoder_attn.v_proj.bias", &[d])?,
+                    cross_out: linear("encoder_attn.out_proj", d, d)?,
+                    mlp_norm: norm(
+                        layer_candidates(l, "final_layer_norm.weight"),
+                        layer_candidates(l, "final_layer_norm.bias"),
+                    )?,
+                    fc1: linear("fc1", ffn, d)?,
+                    fc2: linear("fc2", d, ffn)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DecoderWeights {
+            tokens,
+            positions,
+            layers,
+            final_norm: norm(
+                candidates("layer_norm.weight", "ln.weight"),
+                candidates("layer_norm.bias", "ln.bias"),
+            )?,
+            heads,
+            vocab,
+            max_positions,
+        })
+    }
+
+    pub fn d_model(&self) -> usize {
+        self.tokens.cols
+    }
+}

@@ -1,0 +1,232 @@
+//! Whisper's tokenizer, read from a Hugging Face `tokenizer.json`: the byte-level BPE vocabulary
+//! (ids to bytes; transcription only ever turns ids into text), the special tokens, and the
+//! timestamp tokens that follow them (`<|0.00|>` ... `<|30.00|>`, 20 ms apart).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Seconds per timestamp token step.
+pub const TIMESTAMP_SECONDS: f64 = 0.02;
+
+/// Ids of the special tokens decoding needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Specials {
+    pub eot: u32,
+    pub sot: u32,
+    pub sot_prev: u32,
+    pub sot_lm: u32,
+    pub transcribe: u32,
+    pub translate: u32,
+    /// `<|nocaptions|>` (called no_speech in OpenAI's code).
+    pub no_speech: u32,
+    pub no_timestamps: u32,
+    /// The first timestamp token, `<|0.00|>`.
+    pub timestamp_begin: u32,
+}
+
+/// Ids to text for one model's vocabulary.
+#[derive(Debug, Clone)]
+pub struct Tokenizer {
+    /// The bytes of every ordinary (BPE) token, by id.
+    bytes: Vec<Vec<u8>>,
+    /// Special tokens by content (`<|en|>` -> 50259).
+    special_ids: HashMap<String, u32>,
+    pub specials: Specials,
+}
+
+impl Tokenizer {
+    /// Read `tokenizer.json`. Corrupt or unexpected files are an `Error::Model` naming the file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadInput {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_json(&text).map_err(|why| Error::model(path, why))
+    }
+
+    /// Parse the text of a `tokenizer.json`.
+    pub fn from_json(text: &str) -> std::result::Result<Self, String> {
+        let json: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("not a tokenizer.json: {e}"))?;
+        let model = &json["model"];
+        if model["type"] != "BPE" {
+            return Err(format!(
+                "tokenizer model type {}, expected BPE",
+                model["type"]
+            ));
+        }
+        let vocab = model["vocab"]
+            .as_object()
+            .ok_or("tokenizer.json has no model.vocab object")?;
+        let unicode_to_byte = unicode_to_byte();
+        let mut bytes: Vec<Vec<u8>> = Vec::new();
+        for (token, id) in vocab {
+            let id = id.as_u64().filter(|&id| id < 1 << 20).ok_or_else(|| {
+                format!("vocabulary entry {token:?} has id {id}, not a small integer")
+            })? as usize;
+            let token_bytes = token
+                .chars()
+                .map(|c| unicode_to_byte.get(&c).copied())
+                .collect::<Option<Vec<u8>>>()
+                .ok_or_else(|| format!("vocabulary entry {token:?} is not byte-level BPE"))?;
+            if bytes.len() <= id {
+                bytes.resize(id + 1, Vec::new());
+            }
+            bytes[id] = token_bytes;
+        }
+        let mut special_ids = HashMap::new();
+        for added in json["added_tokens"].as_array().into_iter().flatten() {
+            let (Some(id), Some(content)) = (added["id"].as_u64(), added["content"].as_str())
+            else {
+                return Err("an added_tokens entry lacks id or content".into());
+            };
+            special_ids.insert(content.to_string(), id as u32);
+        }
+        let find = |name: &str| {
+            special_ids
+                .get(name)
+                .copied()
+                .ok_or_else(|| format!("tokenizer.json lacks the special token {name}"))
+        };
+        let no_timestamps = find("<|notimestamps|>")?;
+        let specials = Specials {
+            eot: find("<|endoftext|>")?,
+            sot: find("<|startoftranscript|>")?,
+            sot_prev: find("<|startofprev|>")?,
+            sot_lm: find("<|startoflm|>")?,
+            transcribe: find("<|transcribe|>")?,
+            translate: find("<|translate|>")?,
+            no_speech: find("<|nocaptions|>").or_else(|_| find("<|nospeech|>"))?,
+            no_timestamps,
+            // Newer tokenizer.json files list the timestamps as added tokens; older ones do not,
+            // and OpenAI's code puts them right after the last special token.
+            timestamp_begin: find("<|0.00|>").unwrap_or(no_timestamps + 1),
+        };
+        // Ordinary tokens end where the special tokens begin.
+        bytes.truncate(specials.eot as usize);
+        Ok(Tokenizer {
+            bytes,
+            special_ids,
+            specials,
+        })
+    }
+
+    /// The id of a special token such as `<|en|>`.
+    pub fn special(&self, content: &str) -> Option<u32> {
+        self.special_ids.get(content).copied()
+    }
+
+    /// True for the ordinary text tokens (not special, not timestamps).
+    pub fn is_text(&self, id: u32) -> bool {
+        id < self.specials.eot
+    }
+
+    /// True for timestamp tokens.
+    pub fn is_timestamp(&self, id: u32) -> bool {
+        id >= self.specials.timestamp_begin
+    }
+
+    /// Seconds of a timestamp token.
+    pub fn timestamp_seconds(&self, id: u32) -> f64 {
+        (id - self.specials.timestamp_begin) as f64 * TIMESTAMP_SECONDS
+    }
+
+    /// The text of the ordinary tokens among `ids` (special and timestamp tokens are skipped), as
+    /// UTF-8; a character split across tokens is joined, an incomplete one is replaced by U+FFFD.
+    pub fn decode(&self, ids: &[u32]) -> String {
+        let mut out = Vec::new();
+        for &id in ids {
+            if let Some(b) = self.bytes.get(id as usize) {
+                out.extend_from_slice(b);
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// GPT-2's byte-level alphabet inverted: the printable character standing for each byte.
+/// Printable Latin-1 bytes stand for themselves; the other 68 map to U+0100 onwards in order.
+fn unicode_to_byte() -> HashMap<char, u8> {
+    let printable = |b: u8| (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || b >= 0xAE;
+    let mut map = HashMap::new();
+    let mut next = 0u32;
+    for b in 0..=255u8 {
+        let c = if printable(b) {
+            char::from(b)
+        } else {
+            next += 1;
+            char::from_u32(0x100 + next - 1).expect("below U+0200")
+        };
+        map.insert(c, b);
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny_tokenizer() -> Tokenizer {
+        // Ids 0-3 ordinary ("Ġ" is the space byte, "Ã©" the two bytes of "é"), then specials.
+        let json = r#"{
+          "model": {"type": "BPE", "vocab": {"Hello": 0, "Ġworld": 1, "Ã": 2, "©": 3}, "merges": []},
+          "added_tokens": [
+            {"id": 4, "content": "<|endoftext|>"}, {"id": 5, "content": "<|startoftranscript|>"},
+            {"id": 6, "content": "<|en|>"}, {"id": 7, "content": "<|translate|>"},
+            {"id": 8, "content": "<|transcribe|>"}, {"id": 9, "content": "<|startoflm|>"},
+            {"id": 10, "content": "<|startofprev|>"}, {"id": 11, "content": "<|nocaptions|>"},
+            {"id": 12, "content": "<|notimestamps|>"}
+          ]
+        }"#;
+        Tokenizer::from_json(json).unwrap()
+    }
+
+    #[test]
+    fn decodes_byte_level_tokens_and_skips_special_and_timestamp_tokens() {
+        let t = tiny_tokenizer();
+        assert_eq!(t.decode(&[5, 6, 8, 13, 0, 1, 2, 3, 14, 4]), "Hello worldé");
+        // Half of a two-byte character is replaced, not dropped silently.
+        assert_eq!(t.decode(&[0, 2]), "Hello\u{FFFD}");
+        assert_eq!(t.specials.timestamp_begin, 13);
+        assert!(t.is_timestamp(13) && !t.is_text(13) && t.is_text(3));
+        assert!((t.timestamp_seconds(13 + 150) - 3.0).abs() < 1e-12);
+        assert_eq!(t.special("<|en|>"), Some(6));
+    }
+
+    #[test]
+    fn the_byte_alphabet_is_a_bijection() {
+        let map = unicode_to_byte();
+        assert_eq!(map.len(), 256);
+        let mut bytes: Vec<u8> = map.values().copied().collect();
+        bytes.sort_unstable();
+        bytes.dedup();
+        assert_eq!(bytes.len(), 256);
+        assert_eq!(map[&'Ġ'], b' ');
+        assert_eq!(map[&'Ċ'], b'\n');
+    }
+
+    #[test]
+    fn malformed_files_are_refused_with_the_reason() {
+        for (json, why) in [
+            ("{", "not a tokenizer.json"),
+            (r#"{"model": {"type": "WordPiece"}}"#, "expected BPE"),
+            (
+                r#"{"model": {"type": "BPE", "vocab": {"a": -1}}}"#,
+                "not a small integer",
+            ),
+            (
+                r#"{"model": {"type": "BPE", "vocab": {"a\u0001": 0}}}"#,
+                "not byte-level",
+            ),
+            (
+                r#"{"model": {"type": "BPE", "vocab": {}}}"#,
+                "lacks the special token",
+            ),
+        ] {
+            let err = Tokenizer::from_json(json).unwrap_err();
+            assert!(err.contains(why), "{json}: {err}");
+        }
+    }
+}

@@ -1,0 +1,451 @@
+//! Transcription as OpenAI's `whisper.transcribe` does it: the whole recording's log-mel, a
+//! 30 s segment at the seek position encoded (on any device) and decoded with timestamps, the
+//! seek advanced to the last complete timestamp, and a temperature fallback when a decode looks
+//! like a repetition loop or is improbable. Each segment is decoded without the previous
+//! segment's text as a prompt: conditioning on it is known to make Whisper skip whole windows
+//! of long files, and `tests/transcribe.rs` checks that no window's speech is lost.
+
+pub mod decode;
+pub mod format;
+pub mod rules;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::decoder::{DecoderState, DecoderWeights};
+use crate::error::{Error, Result};
+use crate::mel::{HOP_LENGTH, WINDOW_FRAMES, WholeMel};
+use crate::tokenizer::{TIMESTAMP_SECONDS, Tokenizer};
+use decode::{Decoded, Rng, decode_segment};
+use rules::Rules;
+
+/// The fields of a Hugging Face `generation_config.json` that decoding uses.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GenerationConfig {
+    #[serde(default)]
+    pub begin_suppress_tokens: Vec<u32>,
+    #[serde(default)]
+    pub suppress_tokens: Vec<u32>,
+    #[serde(default)]
+    pub is_multilingual: bool,
+    /// `<|en|>` -> 50259, ...
+    #[serde(default)]
+    pub lang_to_id: BTreeMap<String, u32>,
+}
+
+impl GenerationConfig {
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadInput {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::model(path, format!("not a Whisper generation_config.json: {e}")))
+    }
+}
+
+/// `--task`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    Transcribe,
+    Translate,
+}
+
+/// Decoding settings; the defaults are OpenAI's `transcribe()` defaults.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A language code (`en`, `de`, ...); `None` detects it on the first 30 s.
+    pub language: Option<String>,
+    pub task: Task,
+    /// Tried in order until a decode passes the thresholds.
+    pub temperatures: Vec<f32>,
+    pub compression_ratio_threshold: Option<f64>,
+    pub logprob_threshold: Option<f64>,
+    pub no_speech_threshold: Option<f64>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            language: None,
+            task: Task::Transcribe,
+            temperatures: vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+            compression_ratio_threshold: Some(2.4),
+            logprob_threshold: Some(-1.0),
+            no_speech_threshold: Some(0.6),
+        }
+    }
+}
+
+/// One timed piece of the transcript.
+#[derive(Debug, Clone, Serialize)]
+pub struct Segment {
+    pub id: usize,
+    /// The mel frame (10 ms) where the decoded 30 s segment began.
+    pub seek: usize,
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+    pub tokens: Vec<u32>,
+    pub temperature: f32,
+    pub avg_logprob: f64,
+    pub compression_ratio: f64,
+    pub no_speech_prob: f64,
+}
+
+/// A finished transcription with its timings.
+#[derive(Debug, Clone, Serialize)]
+pub struct Transcript {
+    pub language: Option<String>,
+    /// Probability of the detected language (absent when it was given).
+    pub language_probability: Option<f64>,
+    pub segments: Vec<Segment>,
+    /// 30 s segments encoded and decoded.
+    pub windows: usize,
+    /// Windows skipped as silence (no-speech probability above the threshold).
+    pub windows_silent: usize,
+    /// Decodes repeated at a higher temperature.
+    pub fallbacks: usize,
+    pub encoder_ms: f64,
+    pub decoder_ms: f64,
+    /// Tokens run through the decoder (prompts and every temperature's attempt included).
+    pub decoder_tokens: usize,
+}
+
+impl Transcript {
+    /// The whole text, segments joined as Whisper does (each begins with its own space).
+    pub fn text(&self) -> String {
+        self.segments
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<String>()
+    }
+}
+
+/// Everything decoding needs from a model directory.
+pub struct Transcriber<'a> {
+    pub decoder: &'a DecoderWeights,
+    pub tokenizer: &'a Tokenizer,
+    pub generation: &'a GenerationConfig,
+    pub options: Options,
+}
+
+impl Transcriber<'_> {
+    /// The prompt's language token, checked against the model (and the options' language).
+    fn language_token(&self, code: &str) -> Result<u32> {
+        let token = format!("<|{code}|>");
+        self.generation
+            .lang_to_id
+            .get(&token)
+            .copied()
+            .or_else(|| self.tokenizer.special(&token))
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "--language {code}: the model knows no such language (codes such as en, de, fr, es, zh, ja)"
+                ))
+            })
+    }
+
+    /// Check options against the model before any work.
+    pub fn check(&self) -> Result<()> {
+        if !self.generation.is_multilingual {
+            if self.options.task == Task::Translate {
+                return Err(Error::Usage(
+                    "--task translate needs a multilingual model; this one is English-only".into(),
+                ));
+            }
+            if let Some(code) = &self.options.language
+                && code != "en"
+            {
+                return Err(Error::Usage(format!(
+                    "--language {code}: this model is English-only"
+                )));
+            }
+        } else if let Some(code) = &self.options.language {
+            self.language_token(code)?;
+        }
+        Ok(())
+    }
+
+    /// Most probable language of the window `state` was started on: (code, probability).
+    fn detect_language(&self, state: &mut DecoderState) -> (String, f64) {
+        state.rewind();
+        let logits = self
+            .decoder
+            .step(state, &[self.tokenizer.specials.sot], false);
+        let languages: Vec<(&String, u32)> = self
+            .generation
+            .lang_to_id
+            .iter()
+            .map(|(k, &v)| (k, v))
+            .collect();
+        let chosen: Vec<f32> = languages
+            .iter()
+            .map(|(_, id)| logits[*id as usize])
+            .collect();
+        let logprobs = rules::log_softmax(&chosen);
+        let (best, lp) =
+            logprobs
+                .iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |acc, (i, &lp)| {
+                    if lp > acc.1 { (i, lp) } else { acc }
+                });
+        let code = languages[best]
+            .0
+            .trim_start_matches("<|")
+            .trim_end_matches("|>");
+        (code.to_string(), (lp as f64).exp())
+    }
+
+    /// Transcribe a whole recording. `encode` runs the encoder on one `[n_mels][3000]` window.
+    pub fn run(
+        &self,
+        mel: &WholeMel,
+        encode: &mut dyn FnMut(&[f32]) -> Result<Vec<f32>>,
+    ) -> Result<Transcript> {
+        self.check()?;
+        let specials = &self.tokenizer.specials;
+        let rules = Rules::new(
+            specials.clone(),
+            self.decoder.vocab,
+            &self.generation.begin_suppress_tokens,
+            &self.generation.suppress_tokens,
+        );
+        let text_of = |tokens: &[u32]| self.tokenizer.decode(tokens);
+        let mut transcript = Transcript {
+            language: None,
+            language_probability: None,
+            segments: Vec::new(),
+            windows: 0,
+            windows_silent: 0,
+            fallbacks: 0,
+            encoder_ms: 0.0,
+            decoder_ms: 0.0,
+            decoder_tokens: 0,
+        };
+        let content_frames = mel.content_frames();
+        let n_mels = mel.n_mels();
+        let mut window = vec![0.0f32; n_mels * WINDOW_FRAMES];
+        let mut encode_at = |seek: usize, transcript: &mut Transcript| -> Result<Vec<f32>> {
+            mel.segment(seek, &mut window);
+            let started = Instant::now();
+            let out = encode(&window)?;
+            transcript.encoder_ms += started.elapsed().as_secs_f64() * 1e3;
+            Ok(out)
+        };
+        // The prompt: start-of-transcript, then language and task on multilingual models.
+        let mut prompt = vec![specials.sot];
+        // The first window's decoder state, when language detection already prepared it.
+        let mut first_window = None;
+        if self.generation.is_multilingual {
+            let code = match &self.options.language {
+                Some(code) => code.clone(),
+                None => {
+                    let encoded = encode_at(0, &mut transcript)?;
+                    let started = Instant::now();
+                    let mut state = self.decoder.start(&encoded);
+                    let (code, probability) = self.detect_language(&mut state);
+                    transcript.decoder_ms += started.elapsed().as_secs_f64() * 1e3;
+                    transcript.decoder_tokens += 1;
+                    transcript.language_probability = Some(probability);
+                    first_window = Some(state);
+                    code
+                }
+            };
+            prompt.push(self.language_token(&code)?);
+            prompt.push(match self.options.task {
+                Task::Transcribe => specials.transcribe,
+                Task::Translate => specials.translate,
+            });
+            transcript.language = Some(code);
+        } else {
+            transcript.language = Some("en".into());
+        }
+        let sample_len = self.decoder.max_positions / 2;
+        let seconds_per_frame = HOP_LENGTH as f64 / crate::audio::SAMPLE_RATE as f64;
+        let mut seek = 0;
+        while seek < content_frames {
+            crate::interrupt::check()?;
+            let segment_frames = WINDOW_FRAMES.min(content_frames - seek);
+            let time_offset = seek as f64 * seconds_per_frame;
+            transcript.windows += 1;
+            let mut state = match first_window.take().filter(|_| seek == 0) {
+                Some(state) => state,
+                None => {
+                    let encoded = encode_at(seek, &mut transcript)?;
+                    let started = Instant::now();
+                    let state = self.decoder.start(&encoded);
+                    transcript.decoder_ms += started.elapsed().as_secs_f64() * 1e3;
+                    state
+                }
+            };
+            let started = Instant::now();
+            // A fixed seed per segment keeps runs repeatable.
+            let mut rng = Rng::new(seek as u64 ^ 0x5EED);
+            let mut result: Option<Decoded> = None;
+            for &temperature in &self.options.temperatures {
+                let attempt = decode_segment(
+                    self.decoder,
+                    &mut state,
+                    &rules,
+                    &text_of,
+                    &prompt,
+                    sample_len,
+                    temperature,
+                    &mut rng,
+                );
+                transcript.decoder_tokens += attempt.forward_tokens;
+                let done = !self.needs_fallback(&attempt);
+                if result.is_some() {
+                    transcript.fallbacks += 1;
+                }
+                result = Some(attempt);
+                if done {
+                    break;
+                }
+            }
+            transcript.decoder_ms += started.elapsed().as_secs_f64() * 1e3;
+            let result = result.expect("at least one temperature");
+            if self.is_silent(&result) {
+                transcript.windows_silent += 1;
+                seek += segment_frames;
+                continue;
+            }
+            let (pieces, advance) =
+                split_by_timestamps(&result.tokens, specials.timestamp_begin, segment_frames);
+            for (start_pos, end_pos, tokens) in pieces {
+                let text = self.tokenizer.decode(&tokens);
+                // Whole milliseconds: the sums of 10 ms and 20 ms steps are not exact in binary.
+                let seconds =
+                    |pos: u32| ((time_offset + pos as f64 * TIMESTAMP_SECONDS) * 1e3).round() / 1e3;
+                let (start, end) = (seconds(start_pos), seconds(end_pos));
+                // OpenAI clears instantaneous or empty segments; we leave them out.
+                if start == end || text.trim().is_empty() {
+                    continue;
+                }
+                transcript.segments.push(Segment {
+                    id: transcript.segments.len(),
+                    seek,
+                    start,
+                    end,
+                    text,
+                    tokens,
+                    temperature: result.temperature,
+                    avg_logprob: result.avg_logprob,
+                    compression_ratio: result.compression_ratio,
+                    no_speech_prob: result.no_speech_prob,
+                });
+            }
+            seek += advance;
+        }
+        Ok(transcript)
+    }
+
+    /// OpenAI's fallback test: a repetition loop or an improbable decode, unless the window is
+    /// silence anyway.
+    fn needs_fallback(&self, d: &Decoded) -> bool {
+        let o = &self.options;
+        let looping = o
+            .compression_ratio_threshold
+            .is_some_and(|t| d.compression_ratio > t);
+        let improbable = o.logprob_threshold.is_some_and(|t| d.avg_logprob < t);
+        let silent = o.no_speech_threshold.is_some_and(|t| d.no_speech_prob > t);
+        (looping || improbable) && !silent
+    }
+
+    /// Skipped as silence: no-speech likely and the decode not confident.
+    fn is_silent(&self, d: &Decoded) -> bool {
+        let o = &self.options;
+        let Some(threshold) = o.no_speech_threshold else {
+            return false;
+        };
+        d.no_speech_prob > threshold && !o.logprob_threshold.is_some_and(|t| d.avg_logprob > t)
+    }
+}
+
+/// OpenAI's segmentation of one decode: every pair of consecutive timestamps ends a piece; the
+/// seek then moves to the last closing timestamp (or the whole segment when the decode ends on a
+/// single timestamp or has no pairs). Returns `(start, end, tokens)` per piece, positions in
+/// timestamp steps, and the frames to advance.
+fn split_by_timestamps(
+    tokens: &[u32],
+    timestamp_begin: u32,
+    segment_frames: usize,
+) -> (Vec<(u32, u32, Vec<u32>)>, usize) {
+    let is_ts: Vec<bool> = tokens.iter().map(|&t| t >= timestamp_begin).collect();
+    let pos = |t: u32| t - timestamp_begin;
+    let n = tokens.len();
+    let single_timestamp_ending = n >= 2 && !is_ts[n - 2] && is_ts[n - 1];
+    let consecutive: Vec<usize> = (1..n).filter(|&i| is_ts[i - 1] && is_ts[i]).collect();
+    if consecutive.is_empty() {
+        // No closed piece: one piece for the whole decode, ending at its last timestamp if any.
+        let start = 0;
+        let end = match tokens.iter().rev().find(|&&t| t >= timestamp_begin) {
+            Some(&t) if pos(t) > 0 => pos(t),
+            _ => (segment_frames / 2) as u32,
+        };
+        let text: Vec<u32> = tokens.to_vec();
+        return (vec![(start, end, text)], segment_frames);
+    }
+    let mut slices = consecutive;
+    if single_timestamp_ending {
+        slices.push(n);
+    }
+    let mut pieces = Vec::new();
+    let mut last = 0;
+    for &current in &slices {
+        let piece = &tokens[last..current];
+        pieces.push((pos(piece[0]), pos(piece[piece.len() - 1]), piece.to_vec()));
+        last = current;
+    }
+    let advance = if single_timestamp_ending {
+        segment_frames
+    } else {
+        // Timestamp steps are 20 ms, mel frames 10 ms.
+        pos(tokens[last - 1]) as usize * 2
+    };
+    (pieces, advance)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const B: u32 = 100; // timestamp_begin in these tests
+
+    #[test]
+    fn pairs_of_timestamps_close_pieces_and_seek_moves_to_the_last_one() {
+        // <0.00> a b <1.00><1.00> c <2.50><2.50> d  (d unfinished)
+        let tokens = [B, 1, 2, B + 50, B + 50, 3, B + 125, B + 125, 4];
+        let (pieces, advance) = split_by_timestamps(&tokens, B, 3000);
+        assert_eq!(pieces.len(), 2);
+        assert_eq!((pieces[0].0, pieces[0].1), (0, 50));
+        assert_eq!((pieces[1].0, pieces[1].1), (50, 125));
+        assert_eq!(advance, 250); // 2.50 s = 250 frames: "d" is decoded again from there
+    }
+
+    #[test]
+    fn a_single_timestamp_ending_consumes_the_whole_segment() {
+        let tokens = [B, 1, B + 40, B + 40, 2, B + 90];
+        let (pieces, advance) = split_by_timestamps(&tokens, B, 3000);
+        assert_eq!(pieces.len(), 2);
+        assert_eq!((pieces[1].0, pieces[1].1), (40, 90));
+        assert_eq!(advance, 3000);
+    }
+
+    #[test]
+    fn without_pairs_the_decode_is_one_piece_up_to_its_last_timestamp() {
+        let (pieces, advance) = split_by_timestamps(&[B, 1, 2, B + 70], B, 1200);
+        assert_eq!(pieces.len(), 1);
+        assert_eq!((pieces[0].0, pieces[0].1), (0, 70));
+        assert_eq!(advance, 1200);
+        // No timestamp at all: the piece spans the segment.
+        let (pieces, _) = split_by_timestamps(&[1, 2], B, 1200);
+        assert_eq!((pieces[0].0, pieces[0].1), (0, 600));
+    }
+}
