@@ -48,21 +48,36 @@ impl Tokenizer {
 
     /// Parse the text of a `tokenizer.json`.
     pub fn from_json(text: &str) -> std::result::Result<Self, String> {
-        let json: serde_json::Value =
+        // Typed, so that the 50,000 merges are skipped rather than built into values.
+        #[derive(serde::Deserialize)]
+        struct File {
+            model: BpeModel,
+            #[serde(default)]
+            added_tokens: Vec<Added>,
+        }
+        #[derive(serde::Deserialize)]
+        struct BpeModel {
+            #[serde(rename = "type")]
+            kind: String,
+            #[serde(default)]
+            vocab: HashMap<String, serde_json::Value>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Added {
+            id: Option<u64>,
+            content: Option<String>,
+        }
+        let file: File =
             serde_json::from_str(text).map_err(|e| format!("not a tokenizer.json: {e}"))?;
-        let model = &json["model"];
-        if model["type"] != "BPE" {
+        if file.model.kind != "BPE" {
             return Err(format!(
-                "tokenizer model type {}, expected BPE",
-                model["type"]
+                "tokenizer model type {:?}, expected BPE",
+                file.model.kind
             ));
         }
-        let vocab = model["vocab"]
-            .as_object()
-            .ok_or("tokenizer.json has no model.vocab object")?;
         let unicode_to_byte = unicode_to_byte();
         let mut bytes: Vec<Vec<u8>> = Vec::new();
-        for (token, id) in vocab {
+        for (token, id) in &file.model.vocab {
             let id = id.as_u64().filter(|&id| id < 1 << 20).ok_or_else(|| {
                 format!("vocabulary entry {token:?} has id {id}, not a small integer")
             })? as usize;
@@ -77,12 +92,11 @@ impl Tokenizer {
             bytes[id] = token_bytes;
         }
         let mut special_ids = HashMap::new();
-        for added in json["added_tokens"].as_array().into_iter().flatten() {
-            let (Some(id), Some(content)) = (added["id"].as_u64(), added["content"].as_str())
-            else {
+        for added in file.added_tokens {
+            let (Some(id), Some(content)) = (added.id, added.content) else {
                 return Err("an added_tokens entry lacks id or content".into());
             };
-            special_ids.insert(content.to_string(), id as u32);
+            special_ids.insert(content, id as u32);
         }
         let find = |name: &str| {
             special_ids
@@ -212,6 +226,7 @@ mod tests {
         for (json, why) in [
             ("{", "not a tokenizer.json"),
             (r#"{"model": {"type": "WordPiece"}}"#, "expected BPE"),
+            (r#"{"added_tokens": []}"#, "not a tokenizer.json"),
             (
                 r#"{"model": {"type": "BPE", "vocab": {"a": -1}}}"#,
                 "not a small integer",

@@ -54,9 +54,15 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
             .map(Path::to_path_buf)
             .unwrap_or_default()
     };
+    tracing::info!("encoder weights loaded in {:.0} ms", elapsed_ms(started));
+    let step = Instant::now();
     let tokenizer = Tokenizer::from_file(&model_dir.join("tokenizer.json"))?;
     let generation = GenerationConfig::from_file(&model_dir.join("generation_config.json"))?;
+    tracing::info!("tokenizer read in {:.0} ms", elapsed_ms(step));
+    let step = Instant::now();
     let decoder = DecoderWeights::load(&TensorFile::open(&model.weights_path)?, &model.config)?;
+    tracing::info!("decoder weights loaded in {:.0} ms", elapsed_ms(step));
+    let step = Instant::now();
     let options = ExecOptions {
         precision: args.precision.into(),
         device: args.device.into(),
@@ -71,6 +77,7 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
             tracing::info!("{note}");
         }
     }
+    tracing::info!("encoder weights arranged in {:.0} ms", elapsed_ms(step));
     let front_end = LogMel::new(model.config.num_mel_bins);
     let model_name = model.name.clone();
     drop(model);

@@ -29,6 +29,12 @@ impl Half {
         }
     }
 
+    /// From f16 bit patterns, `[rows][cols]` row-major.
+    pub fn from_bits(bits: Vec<u16>, rows: usize, cols: usize) -> Self {
+        assert_eq!(bits.len(), rows * cols);
+        Half { rows, cols, bits }
+    }
+
     /// Row `r` as f32 (an embedding lookup).
     pub fn row(&self, r: usize, out: &mut [f32]) {
         let row = &self.bits[r * self.cols..(r + 1) * self.cols];

@@ -9,6 +9,7 @@ use crate::model::tensor_file::TensorFile;
 
 use super::kernels::Half;
 use crate::exec::cpu::Norm;
+use rayon::prelude::*;
 
 /// A linear layer applied to a few rows at a time: f16 weight `[out][in]`, f32 bias.
 #[derive(Debug, Clone)]
@@ -123,7 +124,7 @@ impl DecoderWeights {
             .ok_or_else(|| {
                 Error::model(file.path(), "missing tensor `model.decoder.embed_tokens.weight`: the file holds no decoder (encoder-only export?)")
             })?;
-        let tokens = Half::from_f32(&file.load_any(&token_names, &[vocab, d])?, vocab, d);
+        let tokens = Half::from_bits(file.load_any_f16(&token_names, &[vocab, d])?, vocab, d);
         let position_names = candidates("embed_positions.weight", "positional_embedding");
         let max_positions = position_names
             .iter()
@@ -136,24 +137,29 @@ impl DecoderWeights {
                 beta: file.load_any(&beta, &[d])?,
             })
         };
+        // Layers in parallel: the f32 transposes of the cross-attention weights are the work.
         let layers = (0..layers)
+            .into_par_iter()
             .map(|l| {
                 let load = |suffix: &str, shape: &[usize]| {
                     file.load_any(&layer_candidates(l, suffix), shape)
                 };
+                let load_f16 = |suffix: &str, shape: &[usize]| {
+                    file.load_any_f16(&layer_candidates(l, suffix), shape)
+                };
                 let linear = |name: &str, out: usize, input: usize| -> Result<HalfLinear> {
                     Ok(HalfLinear {
-                        weight: Half::from_f32(
-                            &load(&format!("{name}.weight"), &[out, input])?,
+                        weight: Half::from_bits(
+                            load_f16(&format!("{name}.weight"), &[out, input])?,
                             out,
                             input,
                         ),
                         bias: load(&format!("{name}.bias"), &[out])?,
                     })
                 };
-                let q = load("self_attn.q_proj.weight", &[d, d])?;
-                let k = load("self_attn.k_proj.weight", &[d, d])?;
-                let v = load("self_attn.v_proj.weight", &[d, d])?;
+                let q = load_f16("self_attn.q_proj.weight", &[d, d])?;
+                let k = load_f16("self_attn.k_proj.weight", &[d, d])?;
+                let v = load_f16("self_attn.v_proj.weight", &[d, d])?;
                 let qkv_bias = [
                     load("self_attn.q_proj.bias", &[d])?,
                     vec![0.0; d],
@@ -167,7 +173,7 @@ impl DecoderWeights {
                         layer_candidates(l, "self_attn_layer_norm.bias"),
                     )?,
                     self_qkv: HalfLinear {
-                        weight: Half::from_f32(&[q, k, v].concat(), 3 * d, d),
+                        weight: Half::from_bits([q, k, v].concat(), 3 * d, d),
                         bias: qkv_bias,
                     },
                     self_out: linear("self_attn.out_proj", d, d)?,

@@ -91,6 +91,47 @@ impl TensorFile {
     /// Load the first of `names` present (the same tensor under each naming convention, the
     /// preferred first) as f32, checking its shape and finite values.
     pub fn load_any(&self, names: &[String], expected: &[usize]) -> Result<Vec<f32>> {
+        let (name, format, bytes) = self.locate(names, expected)?;
+        let values = to_f32(bytes, format);
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::model(
+                &self.path,
+                format!("tensor `{name}`: element {i} is {} (not finite)", values[i]),
+            ));
+        }
+        Ok(values)
+    }
+
+    /// Like `load_any`, as f16 bit patterns: copied as stored from an F16 tensor (exact, and
+    /// no conversion pass over large embeddings), rounded from F32/BF16 ones.
+    pub fn load_any_f16(&self, names: &[String], expected: &[usize]) -> Result<Vec<u16>> {
+        let (name, format, bytes) = self.locate(names, expected)?;
+        let bits: Vec<u16> = match format {
+            FloatFormat::F16 => bytes
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect(),
+            _ => to_f32(bytes, format)
+                .into_iter()
+                .map(|v| half::f16::from_f32(v).to_bits())
+                .collect(),
+        };
+        // Exponent all ones: infinity or NaN (in the file, or out of f16's range once rounded).
+        if let Some(i) = bits.iter().position(|b| b & 0x7C00 == 0x7C00) {
+            return Err(Error::model(
+                &self.path,
+                format!("tensor `{name}`: element {i} is not finite in f16"),
+            ));
+        }
+        Ok(bits)
+    }
+
+    /// The first of `names` present, checked to have `expected` shape and a float dtype.
+    fn locate<'a>(
+        &'a self,
+        names: &'a [String],
+        expected: &[usize],
+    ) -> Result<(&'a str, FloatFormat, &'a [u8])> {
         let Some(name) = names.iter().find(|n| self.tensors.contains_key(*n)) else {
             let also = names
                 .last()
@@ -128,13 +169,6 @@ impl TensorFile {
                 ));
             }
         };
-        let values = to_f32(bytes, format);
-        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(Error::model(
-                &self.path,
-                format!("tensor `{name}`: element {i} is {} (not finite)", values[i]),
-            ));
-        }
-        Ok(values)
+        Ok((name, format, bytes))
     }
 }

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use super::rules::{Rules, log_softmax};
+use super::rules::{Rules, log_softmax, log_sum_exp};
 use crate::decoder::{DecoderState, DecoderWeights};
 
 /// The outcome of decoding one segment once.
@@ -77,7 +77,7 @@ pub fn decode_segment(
         } else {
             sample(&logits, temperature, rng)
         };
-        sum_logprob += log_softmax(&logits)[next as usize] as f64;
+        sum_logprob += (logits[next as usize] - log_sum_exp(&logits)) as f64;
         if next == eot {
             break;
         }
