@@ -349,3 +349,27 @@ fn bad_requests_fail_in_one_line_with_their_exit_code() {
     assert_eq!(output.status.code(), Some(3));
     assert!(output.stdout.is_empty());
 }
+
+#[test]
+fn segments_end_within_the_audio() {
+    // One second of silence: base answers with its well-known short hallucination, whose
+    // closing timestamp points into the padding; it is cut at the audio's end.
+    let output = Command::cargo_bin("npu-whisper")
+        .unwrap()
+        .args(["--threads", "2", "transcribe"])
+        .arg(fixture("audio/silence_1s.wav"))
+        .args(["--model", &model_dir("base"), "-f", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let segments = json["segments"].as_array().unwrap();
+    assert!(!segments.is_empty(), "the test needs a segment to check");
+    for segment in segments {
+        let (start, end) = (
+            segment["start"].as_f64().unwrap(),
+            segment["end"].as_f64().unwrap(),
+        );
+        assert!(start < end && end <= 1.0, "{segment}");
+    }
+}

@@ -268,6 +268,7 @@ impl Transcriber<'_> {
         }
         let sample_len = self.decoder.max_positions / 2;
         let seconds_per_frame = HOP_LENGTH as f64 / crate::audio::SAMPLE_RATE as f64;
+        let duration = ((content_frames as f64 * seconds_per_frame) * 1e3).round() / 1e3;
         let mut seek = 0;
         while seek < content_frames {
             crate::interrupt::check()?;
@@ -323,7 +324,11 @@ impl Transcriber<'_> {
                 // Whole milliseconds: the sums of 10 ms and 20 ms steps are not exact in binary.
                 let seconds =
                     |pos: u32| ((time_offset + pos as f64 * TIMESTAMP_SECONDS) * 1e3).round() / 1e3;
-                let (start, end) = (seconds(start_pos), seconds(end_pos));
+                // A timestamp may point past the end of the audio (into the padding): cut there.
+                let (start, end) = (
+                    seconds(start_pos).min(duration),
+                    seconds(end_pos).min(duration),
+                );
                 // OpenAI clears instantaneous or empty segments; we leave them out.
                 if start == end || text.trim().is_empty() {
                     continue;
