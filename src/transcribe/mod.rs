@@ -8,6 +8,7 @@
 pub mod decode;
 pub mod format;
 pub mod rules;
+mod segments;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,6 +22,7 @@ use crate::mel::{HOP_LENGTH, WINDOW_FRAMES, WholeMel};
 use crate::tokenizer::{TIMESTAMP_SECONDS, Tokenizer};
 use decode::{Decoded, Rng, decode_segment};
 use rules::Rules;
+use segments::split_by_timestamps;
 
 /// The fields of a Hugging Face `generation_config.json` that decoding uses.
 #[derive(Debug, Clone, Deserialize)]
@@ -78,6 +80,29 @@ impl Default for Options {
             logprob_threshold: Some(-1.0),
             no_speech_threshold: Some(0.6),
         }
+    }
+}
+
+impl Options {
+    /// OpenAI's fallback test: a repetition loop or an improbable decode, unless the window is
+    /// silence anyway.
+    pub fn needs_fallback(&self, d: &Decoded) -> bool {
+        let looping = self
+            .compression_ratio_threshold
+            .is_some_and(|t| d.compression_ratio > t);
+        let improbable = self.logprob_threshold.is_some_and(|t| d.avg_logprob < t);
+        let silent = self
+            .no_speech_threshold
+            .is_some_and(|t| d.no_speech_prob > t);
+        (looping || improbable) && !silent
+    }
+
+    /// Skipped as silence: no-speech likely and the decode not confident.
+    pub fn is_silent(&self, d: &Decoded) -> bool {
+        let Some(threshold) = self.no_speech_threshold else {
+            return false;
+        };
+        d.no_speech_prob > threshold && !self.logprob_threshold.is_some_and(|t| d.avg_logprob > t)
     }
 }
 
@@ -301,7 +326,7 @@ impl Transcriber<'_> {
                     &mut rng,
                 );
                 transcript.decoder_tokens += attempt.forward_tokens;
-                let done = !self.needs_fallback(&attempt);
+                let done = !self.options.needs_fallback(&attempt);
                 if result.is_some() {
                     transcript.fallbacks += 1;
                 }
@@ -312,7 +337,7 @@ impl Transcriber<'_> {
             }
             transcript.decoder_ms += started.elapsed().as_secs_f64() * 1e3;
             let result = result.expect("at least one temperature");
-            if self.is_silent(&result) {
+            if self.options.is_silent(&result) {
                 transcript.windows_silent += 1;
                 seek += segment_frames;
                 continue;
@@ -350,107 +375,46 @@ impl Transcriber<'_> {
         }
         Ok(transcript)
     }
-
-    /// OpenAI's fallback test: a repetition loop or an improbable decode, unless the window is
-    /// silence anyway.
-    fn needs_fallback(&self, d: &Decoded) -> bool {
-        let o = &self.options;
-        let looping = o
-            .compression_ratio_threshold
-            .is_some_and(|t| d.compression_ratio > t);
-        let improbable = o.logprob_threshold.is_some_and(|t| d.avg_logprob < t);
-        let silent = o.no_speech_threshold.is_some_and(|t| d.no_speech_prob > t);
-        (looping || improbable) && !silent
-    }
-
-    /// Skipped as silence: no-speech likely and the decode not confident.
-    fn is_silent(&self, d: &Decoded) -> bool {
-        let o = &self.options;
-        let Some(threshold) = o.no_speech_threshold else {
-            return false;
-        };
-        d.no_speech_prob > threshold && !o.logprob_threshold.is_some_and(|t| d.avg_logprob > t)
-    }
-}
-
-/// OpenAI's segmentation of one decode: every pair of consecutive timestamps ends a piece; the
-/// seek then moves to the last closing timestamp (or the whole segment when the decode ends on a
-/// single timestamp or has no pairs). Returns `(start, end, tokens)` per piece, positions in
-/// timestamp steps, and the frames to advance.
-fn split_by_timestamps(
-    tokens: &[u32],
-    timestamp_begin: u32,
-    segment_frames: usize,
-) -> (Vec<(u32, u32, Vec<u32>)>, usize) {
-    let is_ts: Vec<bool> = tokens.iter().map(|&t| t >= timestamp_begin).collect();
-    let pos = |t: u32| t - timestamp_begin;
-    let n = tokens.len();
-    let single_timestamp_ending = n >= 2 && !is_ts[n - 2] && is_ts[n - 1];
-    let consecutive: Vec<usize> = (1..n).filter(|&i| is_ts[i - 1] && is_ts[i]).collect();
-    if consecutive.is_empty() {
-        // No closed piece: one piece for the whole decode, ending at its last timestamp if any.
-        let start = 0;
-        let end = match tokens.iter().rev().find(|&&t| t >= timestamp_begin) {
-            Some(&t) if pos(t) > 0 => pos(t),
-            _ => (segment_frames / 2) as u32,
-        };
-        let text: Vec<u32> = tokens.to_vec();
-        return (vec![(start, end, text)], segment_frames);
-    }
-    let mut slices = consecutive;
-    if single_timestamp_ending {
-        slices.push(n);
-    }
-    let mut pieces = Vec::new();
-    let mut last = 0;
-    for &current in &slices {
-        let piece = &tokens[last..current];
-        pieces.push((pos(piece[0]), pos(piece[piece.len() - 1]), piece.to_vec()));
-        last = current;
-    }
-    let advance = if single_timestamp_ending {
-        segment_frames
-    } else {
-        // Timestamp steps are 20 ms, mel frames 10 ms.
-        pos(tokens[last - 1]) as usize * 2
-    };
-    (pieces, advance)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const B: u32 = 100; // timestamp_begin in these tests
-
-    #[test]
-    fn pairs_of_timestamps_close_pieces_and_seek_moves_to_the_last_one() {
-        // <0.00> a b <1.00><1.00> c <2.50><2.50> d  (d unfinished)
-        let tokens = [B, 1, 2, B + 50, B + 50, 3, B + 125, B + 125, 4];
-        let (pieces, advance) = split_by_timestamps(&tokens, B, 3000);
-        assert_eq!(pieces.len(), 2);
-        assert_eq!((pieces[0].0, pieces[0].1), (0, 50));
-        assert_eq!((pieces[1].0, pieces[1].1), (50, 125));
-        assert_eq!(advance, 250); // 2.50 s = 250 frames: "d" is decoded again from there
+    fn decoded(avg_logprob: f64, compression_ratio: f64, no_speech_prob: f64) -> Decoded {
+        Decoded {
+            tokens: vec![],
+            avg_logprob,
+            no_speech_prob,
+            temperature: 0.0,
+            compression_ratio,
+            forward_tokens: 1,
+        }
     }
 
     #[test]
-    fn a_single_timestamp_ending_consumes_the_whole_segment() {
-        let tokens = [B, 1, B + 40, B + 40, 2, B + 90];
-        let (pieces, advance) = split_by_timestamps(&tokens, B, 3000);
-        assert_eq!(pieces.len(), 2);
-        assert_eq!((pieces[1].0, pieces[1].1), (40, 90));
-        assert_eq!(advance, 3000);
-    }
-
-    #[test]
-    fn without_pairs_the_decode_is_one_piece_up_to_its_last_timestamp() {
-        let (pieces, advance) = split_by_timestamps(&[B, 1, 2, B + 70], B, 1200);
-        assert_eq!(pieces.len(), 1);
-        assert_eq!((pieces[0].0, pieces[0].1), (0, 70));
-        assert_eq!(advance, 1200);
-        // No timestamp at all: the piece spans the segment.
-        let (pieces, _) = split_by_timestamps(&[1, 2], B, 1200);
-        assert_eq!((pieces[0].0, pieces[0].1), (0, 600));
+    fn loops_and_improbable_decodes_fall_back_unless_the_window_is_silence() {
+        let o = Options::default();
+        assert!(!o.needs_fallback(&decoded(-0.3, 1.5, 0.01)));
+        assert!(
+            o.needs_fallback(&decoded(-0.3, 3.1, 0.01)),
+            "repetition loop"
+        );
+        assert!(o.needs_fallback(&decoded(-1.4, 1.5, 0.01)), "improbable");
+        assert!(
+            !o.needs_fallback(&decoded(-1.4, 1.5, 0.9)),
+            "silence: no retry"
+        );
+        assert!(o.is_silent(&decoded(-1.4, 1.5, 0.9)));
+        assert!(
+            !o.is_silent(&decoded(-0.2, 1.5, 0.9)),
+            "confident text is kept"
+        );
+        let greedy_only = Options {
+            compression_ratio_threshold: None,
+            logprob_threshold: None,
+            ..Options::default()
+        };
+        assert!(!greedy_only.needs_fallback(&decoded(-3.0, 5.0, 0.0)));
     }
 }
