@@ -109,7 +109,18 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
     };
     let mut first_failure = None;
     for (input, output) in inputs.iter().zip(&outputs) {
-        let result = transcribe_one(&transcriber, &mut executor, &front_end, &input.source);
+        let progress = super::progress_bar(
+            global,
+            "transcribing {bar:30} {pos}/{len} s of audio, {elapsed} (eta {eta})",
+        );
+        let result = transcribe_one(
+            &transcriber,
+            &mut executor,
+            &front_end,
+            &input.source,
+            &progress,
+        );
+        progress.finish_and_clear();
         let (transcript, audio_s, mel_ms) = match result {
             Ok(done) => done,
             Err(e @ Error::Interrupted) => return Err(e),
@@ -181,6 +192,7 @@ fn transcribe_one(
     executor: &mut Executor,
     front_end: &LogMel,
     source: &AudioSource,
+    progress: &indicatif::ProgressBar,
 ) -> Result<(Transcript, f64, f64)> {
     let audio = audio::load(source)?;
     let started = Instant::now();
@@ -188,7 +200,11 @@ fn transcribe_one(
     let mel_ms = elapsed_ms(started);
     let mut encode =
         |window: &[f32]| -> Result<Vec<f32>> { Ok(executor.encode_window(window)?.to_vec()) };
-    let transcript = transcriber.run(&mel, &mut encode)?;
+    // Seconds of audio: 100 mel frames each.
+    let transcript = transcriber.run(&mel, &mut encode, &mut |seek, content| {
+        progress.set_length(content.div_ceil(100) as u64);
+        progress.set_position((seek / 100) as u64);
+    })?;
     Ok((transcript, audio.duration_secs(), mel_ms))
 }
 

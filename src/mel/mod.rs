@@ -93,8 +93,7 @@ impl LogMel {
     pub fn window(&self, audio: &[f32], out: &mut [f32]) {
         assert_eq!(out.len(), self.window_len(), "output buffer size");
         let audio = &audio[..audio.len().min(WINDOW_SAMPLES)];
-        let padded = reflect_padded(audio, WINDOW_SAMPLES);
-        let log = self.log10_power(&padded, WINDOW_FRAMES);
+        let log = self.log10_power(&Padded::new(audio, WINDOW_SAMPLES), WINDOW_FRAMES);
         let log_max = log.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
         let floor = log_max - 8.0;
         for (t, mel_row) in log.chunks_exact(self.n_mels).enumerate() {
@@ -110,8 +109,7 @@ impl LogMel {
     pub fn whole(&self, audio: &[f32]) -> WholeMel {
         let total = audio.len() + WINDOW_SAMPLES;
         let frames = total / HOP_LENGTH;
-        let padded = reflect_padded(audio, total);
-        let mut log = self.log10_power(&padded, frames);
+        let mut log = self.log10_power(&Padded::new(audio, total), frames);
         let log_max = log.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
         let floor = log_max - 8.0;
         log.par_iter_mut()
@@ -123,10 +121,10 @@ impl LogMel {
         }
     }
 
-    /// `log10(max(mel power, 1e-10))` of the first `frames` STFT frames of a reflect-padded
-    /// signal, frame-major `[frames][n_mels]`; the STFT and filterbank run in f64, the log is
-    /// stored as f32.
-    fn log10_power(&self, padded: &[f64], frames: usize) -> Vec<f32> {
+    /// `log10(max(mel power, 1e-10))` of the first `frames` STFT frames of a padded signal,
+    /// frame-major `[frames][n_mels]`; the STFT and filterbank run in f64, the log is stored as
+    /// f32.
+    fn log10_power(&self, padded: &Padded, frames: usize) -> Vec<f32> {
         const FRAMES_PER_TASK: usize = 250;
         let mut log = vec![0.0f32; frames * self.n_mels];
         log.par_chunks_mut(FRAMES_PER_TASK * self.n_mels)
@@ -138,9 +136,8 @@ impl LogMel {
                 let mut bin_power = vec![0.0f64; N_FFT / 2 + 1];
                 for (i, mel_row) in block.chunks_exact_mut(self.n_mels).enumerate() {
                     let t = task * FRAMES_PER_TASK + i;
-                    let samples = &padded[t * HOP_LENGTH..t * HOP_LENGTH + N_FFT];
-                    for ((x, &s), &w) in frame.iter_mut().zip(samples).zip(&self.hann) {
-                        *x = s * w;
+                    for (i, (x, &w)) in frame.iter_mut().zip(&self.hann).enumerate() {
+                        *x = padded.at(t * HOP_LENGTH + i) * w;
                     }
                     self.fft
                         .process_with_scratch(&mut frame, &mut spectrum, &mut scratch)
@@ -198,18 +195,32 @@ impl WholeMel {
 
 /// The audio zero-padded to `len` samples, then reflect-padded by n_fft/2 on each side as
 /// `torch.stft(center=True, pad_mode="reflect")` does: `x[200], ..., x[1], x[0..n], x[n-2], ...`.
-fn reflect_padded(audio: &[f32], len: usize) -> Vec<f64> {
-    let pad = N_FFT / 2;
-    let mut signal = vec![0.0f64; len];
-    for (s, &a) in signal.iter_mut().zip(audio) {
-        *s = a as f64;
+/// A view, read sample by sample: a whole recording is never copied (a 2-hour file would be
+/// almost a gigabyte as f64).
+struct Padded<'a> {
+    audio: &'a [f32],
+    /// Length of the zero-padded signal before the reflection.
+    len: usize,
+}
+
+impl<'a> Padded<'a> {
+    fn new(audio: &'a [f32], len: usize) -> Self {
+        assert!(len > N_FFT / 2 && audio.len() <= len);
+        Padded { audio, len }
     }
-    let n = signal.len();
-    let mut padded = Vec::with_capacity(n + 2 * pad);
-    padded.extend((1..=pad).rev().map(|i| signal[i]));
-    padded.extend_from_slice(&signal);
-    padded.extend((1..=pad).map(|i| signal[n - 1 - i]));
-    padded
+
+    /// Sample `i` of the padded signal (`len + n_fft` samples).
+    fn at(&self, i: usize) -> f64 {
+        let pad = N_FFT / 2;
+        let j = if i < pad {
+            pad - i
+        } else if i - pad < self.len {
+            i - pad
+        } else {
+            2 * (self.len - 1) - (i - pad)
+        };
+        self.audio.get(j).map_or(0.0, |&x| x as f64)
+    }
 }
 
 #[cfg(test)]
@@ -227,13 +238,20 @@ mod tests {
     #[test]
     fn reflect_padding_mirrors_without_repeating_the_edge() {
         let audio: Vec<f32> = (0..WINDOW_SAMPLES).map(|i| i as f32).collect();
-        let padded = reflect_padded(&audio, WINDOW_SAMPLES);
-        assert_eq!(padded.len(), WINDOW_SAMPLES + N_FFT);
-        assert_eq!(&padded[..3], &[200.0, 199.0, 198.0]);
-        assert_eq!(padded[200], 0.0);
+        let padded = Padded::new(&audio, WINDOW_SAMPLES);
+        let end = WINDOW_SAMPLES + N_FFT;
+        assert_eq!(
+            [padded.at(0), padded.at(1), padded.at(2)],
+            [200.0, 199.0, 198.0]
+        );
+        assert_eq!(padded.at(200), 0.0);
         let n = WINDOW_SAMPLES as f64;
-        assert_eq!(padded[padded.len() - 200], n - 2.0);
-        assert_eq!(padded[padded.len() - 1], n - 201.0);
+        assert_eq!(padded.at(end - 200), n - 2.0);
+        assert_eq!(padded.at(end - 1), n - 201.0);
+        // Zero padding before the reflection: a short input reflects zeros at the end.
+        let short = Padded::new(&audio[..1000], WINDOW_SAMPLES);
+        assert_eq!(short.at(1200), 0.0);
+        assert_eq!(short.at(999 + 200), 999.0);
     }
 
     #[test]

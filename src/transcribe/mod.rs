@@ -227,11 +227,13 @@ impl Transcriber<'_> {
         (code.to_string(), (lp as f64).exp())
     }
 
-    /// Transcribe a whole recording. `encode` runs the encoder on one `[n_mels][3000]` window.
+    /// Transcribe a whole recording. `encode` runs the encoder on one `[n_mels][3000]` window;
+    /// `progress` hears the seek position and the content length (mel frames) after each window.
     pub fn run(
         &self,
         mel: &WholeMel,
         encode: &mut dyn FnMut(&[f32]) -> Result<Vec<f32>>,
+        progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Transcript> {
         self.check()?;
         let specials = &self.tokenizer.specials;
@@ -340,6 +342,7 @@ impl Transcriber<'_> {
             if self.options.is_silent(&result) {
                 transcript.windows_silent += 1;
                 seek += segment_frames;
+                progress(seek.min(content_frames), content_frames);
                 continue;
             }
             let (pieces, advance) =
@@ -372,6 +375,7 @@ impl Transcriber<'_> {
                 });
             }
             seek += advance;
+            progress(seek.min(content_frames), content_frames);
         }
         Ok(transcript)
     }
