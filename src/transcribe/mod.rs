@@ -97,6 +97,31 @@ impl Options {
         (looping || improbable) && !silent
     }
 
+    /// The decode to keep: the last attempt if it passed; when every temperature failed, the
+    /// most probable attempt that is not a repetition loop (faster-whisper's choice; OpenAI's
+    /// reference keeps the temperature-1.0 sample, which on a hard window is often nonsense).
+    pub fn choose(&self, mut attempts: Vec<Decoded>) -> Decoded {
+        let last = attempts.pop().expect("at least one temperature");
+        if !self.needs_fallback(&last) {
+            return last;
+        }
+        attempts.push(last);
+        let not_looping = |d: &&Decoded| {
+            !self
+                .compression_ratio_threshold
+                .is_some_and(|t| d.compression_ratio > t)
+        };
+        let best = |candidates: Vec<&Decoded>| {
+            candidates
+                .into_iter()
+                .max_by(|a, b| a.avg_logprob.total_cmp(&b.avg_logprob))
+                .cloned()
+        };
+        best(attempts.iter().filter(not_looping).collect())
+            .or_else(|| best(attempts.iter().collect()))
+            .expect("at least one attempt")
+    }
+
     /// Skipped as silence: no-speech likely and the decode not confident.
     pub fn is_silent(&self, d: &Decoded) -> bool {
         let Some(threshold) = self.no_speech_threshold else {
@@ -315,7 +340,7 @@ impl Transcriber<'_> {
             let started = Instant::now();
             // A fixed seed per segment keeps runs repeatable.
             let mut rng = Rng::new(seek as u64 ^ 0x5EED);
-            let mut result: Option<Decoded> = None;
+            let mut attempts: Vec<Decoded> = Vec::new();
             for &temperature in &self.options.temperatures {
                 let attempt = decode_segment(
                     self.decoder,
@@ -328,17 +353,17 @@ impl Transcriber<'_> {
                     &mut rng,
                 );
                 transcript.decoder_tokens += attempt.forward_tokens;
-                let done = !self.options.needs_fallback(&attempt);
-                if result.is_some() {
+                if !attempts.is_empty() {
                     transcript.fallbacks += 1;
                 }
-                result = Some(attempt);
+                let done = !self.options.needs_fallback(&attempt);
+                attempts.push(attempt);
                 if done {
                     break;
                 }
             }
             transcript.decoder_ms += started.elapsed().as_secs_f64() * 1e3;
-            let result = result.expect("at least one temperature");
+            let result = self.options.choose(attempts);
             if self.options.is_silent(&result) {
                 transcript.windows_silent += 1;
                 seek += segment_frames;
@@ -420,5 +445,25 @@ mod tests {
             ..Options::default()
         };
         assert!(!greedy_only.needs_fallback(&decoded(-3.0, 5.0, 0.0)));
+    }
+
+    #[test]
+    fn when_every_temperature_fails_the_most_probable_non_loop_is_kept() {
+        let o = Options::default();
+        let mut attempts = vec![
+            decoded(-1.2, 1.5, 0.0),
+            decoded(-0.5, 3.0, 0.0), // likelier, but a repetition loop
+            decoded(-4.0, 1.1, 0.0), // the temperature-1.0 sample
+        ];
+        for (i, a) in attempts.iter_mut().enumerate() {
+            a.temperature = i as f32 * 0.5;
+        }
+        assert_eq!(o.choose(attempts.clone()).temperature, 0.0);
+        // A passing last attempt is kept as it is.
+        attempts.push(decoded(-0.2, 1.3, 0.0));
+        assert_eq!(o.choose(attempts).avg_logprob, -0.2);
+        // Only loops: the likeliest loop.
+        let loops = vec![decoded(-0.9, 3.0, 0.0), decoded(-0.4, 2.9, 0.0)];
+        assert_eq!(o.choose(loops).avg_logprob, -0.4);
     }
 }
