@@ -7,16 +7,14 @@ pub mod kernels;
 pub mod weights;
 
 use crate::exec::cpu::kernels::{gelu_in_place, matmul_bias};
-use kernels::{attend, attend_cross, layer_norm, matmul_half};
+use kernels::{CrossKv, attend, attend_cross, layer_norm, matmul_half};
 pub use weights::DecoderWeights;
 
 /// Per-window decoder state: the cross-attention K/V of the window's encoder output, and the
 /// self-attention cache of the tokens decoded so far.
 pub struct DecoderState {
-    /// Per layer: keys `[d][frames]` (transposed, see `kernels::attend_cross`) and values
-    /// `[frames][d]` of the encoder output.
-    cross: Vec<(Vec<f32>, Vec<f32>)>,
-    frames: usize,
+    /// Per layer: the keys and values of the encoder output.
+    cross: Vec<CrossKv>,
     /// Per layer: `[positions][d]` keys and values of the tokens so far.
     self_kv: Vec<(Vec<f32>, Vec<f32>)>,
     /// Tokens in the cache.
@@ -53,7 +51,6 @@ impl DecoderWeights {
                 let mut k = vec![0.0f32; frames * d];
                 let mut v = vec![0.0f32; frames * d];
                 matmul_bias(&mut k, encoder_out, &layer.cross_k_kn, &zeros, frames, d, d);
-                let k = crate::exec::cpu::kernels::transposed(&k, frames, d);
                 matmul_bias(
                     &mut v,
                     encoder_out,
@@ -63,13 +60,12 @@ impl DecoderWeights {
                     d,
                     d,
                 );
-                (k, v)
+                CrossKv::new(&k, &v, frames, self.heads)
             })
             .collect();
         let cache = self.max_positions * d;
         DecoderState {
             cross,
-            frames,
             self_kv: self
                 .layers
                 .iter()
@@ -102,7 +98,7 @@ impl DecoderWeights {
         let mut context = vec![0.0f32; m * d];
         let mut projected = vec![0.0f32; m * d];
         let mut scores = Vec::new();
-        for (layer, ((self_k, self_v), (cross_k, cross_v))) in self
+        for (layer, ((self_k, self_v), cross)) in self
             .layers
             .iter()
             .zip(state.self_kv.iter_mut().zip(&state.cross))
@@ -151,10 +147,7 @@ impl DecoderWeights {
                 attend_cross(
                     &mut context[i * d..(i + 1) * d],
                     &q[i * d..(i + 1) * d],
-                    cross_k,
-                    cross_v,
-                    state.frames,
-                    self.heads,
+                    cross,
                 );
             }
             let out = &layer.cross_out;
