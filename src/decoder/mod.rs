@@ -8,6 +8,7 @@ pub mod weights;
 
 use crate::exec::cpu::kernels::{gelu_in_place, matmul_bias};
 use kernels::{CrossKv, attend, attend_cross, layer_norm, matmul_half};
+use rayon::prelude::*;
 pub use weights::DecoderWeights;
 
 /// Per-window decoder state: the cross-attention K/V of the window's encoder output, and the
@@ -44,9 +45,11 @@ impl DecoderWeights {
         let d = self.d_model();
         let frames = encoder_out.len() / d;
         let zeros = vec![0.0f32; d];
+        // Layers in parallel: besides the GEMMs (parallel themselves), the K/V re-layout is
+        // per-layer serial work.
         let cross = self
             .layers
-            .iter()
+            .par_iter()
             .map(|layer| {
                 let mut k = vec![0.0f32; frames * d];
                 let mut v = vec![0.0f32; frames * d];

@@ -333,7 +333,9 @@ impl Transcriber<'_> {
                     let encoded = encode_at(seek, &mut transcript)?;
                     let started = Instant::now();
                     let state = self.decoder.start(&encoded);
-                    transcript.decoder_ms += started.elapsed().as_secs_f64() * 1e3;
+                    let ms = started.elapsed().as_secs_f64() * 1e3;
+                    tracing::debug!("cross-attention K/V of the window at {seek}: {ms:.1} ms");
+                    transcript.decoder_ms += ms;
                     state
                 }
             };
@@ -362,7 +364,13 @@ impl Transcriber<'_> {
                     break;
                 }
             }
-            transcript.decoder_ms += started.elapsed().as_secs_f64() * 1e3;
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            let steps: usize = attempts.iter().map(|a| a.forward_tokens).sum();
+            tracing::debug!(
+                "decoded the window at {seek}: {steps} tokens in {ms:.1} ms ({:.2} ms/token)",
+                ms / steps.max(1) as f64
+            );
+            transcript.decoder_ms += ms;
             let result = self.options.choose(attempts);
             if self.options.is_silent(&result) {
                 transcript.windows_silent += 1;
