@@ -373,3 +373,27 @@ fn segments_end_within_the_audio() {
         assert!(start < end && end <= 1.0, "{segment}");
     }
 }
+
+#[test]
+fn several_inputs_write_one_transcript_each_into_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = format!("{}/", dir.path().join("out").display());
+    let output = Command::cargo_bin("npu-whisper")
+        .unwrap()
+        .args(["--threads", "2", "transcribe"])
+        .arg(sample("jfk.wav"))
+        .arg(fixture("transcripts/scottish.flac"))
+        .args(["--model", &model_dir("tiny.en"), "-f", "vtt", "-o", &out])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.stdout.is_empty());
+    let jfk = std::fs::read_to_string(dir.path().join("out/jfk.vtt")).unwrap();
+    let scottish = std::fs::read_to_string(dir.path().join("out/scottish.vtt")).unwrap();
+    assert!(jfk.starts_with("WEBVTT") && jfk.to_lowercase().contains("your country"));
+    assert!(scottish.contains("Edinburgh"), "{scottish}");
+}

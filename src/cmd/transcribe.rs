@@ -162,7 +162,15 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
             }
         };
         let target = match output {
-            Some(path) => OutputTarget::File(path.clone()),
+            Some(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|source| Error::WriteOutput {
+                        path: dir.to_path_buf(),
+                        source,
+                    })?;
+                }
+                OutputTarget::File(path.clone())
+            }
             None => OutputTarget::Stdout,
         };
         crate::export::write_atomically(&target, |out| out.write_all(product.as_bytes()))?;

@@ -35,6 +35,8 @@ pub struct Buffers {
     pub(crate) attention_scratch: cpu::kernels::ThreadScratch,
     /// Scratch: bf16 activation pairs of the bf16 GEMMs.
     pub(crate) bf16_pairs: Vec<u32>,
+    /// Scratch: the bf16 attention's packed K^T/V and per-thread blocks.
+    pub(crate) bf16_attention: cpu::bf16::AttentionScratch,
 }
 
 impl Buffers {
@@ -55,6 +57,7 @@ impl Buffers {
             mel_frames: vec![0.0; c.num_mel_bins * WINDOW_FRAMES],
             attention_scratch: cpu::kernels::ThreadScratch::for_attention(ENCODER_FRAMES),
             bf16_pairs: Vec::new(),
+            bf16_attention: cpu::bf16::AttentionScratch::default(),
         }
     }
 
@@ -360,7 +363,8 @@ impl Executor {
     /// Encode one window's log-mel (`[n_mels][3000]`) and return its embeddings `[1500][d]`.
     pub fn encode_window(&mut self, mel: &[f32]) -> Result<&[f32]> {
         self.buffers.get_mut(Buf::Mel).copy_from_slice(mel);
-        for unit in self.schedule.clone() {
+        for index in 0..self.schedule.len() {
+            let unit = self.schedule[index];
             match unit {
                 Unit::Cpu(i) => {
                     let started = Instant::now();

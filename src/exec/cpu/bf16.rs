@@ -58,9 +58,28 @@ impl PackedWeight {
     /// Pack the `k x n` matrix whose element (kk, j) is `value(kk, j)`, read from wherever it
     /// lives (attention packs K^T and V straight out of the fused QKV buffer).
     pub fn from_fn(n: usize, k: usize, value: impl Fn(usize, usize) -> f32) -> Self {
+        let mut packed = PackedWeight::empty();
+        packed.refill(n, k, value);
+        packed
+    }
+
+    /// A 0 x 0 weight, to be `refill`ed.
+    pub fn empty() -> Self {
+        PackedWeight {
+            n: 0,
+            k: 0,
+            k2: 0,
+            data: Vec::new(),
+        }
+    }
+
+    /// `from_fn` into this weight's memory (reallocated only when it grows).
+    pub fn refill(&mut self, n: usize, k: usize, value: impl Fn(usize, usize) -> f32) {
         let k2 = k.next_multiple_of(2);
         let panels = n.div_ceil(NR);
-        let mut data = vec![0u16; panels * (k2 / 2) * NR * 2];
+        let data = &mut self.data;
+        data.clear();
+        data.resize(panels * (k2 / 2) * NR * 2, 0);
         for p in 0..panels {
             for kp in 0..k2 / 2 {
                 for c in 0..NR {
@@ -74,7 +93,7 @@ impl PackedWeight {
                 }
             }
         }
-        PackedWeight { n, k, k2, data }
+        (self.n, self.k, self.k2) = (n, k, k2);
     }
 }
 
@@ -137,56 +156,132 @@ pub fn matmul_fused(
         });
 }
 
+/// Query rows per bf16 attention task.
+const ATTENTION_BLOCK: usize = 256;
+
+/// One thread's working memory in the bf16 attention: a block's scaled queries, scores and
+/// context, and the bf16 pairs of whichever operand is being multiplied.
+#[derive(Debug, Default)]
+pub struct AttentionSlot {
+    q: Vec<f32>,
+    scores: Vec<f32>,
+    context: Vec<f32>,
+    pairs: Vec<u32>,
+}
+
+/// The bf16 attention's scratch, kept with the executor's buffers: every head's packed K^T and V
+/// (refilled in place on each call) and a slot per pool thread. After the first window nothing
+/// is allocated.
+#[derive(Debug, Default)]
+pub struct AttentionScratch {
+    keys: Vec<PackedWeight>,
+    values: Vec<PackedWeight>,
+    zeros: Vec<f32>,
+    slots: super::kernels::PerThread<AttentionSlot>,
+}
+
+impl Clone for AttentionScratch {
+    /// Fresh, empty scratch (the contents are scratch).
+    fn clone(&self) -> Self {
+        AttentionScratch::default()
+    }
+}
+
 /// Multi-head attention with bf16 GEMMs (f32 accumulation, f32 softmax), the layout and
-/// arithmetic of `kernels::attention` otherwise. Per head, K^T and V are packed once; then per
-/// block of query rows: scores = (scale Q) K^T, softmax, context = P V.
-pub fn attention(out: &mut [f32], qkv: &[f32], heads: usize, frames: usize, d: usize) {
+/// arithmetic of `kernels::attention` otherwise. Every head's K^T and V are packed first (heads
+/// in parallel); then one task per (head, block of query rows): scores = (scale Q) K^T,
+/// softmax, context = P V, written into the head's columns of `out`.
+pub fn attention(
+    out: &mut [f32],
+    qkv: &[f32],
+    heads: usize,
+    frames: usize,
+    d: usize,
+    scratch: &mut AttentionScratch,
+) {
     assert!(available(), "bf16 kernels need AVX512_BF16");
     assert_eq!(out.len(), frames * d);
     assert_eq!(qkv.len(), frames * 3 * d);
     let hd = d / heads;
     let scale = 1.0 / (hd as f32).sqrt();
-    const BLOCK: usize = 256;
-    let zeros_frames = vec![0.0f32; frames];
-    let zeros_hd = vec![0.0f32; hd];
-    let contexts: Vec<Vec<f32>> = (0..heads)
-        .into_par_iter()
-        .map(|h| {
-            // Element c of frame t of this head's Q (base 0), K (base d) or V (base 2d).
-            let at = |base: usize, t: usize, c: usize| qkv[t * 3 * d + base + h * hd + c];
-            let q: Vec<f32> = (0..frames * hd)
-                .map(|i| at(0, i / hd, i % hd) * scale)
-                .collect();
+    scratch.keys.resize_with(heads, PackedWeight::empty);
+    scratch.values.resize_with(heads, PackedWeight::empty);
+    scratch.zeros.resize(frames.max(hd), 0.0);
+    // Element c of frame t of head h's Q (base 0), K (base d) or V (base 2d).
+    let at = |h: usize, base: usize, t: usize, c: usize| qkv[t * 3 * d + base + h * hd + c];
+    scratch
+        .keys
+        .par_iter_mut()
+        .zip(scratch.values.par_iter_mut())
+        .enumerate()
+        .for_each(|(h, (keys, values))| {
             // K^T as a [k = hd][n = frames] weight; V as [k = frames][n = hd].
-            let k_packed = PackedWeight::from_fn(frames, hd, |c, t| at(d, t, c));
-            let v_packed = PackedWeight::from_fn(hd, frames, |t, c| at(2 * d, t, c));
-            let mut context = vec![0.0f32; frames * hd];
-            context
-                .par_chunks_mut(BLOCK * hd)
-                .enumerate()
-                .for_each(|(b, ctx)| {
-                    let rows = ctx.len() / hd;
-                    let r0 = b * BLOCK;
-                    let mut scores = vec![0.0f32; rows * frames];
-                    matmul_bias(
-                        &mut scores,
-                        &q[r0 * hd..(r0 + rows) * hd],
-                        &k_packed,
-                        &zeros_frames,
-                        rows,
-                    );
-                    for row in scores.chunks_exact_mut(frames) {
-                        super::kernels::softmax_in_place(row);
-                    }
-                    matmul_bias(ctx, &scores, &v_packed, &zeros_hd, rows);
-                });
-            context
-        })
-        .collect();
-    for (h, context) in contexts.iter().enumerate() {
-        for (row, ctx) in out.chunks_exact_mut(d).zip(context.chunks_exact(hd)) {
-            row[h * hd..(h + 1) * hd].copy_from_slice(ctx);
+            keys.refill(frames, hd, |c, t| at(h, d, t, c));
+            values.refill(hd, frames, |t, c| at(h, 2 * d, t, c));
+        });
+    let blocks = frames.div_ceil(ATTENTION_BLOCK);
+    let out_ptr = super::kernels::OutPtr(out.as_mut_ptr());
+    let scratch = &*scratch;
+    (0..heads * blocks).into_par_iter().for_each(|task| {
+        let (h, block) = (task / blocks, task % blocks);
+        let r0 = block * ATTENTION_BLOCK;
+        let rows = ATTENTION_BLOCK.min(frames - r0);
+        let mut slot = scratch.slots.for_this_thread();
+        let AttentionSlot {
+            q,
+            scores,
+            context,
+            pairs,
+        } = &mut *slot;
+        q.resize(rows * hd, 0.0);
+        for (i, value) in q.iter_mut().enumerate() {
+            *value = at(h, 0, r0 + i / hd, i % hd) * scale;
         }
+        scores.resize(rows * frames, 0.0);
+        let zeros = &scratch.zeros;
+        matmul_rows(scores, q, &scratch.keys[h], &zeros[..frames], rows, pairs);
+        for row in scores.chunks_exact_mut(frames) {
+            super::kernels::softmax_in_place(row);
+        }
+        context.resize(rows * hd, 0.0);
+        matmul_rows(
+            context,
+            scores,
+            &scratch.values[h],
+            &zeros[..hd],
+            rows,
+            pairs,
+        );
+        let base = out_ptr.get();
+        for (i, row) in context.chunks_exact(hd).enumerate() {
+            // SAFETY: this task alone writes rows r0..r0+rows of columns h*hd..(h+1)*hd, inside
+            // out (frames x d, asserted above).
+            unsafe {
+                std::ptr::copy_nonoverlapping(row.as_ptr(), base.add((r0 + i) * d + h * hd), hd);
+            }
+        }
+    });
+}
+
+/// `matmul_bias` on the calling thread only (inside a parallel task holding a scratch slot).
+fn matmul_rows(
+    out: &mut [f32],
+    input: &[f32],
+    weight: &PackedWeight,
+    bias: &[f32],
+    m: usize,
+    pairs: &mut Vec<u32>,
+) {
+    let (n, k, k2) = (weight.n, weight.k, weight.k2);
+    assert!(out.len() == m * n && input.len() == m * k && bias.len() == n);
+    pairs.resize(m * (k2 / 2), 0);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: callers checked available(); slices are sized as asserted.
+    unsafe {
+        for (dst, row) in pairs.chunks_exact_mut(k2 / 2).zip(input.chunks_exact(k)) {
+            row_to_bf16(dst, row);
+        }
+        block(out, pairs, weight, bias, m, Epilogue::Bias);
     }
 }
 
@@ -342,7 +437,12 @@ mod tests {
         let scratch = crate::exec::cpu::kernels::ThreadScratch::for_attention(frames);
         crate::exec::cpu::kernels::attention(&mut want, &qkv, heads, frames, d, &scratch);
         let mut got = vec![0.0f32; frames * d];
-        attention(&mut got, &qkv, heads, frames, d);
+        let mut scratch = AttentionScratch::default();
+        attention(&mut got, &qkv, heads, frames, d, &mut scratch);
+        // A second call reuses the scratch and gives the same result.
+        let mut again = vec![0.0f32; frames * d];
+        attention(&mut again, &qkv, heads, frames, d, &mut scratch);
+        assert_eq!(got, again);
         let dot: f64 = want
             .iter()
             .zip(&got)

@@ -170,14 +170,14 @@ pub fn im2col_k3(
 
 /// A raw output pointer shared by attention tasks; each task writes its own head's columns.
 #[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
+pub(crate) struct OutPtr(pub(crate) *mut f32);
 // SAFETY: tasks write disjoint column blocks of the output, see `attention`.
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
 impl OutPtr {
     /// Through a method, so closures capture the whole (Send + Sync) wrapper, not its field.
-    fn get(self) -> *mut f32 {
+    pub(crate) fn get(self) -> *mut f32 {
         self.0
     }
 }
@@ -274,12 +274,43 @@ pub fn attention(
     });
 }
 
-/// Scratch memory with one slot per thread of the pool, allocated once (with the executor's
-/// buffers) and reused by every call: the per-layer loop allocates nothing.
+/// Scratch with one slot per thread of the pool, made once (with the executor's buffers) and
+/// reused by every call: the per-layer loop allocates nothing. Slots are indexed by pool thread,
+/// so their locks are uncontended; holders must not run parallel work while holding one (a
+/// stolen task on the same thread would wait on its own slot).
+#[derive(Debug)]
+pub struct PerThread<T> {
+    slots: Vec<std::sync::Mutex<T>>,
+}
+
+impl<T> PerThread<T> {
+    /// One slot per thread of the current rayon pool, each made by `make`.
+    pub fn with(make: impl Fn() -> T) -> Self {
+        PerThread {
+            slots: (0..rayon::current_num_threads().max(1))
+                .map(|_| std::sync::Mutex::new(make()))
+                .collect(),
+        }
+    }
+
+    /// The calling thread's slot.
+    pub fn for_this_thread(&self) -> std::sync::MutexGuard<'_, T> {
+        let i = rayon::current_thread_index().unwrap_or(0) % self.slots.len();
+        self.slots[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl<T: Default> Default for PerThread<T> {
+    fn default() -> Self {
+        PerThread::with(T::default)
+    }
+}
+
+/// Per-thread f32 scratch of a fixed length (the f32 attention's score blocks).
 #[derive(Debug)]
 pub struct ThreadScratch {
     len: usize,
-    slots: Vec<std::sync::Mutex<Vec<f32>>>,
+    slots: PerThread<Vec<f32>>,
 }
 
 impl ThreadScratch {
@@ -287,9 +318,7 @@ impl ThreadScratch {
     pub fn new(len: usize) -> Self {
         ThreadScratch {
             len,
-            slots: (0..rayon::current_num_threads().max(1))
-                .map(|_| std::sync::Mutex::new(vec![0.0; len]))
-                .collect(),
+            slots: PerThread::with(|| vec![0.0; len]),
         }
     }
 
@@ -298,11 +327,9 @@ impl ThreadScratch {
         ThreadScratch::new(ATTENTION_BLOCK_ROWS.min(frames) * frames)
     }
 
-    /// The calling thread's slot. Slots are indexed by pool thread, so the lock is uncontended;
-    /// a holder never waits on other work, so a call from another pool cannot deadlock.
+    /// The calling thread's slot.
     pub fn for_this_thread(&self) -> std::sync::MutexGuard<'_, Vec<f32>> {
-        let i = rayon::current_thread_index().unwrap_or(0) % self.slots.len();
-        self.slots[i].lock().unwrap_or_else(|p| p.into_inner())
+        self.slots.for_this_thread()
     }
 }
 

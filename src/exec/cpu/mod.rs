@@ -326,7 +326,16 @@ pub fn run_fused(step: &Step, fused: Fused, weights: &CpuWeights, buffers: &mut 
         } => {
             let mut out = buffers.take(output);
             if weights.packed.is_some() {
-                bf16::attention(&mut out, buffers.get(qkv), heads, frames, d_model);
+                let mut scratch = std::mem::take(&mut buffers.bf16_attention);
+                bf16::attention(
+                    &mut out,
+                    buffers.get(qkv),
+                    heads,
+                    frames,
+                    d_model,
+                    &mut scratch,
+                );
+                buffers.bf16_attention = scratch;
             } else {
                 kernels::attention(
                     &mut out,
