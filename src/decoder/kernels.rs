@@ -55,6 +55,20 @@ pub fn matmul_half(out: &mut [f32], x: &[f32], w: &Half, bias: Option<&[f32]>, m
     if let Some(b) = bias {
         assert_eq!(b.len(), n);
     }
+    let column = |j: usize, i: usize| {
+        dot_half(&x[i * k..(i + 1) * k], &w.bits[j * k..(j + 1) * k]) + bias.map_or(0.0, |b| b[j])
+    };
+    if m == 1 {
+        // One row (every decoding step after the prompt): tasks own contiguous output columns.
+        out.par_chunks_mut(COLS_PER_TASK)
+            .enumerate()
+            .for_each(|(t, part)| {
+                for (c, o) in part.iter_mut().enumerate() {
+                    *o = column(t * COLS_PER_TASK + c, 0);
+                }
+            });
+        return;
+    }
     // Columns in parallel; each task writes its columns of every row through its own buffer.
     let tasks = n.div_ceil(COLS_PER_TASK);
     let results: Vec<Vec<f32>> = (0..tasks)
@@ -63,10 +77,8 @@ pub fn matmul_half(out: &mut [f32], x: &[f32], w: &Half, bias: Option<&[f32]>, m
             let cols = t * COLS_PER_TASK..((t + 1) * COLS_PER_TASK).min(n);
             let mut part = vec![0.0f32; m * cols.len()];
             for (c, j) in cols.clone().enumerate() {
-                let row = &w.bits[j * k..(j + 1) * k];
                 for i in 0..m {
-                    let dot = dot_half(&x[i * k..(i + 1) * k], row);
-                    part[i * cols.len() + c] = dot + bias.map_or(0.0, |b| b[j]);
+                    part[i * cols.len() + c] = column(j, i);
                 }
             }
             part
@@ -325,7 +337,13 @@ mod tests {
 
     #[test]
     fn half_products_match_f64_on_the_rounded_weights() {
-        let (m, k, n) = (3, 100, 300); // k: 64 + 16 + a 4-value tail; n: two tasks
+        for m in [1, 3] {
+            check_half_product(m);
+        }
+    }
+
+    fn check_half_product(m: usize) {
+        let (k, n) = (100, 300); // k: 64 + 16 + a 4-value tail; n: two tasks
         let x: Vec<f32> = (0..m * k)
             .map(|i| ((i * 31 % 17) as f32 - 8.0) / 8.0)
             .collect();
