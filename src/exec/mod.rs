@@ -471,8 +471,8 @@ fn cpu_fusion(plan: &Plan, on_npu: &[bool], i: usize) -> Option<cpu::Fused> {
     if on_npu[i] || *on_npu.get(i + 1)? {
         return None;
     }
-    let later: Vec<_> = plan.ops[i + 2..].iter().map(|op| op.step.clone()).collect();
-    cpu::fusion(&plan.ops[i].step, &plan.ops[i + 1].step, &later)
+    let later = plan.ops[i + 2..].iter().map(|op| &op.step);
+    cpu::fusion(&plan.ops[i].step, &plan.ops[i + 1].step, later)
 }
 
 /// The real NPU through XRT, or why it cannot be used.

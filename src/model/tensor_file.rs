@@ -84,8 +84,7 @@ impl TensorFile {
 
     /// Load `role` as f32, checking it has exactly `expected` shape and finite values.
     pub fn load(&self, role: TensorRole, expected: &[usize]) -> Result<Vec<f32>> {
-        let [hf, _, openai] = role.candidates();
-        self.load_any(&[hf, role.hf_name(), openai], expected)
+        self.load_any(&role.candidates(), expected)
     }
 
     /// Load the first of `names` present (the same tensor under each naming convention, the

@@ -180,7 +180,11 @@ impl Fused {
 /// What the CPU can fold of `next` into `op`'s GEMM, given the ops after `next` (the folded
 /// add skips writing `op`'s output buffer, so that buffer must be rewritten before any later
 /// op reads it).
-pub fn fusion(op: &Step, next: &Step, later: &[Step]) -> Option<Fused> {
+pub fn fusion<'a>(
+    op: &Step,
+    next: &Step,
+    later: impl IntoIterator<Item = &'a Step>,
+) -> Option<Fused> {
     let output = match *op {
         Step::Conv { output, .. } | Step::Matmul { output, .. } => output,
         _ => return None,
@@ -194,7 +198,7 @@ pub fn fusion(op: &Step, next: &Step, later: &[Step]) -> Option<Fused> {
             ..
         } if source == output && target != output && matches!(op, Step::Matmul { .. }) => {
             let dead = later
-                .iter()
+                .into_iter()
                 .find_map(|s| {
                     if s.reads().contains(&output) {
                         Some(false)
