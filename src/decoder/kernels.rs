@@ -137,19 +137,6 @@ unsafe fn dot_half_avx512(x: &[f32], w: &[u16]) -> f32 {
     }
 }
 
-/// LayerNorm of each `d`-wide row of `x` into `out` (eps 1e-5, as Whisper).
-pub fn layer_norm(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32]) {
-    let d = gamma.len();
-    for (o, row) in out.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
-        let mean = row.iter().sum::<f32>() / d as f32;
-        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
-        let inv = 1.0 / (var + 1e-5).sqrt();
-        for (((o, &v), &g), &b) in o.iter_mut().zip(row).zip(gamma).zip(beta) {
-            *o = (v - mean) * inv * g + b;
-        }
-    }
-}
-
 /// One query row against the first `len` rows of `keys` and `values` (`[positions][d]`), per
 /// head: `out[h*hd..] = softmax(q·K^T / sqrt hd) V`. For the self-attention over the tokens so
 /// far (at most 448), where the cache is small.

@@ -6,8 +6,8 @@
 pub mod kernels;
 pub mod weights;
 
-use crate::exec::cpu::kernels::{gelu_in_place, matmul_bias};
-use kernels::{CrossKv, attend, attend_cross, layer_norm, matmul_half};
+use crate::exec::cpu::kernels::{add_slices, gelu_slice, layer_norm_rows, matmul_bias};
+use kernels::{CrossKv, attend, attend_cross, matmul_half};
 use rayon::prelude::*;
 pub use weights::DecoderWeights;
 
@@ -108,7 +108,7 @@ impl DecoderWeights {
         {
             // Causal self-attention: the new rows' K and V join the cache, then each new row
             // attends to every position up to its own.
-            layer_norm(&mut h, &x, &layer.self_norm.gamma, &layer.self_norm.beta);
+            layer_norm_rows(&mut h, &x, &layer.self_norm.gamma, &layer.self_norm.beta);
             matmul_half(
                 &mut qkv,
                 &h,
@@ -135,10 +135,10 @@ impl DecoderWeights {
             }
             let out = &layer.self_out;
             matmul_half(&mut projected, &context, &out.weight, Some(&out.bias), m);
-            add(&mut x, &projected);
+            add_slices(&mut x, &projected);
 
             // Cross-attention over the window's encoder frames.
-            layer_norm(&mut h, &x, &layer.cross_norm.gamma, &layer.cross_norm.beta);
+            layer_norm_rows(&mut h, &x, &layer.cross_norm.gamma, &layer.cross_norm.beta);
             matmul_half(
                 &mut q,
                 &h,
@@ -155,13 +155,13 @@ impl DecoderWeights {
             }
             let out = &layer.cross_out;
             matmul_half(&mut projected, &context, &out.weight, Some(&out.bias), m);
-            add(&mut x, &projected);
+            add_slices(&mut x, &projected);
 
             // MLP.
-            layer_norm(&mut h, &x, &layer.mlp_norm.gamma, &layer.mlp_norm.beta);
+            layer_norm_rows(&mut h, &x, &layer.mlp_norm.gamma, &layer.mlp_norm.beta);
             let mut hidden = vec![0.0f32; m * layer.fc1.weight.rows];
             matmul_half(&mut hidden, &h, &layer.fc1.weight, Some(&layer.fc1.bias), m);
-            gelu_in_place(&mut hidden);
+            gelu_slice(&mut hidden);
             matmul_half(
                 &mut projected,
                 &hidden,
@@ -169,13 +169,13 @@ impl DecoderWeights {
                 Some(&layer.fc2.bias),
                 m,
             );
-            add(&mut x, &projected);
+            add_slices(&mut x, &projected);
         }
         state.len += m;
         let rows = if all_logits { 0..m } else { m - 1..m };
         let last = &x[rows.start * d..rows.end * d];
         let mut normed = vec![0.0f32; last.len()];
-        layer_norm(
+        layer_norm_rows(
             &mut normed,
             last,
             &self.final_norm.gamma,
@@ -184,11 +184,5 @@ impl DecoderWeights {
         let mut logits = vec![0.0f32; rows.len() * self.vocab];
         matmul_half(&mut logits, &normed, &self.tokens, None, rows.len());
         logits
-    }
-}
-
-fn add(x: &mut [f32], y: &[f32]) {
-    for (a, b) in x.iter_mut().zip(y) {
-        *a += b;
     }
 }

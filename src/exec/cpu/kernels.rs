@@ -488,19 +488,31 @@ fn lane_sum(x: &[f32], f: impl Fn(f32) -> f64) -> f64 {
 
 /// LayerNorm over rows of `cols`, eps 1e-5 (PyTorch's default, which Whisper uses).
 pub fn layer_norm(out: &mut [f32], input: &[f32], gamma: &[f32], beta: &[f32], cols: usize) {
-    const EPS: f64 = 1e-5;
     out.par_chunks_mut(cols)
         .zip(input.par_chunks(cols))
-        .for_each(|(o, x)| {
-            // Two passes in f64: the mean and variance of a row are exact to f32 precision.
-            let mean = lane_sum(x, |v| v as f64) / cols as f64;
-            let var = lane_sum(x, |v| (v as f64 - mean).powi(2)) / cols as f64;
-            let inv = (1.0 / (var + EPS).sqrt()) as f32;
-            let mean = mean as f32;
-            for (((o, &x), &g), &b) in o.iter_mut().zip(x).zip(gamma).zip(beta) {
-                *o = (x - mean) * inv * g + b;
-            }
-        });
+        .for_each(|(o, x)| layer_norm_row(o, x, gamma, beta));
+}
+
+/// `layer_norm` on the calling thread (the decoder's few rows per step, where waking the pool
+/// costs more than the work).
+pub fn layer_norm_rows(out: &mut [f32], input: &[f32], gamma: &[f32], beta: &[f32]) {
+    let cols = gamma.len();
+    for (o, x) in out.chunks_exact_mut(cols).zip(input.chunks_exact(cols)) {
+        layer_norm_row(o, x, gamma, beta);
+    }
+}
+
+fn layer_norm_row(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32]) {
+    const EPS: f64 = 1e-5;
+    let cols = x.len();
+    // Two passes in f64: the mean and variance of a row are exact to f32 precision.
+    let mean = lane_sum(x, |v| v as f64) / cols as f64;
+    let var = lane_sum(x, |v| (v as f64 - mean).powi(2)) / cols as f64;
+    let inv = (1.0 / (var + EPS).sqrt()) as f32;
+    let mean = mean as f32;
+    for (((o, &x), &g), &b) in out.iter_mut().zip(x).zip(gamma).zip(beta) {
+        *o = (x - mean) * inv * g + b;
+    }
 }
 
 /// GELU in place, in parallel chunks.
@@ -533,7 +545,7 @@ fn gelu_portable(values: &mut [f32]) {
 }
 
 /// `target += source` on the calling thread.
-fn add_slices(target: &mut [f32], source: &[f32]) {
+pub fn add_slices(target: &mut [f32], source: &[f32]) {
     for (t, s) in target.iter_mut().zip(source) {
         *t += s;
     }
