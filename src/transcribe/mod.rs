@@ -342,30 +342,34 @@ impl Transcriber<'_> {
             let started = Instant::now();
             // A fixed seed per segment keeps runs repeatable.
             let mut rng = Rng::new(seek as u64 ^ 0x5EED);
-            let mut attempts: Vec<Decoded> = Vec::new();
-            for &temperature in &self.options.temperatures {
-                let attempt = decode_segment(
-                    self.decoder,
-                    &mut state,
-                    &rules,
-                    &text_of,
-                    &prompt,
-                    sample_len,
-                    temperature,
-                    &mut rng,
-                );
-                transcript.decoder_tokens += attempt.forward_tokens;
-                if !attempts.is_empty() {
-                    transcript.fallbacks += 1;
+            // On a pool thread: the decoder's small parallel products then start on the thread
+            // that runs them, instead of being injected into the pool from outside and waited
+            // for, dozens of times per token.
+            let attempts = rayon::scope(|_| {
+                let mut attempts: Vec<Decoded> = Vec::new();
+                for &temperature in &self.options.temperatures {
+                    let attempt = decode_segment(
+                        self.decoder,
+                        &mut state,
+                        &rules,
+                        &text_of,
+                        &prompt,
+                        sample_len,
+                        temperature,
+                        &mut rng,
+                    );
+                    let done = !self.options.needs_fallback(&attempt);
+                    attempts.push(attempt);
+                    if done {
+                        break;
+                    }
                 }
-                let done = !self.options.needs_fallback(&attempt);
-                attempts.push(attempt);
-                if done {
-                    break;
-                }
-            }
+                attempts
+            });
+            transcript.fallbacks += attempts.len() - 1;
             let ms = started.elapsed().as_secs_f64() * 1e3;
             let steps: usize = attempts.iter().map(|a| a.forward_tokens).sum();
+            transcript.decoder_tokens += steps;
             tracing::debug!(
                 "decoded the window at {seek}: {steps} tokens in {ms:.1} ms ({:.2} ms/token)",
                 ms / steps.max(1) as f64
