@@ -45,19 +45,19 @@ impl Rules {
     /// Apply every filter to `logits` (one position) given the tokens sampled so far in this
     /// segment (the prompt excluded).
     pub fn apply(&self, logits: &mut [f32], sampled: &[u32]) {
-        let forbid = |logits: &mut [f32], ids: &mut dyn Iterator<Item = usize>| {
-            for i in ids {
-                if let Some(l) = logits.get_mut(i) {
+        let forbid = |logits: &mut [f32], ids: &[u32]| {
+            for &id in ids {
+                if let Some(l) = logits.get_mut(id as usize) {
                     *l = f32::NEG_INFINITY;
                 }
             }
         };
         // SuppressBlank: no blank or end-of-text as the very first token.
         if sampled.is_empty() {
-            forbid(logits, &mut self.begin_suppress.iter().map(|&t| t as usize));
+            forbid(logits, &self.begin_suppress);
         }
         // SuppressTokens.
-        forbid(logits, &mut self.suppress.iter().map(|&t| t as usize));
+        forbid(logits, &self.suppress);
         self.apply_timestamp_rules(logits, sampled);
     }
 
