@@ -37,6 +37,19 @@ pub fn run(cli: &Cli) -> Result<i32> {
     }
 }
 
+/// Log why the requested device is not in use. `auto` choosing the CPU is normal on most
+/// machines (the summary's `device` line says why); an explicit `--device npu` that cannot be
+/// honoured deserves a warning as well.
+pub(crate) fn log_device_note(executor: &crate::exec::Executor, device: crate::cli::DeviceArg) {
+    if let Some(note) = executor.device_note() {
+        if device == crate::cli::DeviceArg::Npu {
+            tracing::warn!("{note}");
+        } else {
+            tracing::info!("{note}");
+        }
+    }
+}
+
 /// Milliseconds since `start`, for summaries.
 pub(crate) fn elapsed_ms(start: std::time::Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1e3

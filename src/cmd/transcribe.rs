@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{elapsed_ms, inputs};
 use crate::audio::{self, AudioSource};
-use crate::cli::{DeviceArg, GlobalArgs, TaskArg, TranscribeArgs, TranscriptFormat};
+use crate::cli::{GlobalArgs, TaskArg, TranscribeArgs, TranscriptFormat};
 use crate::decoder::DecoderWeights;
 use crate::error::{Error, Result};
 use crate::exec::{ExecOptions, Executor, placement_summary};
@@ -70,13 +70,7 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
         ..ExecOptions::default()
     };
     let mut executor = Executor::new(&model, options)?;
-    if let Some(note) = executor.device_note() {
-        if args.device == DeviceArg::Npu {
-            tracing::warn!("{note}");
-        } else {
-            tracing::info!("{note}");
-        }
-    }
+    super::log_device_note(&executor, args.device);
     tracing::info!("encoder weights arranged in {:.0} ms", elapsed_ms(step));
     let front_end = LogMel::new(model.config.num_mel_bins);
     let model_name = model.name.clone();

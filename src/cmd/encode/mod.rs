@@ -9,7 +9,7 @@ mod report;
 
 use super::{elapsed_ms, inputs};
 use crate::audio::{self, AudioSource, SAMPLE_RATE};
-use crate::cli::{DeviceArg, EncodeArgs, GlobalArgs};
+use crate::cli::{EncodeArgs, GlobalArgs};
 use crate::error::{Error, Result};
 use crate::exec::npu::{FAULT_ENV, Fault};
 use crate::exec::{DeviceRequest, ExecOptions, Executor, placement_summary};
@@ -104,15 +104,7 @@ pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
     let model = Model::load(&model_path, args.layers.map(|n| n.get()))?;
     let executor_started = Instant::now();
     let mut executor = Executor::new(&model, exec_options(args)?)?;
-    // `auto` choosing the CPU is normal on most machines: the summary's `device` line says why.
-    // An explicit `--device npu` that cannot be honoured deserves a warning as well.
-    if let Some(note) = executor.device_note() {
-        if args.device == DeviceArg::Npu {
-            tracing::warn!("{note}");
-        } else {
-            tracing::info!("{note}");
-        }
-    }
+    super::log_device_note(&executor, args.device);
     let config = model.config.clone();
     let reference = if args.verify && args.precision == crate::cli::PrecisionArg::Bf16 {
         Some(Executor::new(
