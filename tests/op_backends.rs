@@ -5,9 +5,9 @@ mod common;
 
 use common::fixture;
 use npu_whisper::encoder::{AddSource, Buf, OpKind, Plan, Step, Weight};
-use npu_whisper::exec::Buffers;
 use npu_whisper::exec::cpu::{self, CpuWeights};
 use npu_whisper::exec::npu::{Backend, NpuAdapter};
+use npu_whisper::exec::{Buffers, Precision};
 use npu_whisper::model::{EncoderWeights, Model};
 use npu_whisper::npu::calls::plan_calls;
 use npu_whisper::npu::prepare::PreparedWeights;
@@ -58,7 +58,7 @@ fn setup() -> Fixture {
         }
     }
     Fixture {
-        cpu: CpuWeights::new(&model.config, &model.encoder),
+        cpu: CpuWeights::new(&model.config, &model.encoder, Precision::F32),
         npu: NpuAdapter {
             backend: Backend::Sim,
             prepared: PreparedWeights::new(&model.config, &model.encoder),

@@ -11,11 +11,10 @@ use crate::audio::{self, AudioSource};
 use crate::cli::{GlobalArgs, TaskArg, TranscribeArgs, TranscriptFormat};
 use crate::decoder::DecoderWeights;
 use crate::error::{Error, Result};
-use crate::exec::{ExecOptions, Executor, placement_summary};
+use crate::exec::{ExecOptions, Executor, Precision, placement_summary};
 use crate::export::OutputTarget;
 use crate::mel::LogMel;
-use crate::model::tensor_file::TensorFile;
-use crate::model::{self, Model};
+use crate::model::{self, Model, ModelSource};
 use crate::tokenizer::Tokenizer;
 use crate::transcribe::{GenerationConfig, Options, Task, Transcriber, Transcript, format};
 
@@ -45,7 +44,7 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
 
     let started = Instant::now();
     let model_path = model::resolve(args.model.as_deref())?;
-    let model = Model::load(&model_path, None)?;
+    let source = ModelSource::open(&model_path)?;
     let model_dir = if model_path.is_dir() {
         model_path.clone()
     } else {
@@ -54,27 +53,48 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
             .map(Path::to_path_buf)
             .unwrap_or_default()
     };
-    tracing::info!("encoder weights loaded in {:.0} ms", elapsed_ms(started));
-    let step = Instant::now();
-    let tokenizer = Tokenizer::from_file(&model_dir.join("tokenizer.json"))?;
-    let generation = GenerationConfig::from_file(&model_dir.join("generation_config.json"))?;
-    tracing::info!("tokenizer read in {:.0} ms", elapsed_ms(step));
-    let step = Instant::now();
-    let decoder = DecoderWeights::load(&TensorFile::open(&model.weights_path)?, &model.config)?;
-    tracing::info!("decoder weights loaded in {:.0} ms", elapsed_ms(step));
-    let step = Instant::now();
+    let precision = args.precision.resolve();
     let options = ExecOptions {
-        precision: args.precision.into(),
+        precision,
         device: args.device.into(),
         require_npu: args.require_npu,
         ..ExecOptions::default()
     };
-    let mut executor = Executor::new(&model, options)?;
+    // The encoder's and the decoder's weights are converted and arranged independently: on two
+    // threads, load takes the longer of the two instead of their sum.
+    let (encoder_side, decoder_side) = std::thread::scope(|scope| {
+        let decoder_side = scope.spawn(|| -> Result<_> {
+            let step = Instant::now();
+            let tokenizer = Tokenizer::from_file(&model_dir.join("tokenizer.json"))?;
+            let generation =
+                GenerationConfig::from_file(&model_dir.join("generation_config.json"))?;
+            let decoder = DecoderWeights::load(&source.file, &source.config)?;
+            tracing::info!(
+                "tokenizer and decoder weights loaded in {:.0} ms",
+                elapsed_ms(step)
+            );
+            Ok((tokenizer, generation, decoder))
+        });
+        let encoder_side = (|| -> Result<_> {
+            let model = Model::from_source(&source, None)?;
+            let executor = Executor::new(&model, options)?;
+            tracing::info!(
+                "encoder weights loaded and arranged in {:.0} ms",
+                elapsed_ms(started)
+            );
+            Ok((model.config.num_mel_bins, executor))
+        })();
+        let decoder_side = decoder_side
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (encoder_side, decoder_side)
+    });
+    let (mel_bins, mut executor) = encoder_side?;
+    let (tokenizer, generation, decoder) = decoder_side?;
     super::log_device_note(&executor, args.device);
-    tracing::info!("encoder weights arranged in {:.0} ms", elapsed_ms(step));
-    let front_end = LogMel::new(model.config.num_mel_bins);
-    let model_name = model.name.clone();
-    drop(model);
+    let front_end = LogMel::new(mel_bins);
+    let model_name = source.name.clone();
+    drop(source);
     let load_ms = elapsed_ms(started);
 
     let transcriber = Transcriber {
@@ -135,6 +155,7 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
                     "schema_version": super::SCHEMA_VERSION,
                     "input": input.source.display_path().display().to_string(),
                     "model": model_name,
+                    "encoder_precision": precision.name(),
                     "duration_s": audio_s,
                     "text": transcript.text(),
                     "placement": placement,
@@ -174,6 +195,7 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
                 summary(
                     &input.source,
                     &model_name,
+                    precision,
                     &transcript,
                     audio_s,
                     mel_ms,
@@ -215,6 +237,7 @@ fn transcribe_one(
 fn summary(
     source: &AudioSource,
     model_name: &str,
+    precision: Precision,
     t: &Transcript,
     audio_s: f64,
     mel_ms: f64,
@@ -230,12 +253,13 @@ fn summary(
     let work_s = (mel_ms + t.encoder_ms + t.decoder_ms) / 1e3;
     let mut text = format!(
         "input      {} ({audio_s:.2} s)\n\
-         model      {model_name}, language {language}\n\
+         model      {model_name} (encoder {}), language {language}\n\
          segments   {} from {} window(s) of 30 s ({} silent, {} temperature fallback(s))\n\
          time       load {load_ms:.0} ms, mel {mel_ms:.1} ms, encoder {:.0} ms, decoder {:.0} ms ({} tokens, {:.0} tokens/s)\n\
          speed      {:.1}x realtime (audio s / mel+encoder+decoder s); RTF {:.4}\n\
          placement  encoder {placement}; decoder cpu\n",
         source.display_path().display(),
+        precision.name(),
         t.segments.len(),
         t.windows,
         t.windows_silent,

@@ -5,6 +5,7 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
+use crate::model::tensor_file::F16Data;
 use rayon::prelude::*;
 
 /// A row-major `[rows][cols]` matrix of f16 values.
@@ -12,7 +13,7 @@ use rayon::prelude::*;
 pub struct Half {
     pub rows: usize,
     pub cols: usize,
-    bits: Vec<u16>,
+    bits: F16Data,
 }
 
 impl Half {
@@ -22,15 +23,18 @@ impl Half {
         Half {
             rows,
             cols,
-            bits: values
-                .iter()
-                .map(|&v| half::f16::from_f32(v).to_bits())
-                .collect(),
+            bits: F16Data::Owned(
+                values
+                    .iter()
+                    .map(|&v| half::f16::from_f32(v).to_bits())
+                    .collect(),
+            ),
         }
     }
 
     /// From f16 bit patterns, `[rows][cols]` row-major.
-    pub fn from_bits(bits: Vec<u16>, rows: usize, cols: usize) -> Self {
+    pub fn from_bits(bits: impl Into<F16Data>, rows: usize, cols: usize) -> Self {
+        let bits = bits.into();
         assert_eq!(bits.len(), rows * cols);
         Half { rows, cols, bits }
     }
@@ -175,7 +179,9 @@ pub fn attend(
 /// Frames per key tile: 64 scores, four zmm registers, computed together.
 const TILE: usize = 64;
 
-/// One layer's cross-attention keys and values for a window, laid out so that each head's
+/// One layer's cross-attention keys and values for a window, as f16 (every decoding step reads
+/// all of them, so their size is time: f16 halves it, and rounding K and V to f16, 11
+/// significant bits, changes no transcript of the test clips), laid out so that each head's
 /// attention reads one contiguous stretch of memory: keys in tiles of 64 frames,
 /// `[head][frame tile][channel][64 frames]` (frames zero-padded to a whole tile), values
 /// `[head][frame][channel]`. (Row-major keys made each head read 64 strided streams.)
@@ -185,43 +191,60 @@ pub struct CrossKv {
     head_dim: usize,
     frames: usize,
     tiles: usize,
-    keys: Vec<f32>,
-    values: Vec<f32>,
+    keys: Vec<u16>,
+    values: Vec<u16>,
 }
 
 impl CrossKv {
-    /// From row-major `[frames][d]` keys and values.
-    pub fn new(keys: &[f32], values: &[f32], frames: usize, heads: usize) -> Self {
-        let d = keys.len() / frames.max(1);
+    /// From `[frames][2d]` rows holding each frame's key (`[..d]`) then its value (`[d..]`).
+    pub fn new(keys_values: &[f32], frames: usize, heads: usize) -> Self {
+        use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+        let row = keys_values.len() / frames.max(1);
+        let d = row / 2;
         let head_dim = d / heads;
         let tiles = frames.div_ceil(TILE);
-        let mut tiled = vec![0.0f32; heads * tiles * head_dim * TILE];
-        let mut by_head = vec![0.0f32; heads * frames * head_dim];
-        for t in 0..frames {
-            for h in 0..heads {
-                for c in 0..head_dim {
-                    let from = t * d + h * head_dim + c;
-                    tiled[((h * tiles + t / TILE) * head_dim + c) * TILE + t % TILE] = keys[from];
-                    by_head[(h * frames + t) * head_dim + c] = values[from];
+        let mut keys = vec![0u16; heads * tiles * head_dim * TILE];
+        let mut values = vec![0u16; heads * frames * head_dim];
+        // Heads in parallel; each gathers a tile of keys transposed into f32 scratch, then
+        // converts it to f16 in one vectorised pass.
+        keys.par_chunks_mut(tiles * head_dim * TILE)
+            .zip(values.par_chunks_mut(frames * head_dim))
+            .enumerate()
+            .for_each(|(h, (head_keys, head_values))| {
+                let mut block = vec![0.0f32; head_dim * TILE];
+                for (tile, out) in head_keys.chunks_exact_mut(head_dim * TILE).enumerate() {
+                    block.fill(0.0);
+                    for f in 0..TILE.min(frames - tile * TILE) {
+                        let from = &keys_values[(tile * TILE + f) * row + h * head_dim..];
+                        for (c, &k) in from[..head_dim].iter().enumerate() {
+                            block[c * TILE + f] = k;
+                        }
+                    }
+                    out.reinterpret_cast_mut::<half::f16>()
+                        .convert_from_f32_slice(&block);
                 }
-            }
-        }
+                for (t, out) in head_values.chunks_exact_mut(head_dim).enumerate() {
+                    let from = t * row + d + h * head_dim;
+                    out.reinterpret_cast_mut::<half::f16>()
+                        .convert_from_f32_slice(&keys_values[from..from + head_dim]);
+                }
+            });
         CrossKv {
             heads,
             head_dim,
             frames,
             tiles,
-            keys: tiled,
-            values: by_head,
+            keys,
+            values,
         }
     }
 
-    fn head_keys(&self, h: usize) -> &[f32] {
+    fn head_keys(&self, h: usize) -> &[u16] {
         let size = self.tiles * self.head_dim * TILE;
         &self.keys[h * size..(h + 1) * size]
     }
 
-    fn head_values(&self, h: usize) -> &[f32] {
+    fn head_values(&self, h: usize) -> &[u16] {
         let size = self.frames * self.head_dim;
         &self.values[h * size..(h + 1) * size]
     }
@@ -271,7 +294,8 @@ unsafe fn cross_head_avx512(
                 let qv = _mm512_set1_ps(qc * scale);
                 let row = block.add(c * TILE);
                 for (i, a) in acc.iter_mut().enumerate() {
-                    *a = _mm512_fmadd_ps(qv, _mm512_loadu_ps(row.add(16 * i)), *a);
+                    let k = _mm512_cvtph_ps(_mm256_loadu_si256(row.add(16 * i) as *const __m256i));
+                    *a = _mm512_fmadd_ps(qv, k, *a);
                 }
             }
             for (i, a) in acc.iter().enumerate() {
@@ -285,7 +309,8 @@ unsafe fn cross_head_avx512(
             let pv = _mm512_set1_ps(p);
             let v = values.as_ptr().add(t * 64);
             for (i, a) in acc.iter_mut().enumerate() {
-                *a = _mm512_fmadd_ps(pv, _mm512_loadu_ps(v.add(16 * i)), *a);
+                let v = _mm512_cvtph_ps(_mm256_loadu_si256(v.add(16 * i) as *const __m256i));
+                *a = _mm512_fmadd_ps(pv, v, *a);
             }
         }
         for (i, a) in acc.iter().enumerate() {
@@ -304,7 +329,7 @@ fn cross_head(context: &mut [f32], q: &[f32], kv: &CrossKv, h: usize, scores: &m
         for (c, &qc) in q.iter().enumerate() {
             let row = &keys[(tile * hd + c) * TILE..(tile * hd + c + 1) * TILE];
             for (s, &k) in tile_scores.iter_mut().zip(row) {
-                *s += qc * scale * k;
+                *s += qc * scale * half::f16::from_bits(k).to_f32();
             }
         }
     }
@@ -313,7 +338,7 @@ fn cross_head(context: &mut [f32], q: &[f32], kv: &CrossKv, h: usize, scores: &m
     context.fill(0.0);
     for (&p, v) in scores.iter().zip(kv.head_values(h).chunks_exact(hd)) {
         for (o, &v) in context.iter_mut().zip(v) {
-            *o += p * v;
+            *o += p * half::f16::from_bits(v).to_f32();
         }
     }
 }
@@ -362,17 +387,26 @@ mod tests {
             .map(|i| (i % 11) as f32 / 11.0 - 0.5)
             .collect();
         let values: Vec<f32> = (0..frames * d).map(|i| (i % 7) as f32).collect();
+        // The reference attends over the keys and values rounded to f16, as stored.
+        let f16 = |x: &[f32]| -> Vec<f32> {
+            x.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect()
+        };
         let mut want = vec![0.0; d];
         attend(
             &mut want,
             &q,
-            &keys,
-            &values,
+            &f16(&keys),
+            &f16(&values),
             frames,
             heads,
             &mut Vec::new(),
         );
-        let kv = CrossKv::new(&keys, &values, frames, heads);
+        let rows: Vec<f32> = keys
+            .chunks_exact(d)
+            .zip(values.chunks_exact(d))
+            .flat_map(|(k, v)| k.iter().chain(v).copied())
+            .collect();
+        let kv = CrossKv::new(&rows, frames, heads);
         let mut got = vec![0.0; d];
         attend_cross(&mut got, &q, &kv);
         for (a, b) in want.iter().zip(&got) {

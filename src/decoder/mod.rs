@@ -44,26 +44,23 @@ impl DecoderWeights {
     pub fn start(&self, encoder_out: &[f32]) -> DecoderState {
         let d = self.d_model();
         let frames = encoder_out.len() / d;
-        let zeros = vec![0.0f32; d];
         // Layers in parallel: besides the GEMMs (parallel themselves), the K/V re-layout is
-        // per-layer serial work.
+        // per-layer work.
         let cross = self
             .layers
             .par_iter()
             .map(|layer| {
-                let mut k = vec![0.0f32; frames * d];
-                let mut v = vec![0.0f32; frames * d];
-                matmul_bias(&mut k, encoder_out, &layer.cross_k_kn, &zeros, frames, d, d);
+                let mut keys_values = vec![0.0f32; frames * 2 * d];
                 matmul_bias(
-                    &mut v,
+                    &mut keys_values,
                     encoder_out,
-                    &layer.cross_v_kn,
-                    &layer.cross_v_bias,
+                    &layer.cross_kv_kn,
+                    &layer.cross_kv_bias,
                     frames,
                     d,
-                    d,
+                    2 * d,
                 );
-                CrossKv::new(&k, &v, frames, self.heads)
+                CrossKv::new(&keys_values, frames, self.heads)
             })
             .collect();
         let cache = self.max_positions * d;

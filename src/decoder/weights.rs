@@ -27,11 +27,11 @@ pub struct DecoderLayer {
     pub self_out: HalfLinear,
     pub cross_norm: Norm,
     pub cross_q: HalfLinear,
-    /// Cross-attention K and V projections, f32 `[in][out]` for the once-per-window GEMM over the
-    /// 1500 encoder frames (`exec::cpu::kernels::matmul_bias`); zero K bias.
-    pub cross_k_kn: Vec<f32>,
-    pub cross_v_kn: Vec<f32>,
-    pub cross_v_bias: Vec<f32>,
+    /// Cross-attention K and V projections side by side, f32 `[in][K out | V out]`, for the
+    /// once-per-window GEMM over the 1500 encoder frames (`exec::cpu::kernels::matmul_bias`);
+    /// bias `[zeros | V bias]`.
+    pub cross_kv_kn: Vec<f32>,
+    pub cross_kv_bias: Vec<f32>,
     pub cross_out: HalfLinear,
     pub mlp_norm: Norm,
     pub fc1: HalfLinear,
@@ -166,14 +166,20 @@ impl DecoderWeights {
                     load("self_attn.v_proj.bias", &[d])?,
                 ]
                 .concat();
-                let transposed = |w: Vec<f32>| crate::exec::cpu::kernels::transposed(&w, d, d);
+                let cross_kv = [
+                    load("encoder_attn.k_proj.weight", &[d, d])?,
+                    load("encoder_attn.v_proj.weight", &[d, d])?,
+                ]
+                .concat();
+                let cross_kv_bias =
+                    [vec![0.0; d], load("encoder_attn.v_proj.bias", &[d])?].concat();
                 Ok(DecoderLayer {
                     self_norm: norm(
                         layer_candidates(l, "self_attn_layer_norm.weight"),
                         layer_candidates(l, "self_attn_layer_norm.bias"),
                     )?,
                     self_qkv: HalfLinear {
-                        weight: Half::from_bits([q, k, v].concat(), 3 * d, d),
+                        weight: Half::from_bits([&q[..], &k, &v].concat(), 3 * d, d),
                         bias: qkv_bias,
                     },
                     self_out: linear("self_attn.out_proj", d, d)?,
@@ -182,9 +188,8 @@ impl DecoderWeights {
                         layer_candidates(l, "encoder_attn_layer_norm.bias"),
                     )?,
                     cross_q: linear("encoder_attn.q_proj", d, d)?,
-                    cross_k_kn: transposed(load("encoder_attn.k_proj.weight", &[d, d])?),
-                    cross_v_kn: transposed(load("encoder_attn.v_proj.weight", &[d, d])?),
-                    cross_v_bias: load("encoder_attn.v_proj.bias", &[d])?,
+                    cross_kv_kn: crate::exec::cpu::kernels::transposed(&cross_kv, 2 * d, d),
+                    cross_kv_bias,
                     cross_out: linear("encoder_attn.out_proj", d, d)?,
                     mlp_norm: norm(
                         layer_candidates(l, "final_layer_norm.weight"),

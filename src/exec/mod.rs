@@ -139,6 +139,15 @@ pub enum Precision {
     Bf16,
 }
 
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+}
+
 /// How to place and check the ops.
 #[derive(Debug, Clone)]
 pub struct ExecOptions {
@@ -320,16 +329,12 @@ impl Executor {
         Ok(Executor {
             buffers: Buffers::new(&plan),
             cpu: {
-                let mut weights = cpu::CpuWeights::new(&model.config, &model.encoder);
-                if options.precision == Precision::Bf16 {
-                    if !cpu::bf16::available() {
-                        return Err(Error::Runtime(
-                            "--precision bf16 needs a CPU with AVX512_BF16 (and AVX-512 not forced off); this one has none".into(),
-                        ));
-                    }
-                    weights.pack_bf16();
+                if options.precision == Precision::Bf16 && !cpu::bf16::available() {
+                    return Err(Error::Runtime(
+                        "--precision bf16 needs a CPU with AVX512_BF16 (and AVX-512 not forced off); this one has none".into(),
+                    ));
                 }
-                weights
+                cpu::CpuWeights::new(&model.config, &model.encoder, options.precision)
             },
             npu,
             calls,

@@ -46,11 +46,18 @@ impl std::fmt::Debug for Model {
     }
 }
 
-impl Model {
-    /// Load a model directory (Hugging Face hub layout: `config.json` + `model.safetensors`) or a
-    /// single safetensors file (dimensions inferred from shapes). `max_layers` loads only the
-    /// first layers of the encoder.
-    pub fn load(path: &Path, max_layers: Option<usize>) -> Result<Self> {
+/// A model's file opened and its dimensions read, before any weight is converted: the encoder and
+/// the decoder load their weights from it independently (and so concurrently).
+pub struct ModelSource {
+    pub name: String,
+    pub config: Config,
+    pub file: TensorFile,
+}
+
+impl ModelSource {
+    /// Open a model directory (Hugging Face hub layout: `config.json` + `model.safetensors`) or a
+    /// single safetensors file (dimensions inferred from shapes).
+    pub fn open(path: &Path) -> Result<Self> {
         let (weights_path, config_path) = if path.is_dir() {
             let weights = path.join("model.safetensors");
             if !weights.exists() {
@@ -77,6 +84,24 @@ impl Model {
             Some(config_path) => Config::from_json_file(&config_path)?,
             None => infer_config(&file)?,
         };
+        Ok(ModelSource {
+            name: model_name(path),
+            config,
+            file,
+        })
+    }
+}
+
+impl Model {
+    /// Load a model directory or safetensors file (see `ModelSource::open`). `max_layers` loads
+    /// only the first layers of the encoder.
+    pub fn load(path: &Path, max_layers: Option<usize>) -> Result<Self> {
+        Self::from_source(&ModelSource::open(path)?, max_layers)
+    }
+
+    /// The encoder weights of an opened model.
+    pub fn from_source(source: &ModelSource, max_layers: Option<usize>) -> Result<Self> {
+        let ModelSource { name, config, file } = source;
         let layers = match max_layers {
             Some(n) if n > config.encoder_layers => {
                 return Err(Error::Usage(format!(
@@ -87,7 +112,7 @@ impl Model {
             Some(n) => n,
             None => config.encoder_layers,
         };
-        let encoder = EncoderWeights::load(&file, &config, layers)?;
+        let encoder = EncoderWeights::load(file, config, layers)?;
         let outside: Vec<&str> = file
             .names()
             .filter(|n| !n.starts_with("model.encoder.") && !n.starts_with("encoder."))
@@ -95,16 +120,15 @@ impl Model {
         if !outside.is_empty() {
             tracing::debug!(
                 "{}: ignoring {} tensors outside the encoder (e.g. `{}`)",
-                weights_path.display(),
+                file.path().display(),
                 outside.len(),
                 outside[0]
             );
         }
-        let name = model_name(path);
         Ok(Model {
-            name,
-            weights_path,
-            config,
+            name: name.clone(),
+            weights_path: file.path().to_path_buf(),
+            config: config.clone(),
             encoder,
         })
     }

@@ -1,9 +1,9 @@
 //! Memory-mapped safetensors reading: tensors located by role under any naming convention,
 //! converted from f32/f16/bf16 to f32, with shape, dtype and finiteness checked.
 
-use std::path::{Path, PathBuf};
-
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use safetensors::tensor::TensorInfo;
 use safetensors::{Dtype, SafeTensors};
@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 /// An open safetensors file. The mapping lives as long as this value.
 pub struct TensorFile {
     path: PathBuf,
-    map: memmap2::Mmap,
+    map: Arc<memmap2::Mmap>,
     /// Byte offset of the data section.
     data_start: usize,
     tensors: HashMap<String, TensorInfo>,
@@ -48,7 +48,7 @@ impl TensorFile {
             .collect();
         Ok(TensorFile {
             path: path.to_path_buf(),
-            map,
+            map: Arc::new(map),
             data_start: 8 + header_len,
             tensors,
         })
@@ -101,28 +101,41 @@ impl TensorFile {
         Ok(values)
     }
 
-    /// Like `load_any`, as f16 bit patterns: copied as stored from an F16 tensor (exact, and
-    /// no conversion pass over large embeddings), rounded from F32/BF16 ones.
-    pub fn load_any_f16(&self, names: &[String], expected: &[usize]) -> Result<Vec<u16>> {
+    /// Like `load_any`, as f16 bit patterns: an F16 tensor is used where it lies in the mapped
+    /// file (exact, no copy: the decoder's ~100 MB of f16 weights cost no load time), F32/BF16
+    /// ones are rounded into memory of their own.
+    pub fn load_any_f16(&self, names: &[String], expected: &[usize]) -> Result<F16Data> {
         let (name, format, bytes) = self.locate(names, expected)?;
-        let bits: Vec<u16> = match format {
-            FloatFormat::F16 => bytes
-                .chunks_exact(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                .collect(),
-            _ => to_f32(bytes, format)
-                .into_iter()
-                .map(|v| half::f16::from_f32(v).to_bits())
-                .collect(),
+        let data = match format {
+            FloatFormat::F16 => F16Data::mapped(&self.map, self.offset_of(bytes), bytes.len() / 2)
+                .unwrap_or_else(|| {
+                    F16Data::Owned(
+                        bytes
+                            .chunks_exact(2)
+                            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                            .collect(),
+                    )
+                }),
+            _ => F16Data::Owned(
+                to_f32(bytes, format)
+                    .into_iter()
+                    .map(|v| half::f16::from_f32(v).to_bits())
+                    .collect(),
+            ),
         };
         // Exponent all ones: infinity or NaN (in the file, or out of f16's range once rounded).
-        if let Some(i) = bits.iter().position(|b| b & 0x7C00 == 0x7C00) {
+        if let Some(i) = data.iter().position(|b| b & 0x7C00 == 0x7C00) {
             return Err(Error::model(
                 &self.path,
                 format!("tensor `{name}`: element {i} is not finite in f16"),
             ));
         }
-        Ok(bits)
+        Ok(data)
+    }
+
+    /// Where `bytes` (a slice of the mapping) starts in the mapping.
+    fn offset_of(&self, bytes: &[u8]) -> usize {
+        bytes.as_ptr() as usize - self.map.as_ptr() as usize
     }
 
     /// The first of `names` present, checked to have `expected` shape and a float dtype.
@@ -169,5 +182,56 @@ impl TensorFile {
             }
         };
         Ok((name, format, bytes))
+    }
+}
+
+/// f16 bit patterns, in memory of their own or where they lie in a mapped model file (kept
+/// mapped as long as this value lives).
+#[derive(Debug, Clone)]
+pub enum F16Data {
+    Owned(Vec<u16>),
+    Mapped {
+        map: Arc<memmap2::Mmap>,
+        /// Byte offset in the mapping (even).
+        start: usize,
+        /// Values.
+        len: usize,
+    },
+}
+
+impl F16Data {
+    /// `len` values at byte `start` of `map`, if they can be read in place: 2-byte aligned,
+    /// little-endian like the file.
+    fn mapped(map: &Arc<memmap2::Mmap>, start: usize, len: usize) -> Option<Self> {
+        let aligned = (map.as_ptr() as usize + start).is_multiple_of(2);
+        (cfg!(target_endian = "little") && aligned && start + 2 * len <= map.len()).then(|| {
+            F16Data::Mapped {
+                map: Arc::clone(map),
+                start,
+                len,
+            }
+        })
+    }
+}
+
+impl From<Vec<u16>> for F16Data {
+    fn from(bits: Vec<u16>) -> Self {
+        F16Data::Owned(bits)
+    }
+}
+
+impl std::ops::Deref for F16Data {
+    type Target = [u16];
+
+    fn deref(&self) -> &[u16] {
+        match self {
+            F16Data::Owned(bits) => bits,
+            // SAFETY: `mapped` checked that the 2 * len bytes at `start` lie inside the mapping
+            // and are 2-byte aligned; any bit pattern is a valid u16, and the mapping (held by
+            // the Arc) outlives the borrow of self.
+            F16Data::Mapped { map, start, len } => unsafe {
+                std::slice::from_raw_parts(map.as_ptr().add(*start) as *const u16, *len)
+            },
+        }
     }
 }

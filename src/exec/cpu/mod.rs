@@ -12,23 +12,36 @@ use rayon::prelude::*;
 
 use crate::model::{Config, EncoderWeights};
 
-use super::Buffers;
+use super::{Buffers, Precision};
 
-/// A linear layer: weight in `[in][out]` layout (PyTorch's `[out][in]` transposed once, what
-/// the GEMM packs fastest, see `kernels::matmul_bias`) and bias.
+/// A linear layer, its weight arranged for the precision it runs at: in f32, `[in][out]`
+/// (PyTorch's `[out][in]` transposed once, what the GEMM packs fastest, see
+/// `kernels::matmul_bias`); in bf16, packed for `bf16::matmul_bias` (and no f32 copy kept).
 #[derive(Debug, Clone)]
 pub struct Linear {
     pub weight_kn: Vec<f32>,
+    pub packed: Option<bf16::PackedWeight>,
     pub bias: Vec<f32>,
 }
 
 impl Linear {
     /// From a PyTorch-layout `[out][in]` weight.
-    fn from_out_in(weight: &[f32], bias: &[f32]) -> Self {
+    fn from_out_in(weight: &[f32], bias: &[f32], precision: Precision) -> Self {
         let n = bias.len();
-        Linear {
-            weight_kn: kernels::transposed(weight, n, weight.len() / n),
-            bias: bias.to_vec(),
+        let k = weight.len() / n;
+        match precision {
+            Precision::F32 => Linear {
+                weight_kn: kernels::transposed(weight, n, k),
+                packed: None,
+                bias: bias.to_vec(),
+            },
+            Precision::Bf16 => Linear {
+                weight_kn: Vec::new(),
+                packed: Some(bf16::PackedWeight::from_fn(n, k, |kk, j| {
+                    weight[j * k + kk]
+                })),
+                bias: bias.to_vec(),
+            },
         }
     }
 }
@@ -61,35 +74,36 @@ pub struct CpuWeights {
     pub positions: Vec<f32>,
     pub layers: Vec<CpuLayer>,
     pub final_norm: Norm,
-    /// bf16-packed copies of every GEMM weight, when the bf16 path is on.
-    pub packed: Option<std::collections::HashMap<Weight, bf16::PackedWeight>>,
+    /// The arithmetic of the GEMMs and the attention.
+    pub precision: Precision,
 }
 
 impl CpuWeights {
-    pub fn new(config: &Config, weights: &EncoderWeights) -> Self {
+    /// Arrange `weights` for `precision` (bf16 needs `bf16::available()`).
+    pub fn new(config: &Config, weights: &EncoderWeights, precision: Precision) -> Self {
         let d = config.d_model;
         let norm = |g: &Vec<f32>, b: &Vec<f32>| Norm {
             gamma: g.clone(),
             beta: b.clone(),
         };
-        let linear = |w: &Vec<f32>, b: &Vec<f32>| Linear::from_out_in(w, b);
+        let linear = |w: &[f32], b: &[f32]| Linear::from_out_in(w, b, precision);
         CpuWeights {
-            conv1: Linear::from_out_in(
+            conv1: linear(
                 &conv_taps_outer(&weights.conv1_weight, d, config.num_mel_bins),
                 &weights.conv1_bias,
             ),
-            conv2: Linear::from_out_in(
+            conv2: linear(
                 &conv_taps_outer(&weights.conv2_weight, d, d),
                 &weights.conv2_bias,
             ),
             positions: weights.positions.clone(),
-            // Layers in parallel: the weight transposes are most of the load-time work.
+            // Layers in parallel: the weight transposes or packing are most of the load-time work.
             layers: weights
                 .layers
                 .par_iter()
                 .map(|l| CpuLayer {
                     attn_norm: norm(&l.attn_norm_gamma, &l.attn_norm_beta),
-                    qkv: Linear::from_out_in(
+                    qkv: linear(
                         &[&l.query_weight[..], &l.key_weight, &l.value_weight].concat(),
                         &[&l.query_bias[..], &vec![0.0; d], &l.value_bias].concat(),
                     ),
@@ -100,37 +114,12 @@ impl CpuWeights {
                 })
                 .collect(),
             final_norm: norm(&weights.final_norm_gamma, &weights.final_norm_beta),
-            packed: None,
+            precision,
         }
-    }
-
-    /// Switch the GEMMs to bf16: pack every linear weight once.
-    pub fn pack_bf16(&mut self) {
-        let mut keys = vec![Weight::Conv1, Weight::Conv2];
-        for l in 0..self.layers.len() {
-            keys.extend([
-                Weight::Qkv(l),
-                Weight::Out(l),
-                Weight::Fc1(l),
-                Weight::Fc2(l),
-            ]);
-        }
-        let packed = keys
-            .into_iter()
-            .map(|key| {
-                let linear = self.linear(key);
-                let n = linear.bias.len();
-                (
-                    key,
-                    bf16::PackedWeight::new(&linear.weight_kn, n, linear.weight_kn.len() / n),
-                )
-            })
-            .collect();
-        self.packed = Some(packed);
     }
 
     fn packed(&self, weight: Weight) -> Option<&bf16::PackedWeight> {
-        self.packed.as_ref().and_then(|p| p.get(&weight))
+        self.linear(weight).packed.as_ref()
     }
 
     fn linear(&self, weight: Weight) -> &Linear {
@@ -329,7 +318,7 @@ pub fn run_fused(step: &Step, fused: Fused, weights: &CpuWeights, buffers: &mut 
             d_model,
         } => {
             let mut out = buffers.take(output);
-            if weights.packed.is_some() {
+            if weights.precision == Precision::Bf16 {
                 let mut scratch = std::mem::take(&mut buffers.bf16_attention);
                 bf16::attention(
                     &mut out,
