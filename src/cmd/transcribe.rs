@@ -68,7 +68,7 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
             let tokenizer = Tokenizer::from_file(&model_dir.join("tokenizer.json"))?;
             let generation =
                 GenerationConfig::from_file(&model_dir.join("generation_config.json"))?;
-            let decoder = DecoderWeights::load(&source.file, &source.config)?;
+            let decoder = DecoderWeights::load(&source.file, &source.config, precision)?;
             tracing::info!(
                 "tokenizer and decoder weights loaded in {:.0} ms",
                 elapsed_ms(step)

@@ -6,7 +6,7 @@
 pub mod kernels;
 pub mod weights;
 
-use crate::exec::cpu::kernels::{add_slices, gelu_slice, layer_norm_rows, matmul_bias};
+use crate::exec::cpu::kernels::{add_slices, gelu_slice, layer_norm_rows};
 use kernels::{CrossKv, attend, attend_cross, matmul_half};
 use rayon::prelude::*;
 pub use weights::DecoderWeights;
@@ -51,15 +51,9 @@ impl DecoderWeights {
             .par_iter()
             .map(|layer| {
                 let mut keys_values = vec![0.0f32; frames * 2 * d];
-                matmul_bias(
-                    &mut keys_values,
-                    encoder_out,
-                    &layer.cross_kv_kn,
-                    &layer.cross_kv_bias,
-                    frames,
-                    d,
-                    2 * d,
-                );
+                layer
+                    .cross_kv
+                    .forward(&mut keys_values, encoder_out, frames);
                 CrossKv::new(&keys_values, frames, self.heads)
             })
             .collect();

@@ -8,7 +8,8 @@ use crate::model::Config;
 use crate::model::tensor_file::TensorFile;
 
 use super::kernels::Half;
-use crate::exec::cpu::Norm;
+use crate::exec::Precision;
+use crate::exec::cpu::{Linear, Norm};
 use rayon::prelude::*;
 
 /// A linear layer applied to a few rows at a time: f16 weight `[out][in]`, f32 bias.
@@ -27,11 +28,10 @@ pub struct DecoderLayer {
     pub self_out: HalfLinear,
     pub cross_norm: Norm,
     pub cross_q: HalfLinear,
-    /// Cross-attention K and V projections side by side, f32 `[in][K out | V out]`, for the
-    /// once-per-window GEMM over the 1500 encoder frames (`exec::cpu::kernels::matmul_bias`);
-    /// bias `[zeros | V bias]`.
-    pub cross_kv_kn: Vec<f32>,
-    pub cross_kv_bias: Vec<f32>,
+    /// Cross-attention K and V projections stacked (`[K out | V out]`, bias `[zeros | V
+    /// bias]`) for the once-per-window GEMM over the encoder's frames, at the encoder's
+    /// precision: like the encoder's own GEMMs, it is a product over 1500 frames.
+    pub cross_kv: Linear,
     pub cross_out: HalfLinear,
     pub mlp_norm: Norm,
     pub fc1: HalfLinear,
@@ -102,8 +102,9 @@ fn layer_candidates(layer: usize, suffix: &str) -> Vec<String> {
 }
 
 impl DecoderWeights {
-    /// Load the decoder described by `config` from `file`.
-    pub fn load(file: &TensorFile, config: &Config) -> Result<Self> {
+    /// Load the decoder described by `config` from `file`; `precision` is the encoder's (see
+    /// `DecoderLayer::cross_kv`).
+    pub fn load(file: &TensorFile, config: &Config, precision: Precision) -> Result<Self> {
         let d = config.d_model;
         let layers = config.decoder_layers;
         let heads = config.decoder_attention_heads;
@@ -137,7 +138,7 @@ impl DecoderWeights {
                 beta: file.load_any(&beta, &[d])?,
             })
         };
-        // Layers in parallel: the f32 transposes of the cross-attention weights are the work.
+        // Layers in parallel: arranging the cross-attention K/V weights is the work.
         let layers = (0..layers)
             .into_par_iter()
             .map(|l| {
@@ -166,13 +167,15 @@ impl DecoderWeights {
                     load("self_attn.v_proj.bias", &[d])?,
                 ]
                 .concat();
-                let cross_kv = [
-                    load("encoder_attn.k_proj.weight", &[d, d])?,
-                    load("encoder_attn.v_proj.weight", &[d, d])?,
-                ]
-                .concat();
-                let cross_kv_bias =
-                    [vec![0.0; d], load("encoder_attn.v_proj.bias", &[d])?].concat();
+                let cross_kv = Linear::from_out_in(
+                    &[
+                        load("encoder_attn.k_proj.weight", &[d, d])?,
+                        load("encoder_attn.v_proj.weight", &[d, d])?,
+                    ]
+                    .concat(),
+                    &[vec![0.0; d], load("encoder_attn.v_proj.bias", &[d])?].concat(),
+                    precision,
+                );
                 Ok(DecoderLayer {
                     self_norm: norm(
                         layer_candidates(l, "self_attn_layer_norm.weight"),
@@ -188,8 +191,7 @@ impl DecoderWeights {
                         layer_candidates(l, "encoder_attn_layer_norm.bias"),
                     )?,
                     cross_q: linear("encoder_attn.q_proj", d, d)?,
-                    cross_kv_kn: crate::exec::cpu::kernels::transposed(&cross_kv, 2 * d, d),
-                    cross_kv_bias,
+                    cross_kv,
                     cross_out: linear("encoder_attn.out_proj", d, d)?,
                     mlp_norm: norm(
                         layer_candidates(l, "final_layer_norm.weight"),

@@ -26,7 +26,7 @@ pub struct Linear {
 
 impl Linear {
     /// From a PyTorch-layout `[out][in]` weight.
-    fn from_out_in(weight: &[f32], bias: &[f32], precision: Precision) -> Self {
+    pub fn from_out_in(weight: &[f32], bias: &[f32], precision: Precision) -> Self {
         let n = bias.len();
         let k = weight.len() / n;
         match precision {
@@ -42,6 +42,25 @@ impl Linear {
                 })),
                 bias: bias.to_vec(),
             },
+        }
+    }
+}
+
+impl Linear {
+    /// `out[m][n] = input[m][k] · W + bias` at the layer's precision.
+    pub fn forward(&self, out: &mut [f32], input: &[f32], m: usize) {
+        let n = self.bias.len();
+        match &self.packed {
+            Some(packed) => bf16::matmul_bias(out, input, packed, &self.bias, m),
+            None => kernels::matmul_bias(
+                out,
+                input,
+                &self.weight_kn,
+                &self.bias,
+                m,
+                self.weight_kn.len() / n,
+                n,
+            ),
         }
     }
 }
