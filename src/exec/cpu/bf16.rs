@@ -34,10 +34,6 @@ pub fn available() -> bool {
     }
 }
 
-fn bf16_bits(x: f32) -> u16 {
-    half::bf16::from_f32(x).to_bits()
-}
-
 /// A weight packed for the kernel (from the `[k][n]` layout of `Linear`).
 #[derive(Debug, Clone)]
 pub struct PackedWeight {
@@ -50,20 +46,23 @@ pub struct PackedWeight {
 }
 
 impl PackedWeight {
+    /// From the `[k][n]` layout (`kernels::transposed` of PyTorch's `[out][in]`).
     pub fn new(weight_kn: &[f32], n: usize, k: usize) -> Self {
         assert_eq!(weight_kn.len(), n * k);
-        Self::from_fn(n, k, |kk, j| weight_kn[kk * n + j])
-    }
-
-    /// Pack the `k x n` matrix whose element (kk, j) is `value(kk, j)`, read from wherever it
-    /// lives (attention packs K^T and V straight out of the fused QKV buffer).
-    pub fn from_fn(n: usize, k: usize, value: impl Fn(usize, usize) -> f32) -> Self {
         let mut packed = PackedWeight::empty();
-        packed.refill(n, k, value);
+        packed.refill_from_k_rows(n, k, |kk| &weight_kn[kk * n..(kk + 1) * n]);
         packed
     }
 
-    /// A 0 x 0 weight, to be `refill`ed.
+    /// From PyTorch's `[out = n][in = k]` layout.
+    pub fn from_out_in(weight: &[f32], n: usize, k: usize) -> Self {
+        assert_eq!(weight.len(), n * k);
+        let mut packed = PackedWeight::empty();
+        packed.refill_from_columns(n, k, |j| &weight[j * k..(j + 1) * k]);
+        packed
+    }
+
+    /// A 0 x 0 weight, to be refilled.
     pub fn empty() -> Self {
         PackedWeight {
             n: 0,
@@ -73,27 +72,81 @@ impl PackedWeight {
         }
     }
 
-    /// `from_fn` into this weight's memory (reallocated only when it grows).
-    pub fn refill(&mut self, n: usize, k: usize, value: impl Fn(usize, usize) -> f32) {
+    /// Size the packed memory for `n x k` (reallocated only when it grows).
+    fn reshape(&mut self, n: usize, k: usize) {
         let k2 = k.next_multiple_of(2);
-        let panels = n.div_ceil(NR);
-        let data = &mut self.data;
-        data.clear();
-        data.resize(panels * (k2 / 2) * NR * 2, 0);
-        for p in 0..panels {
-            for kp in 0..k2 / 2 {
-                for c in 0..NR {
-                    let j = p * NR + c;
-                    for h in 0..2 {
-                        let kk = 2 * kp + h;
-                        if j < n && kk < k {
-                            data[((p * (k2 / 2) + kp) * NR + c) * 2 + h] = bf16_bits(value(kk, j));
-                        }
-                    }
+        self.data.clear();
+        self.data.resize(n.div_ceil(NR) * (k2 / 2) * NR * 2, 0);
+        (self.n, self.k, self.k2) = (n, k, k2);
+    }
+
+    /// Pack the `k x n` matrix whose column `j` is `column(j)` (k contiguous values: a row of
+    /// PyTorch's `[out][in]` weight, or a frame's key for K^T). A pair of the layout is two
+    /// neighbours of one column, so each column converts in one pass; a panel goes through a
+    /// small buffer to be written out pair-row by pair-row.
+    pub fn refill_from_columns<'a>(
+        &mut self,
+        n: usize,
+        k: usize,
+        column: impl Fn(usize) -> &'a [f32],
+    ) {
+        self.reshape(n, k);
+        let pairs = self.k2 / 2;
+        let mut panel = vec![0u32; NR * pairs];
+        for (p, out) in self.data.chunks_exact_mut(pairs * NR * 2).enumerate() {
+            panel.fill(0);
+            for c in 0..NR.min(n - p * NR) {
+                let values = column(p * NR + c);
+                debug_assert_eq!(values.len(), k);
+                let dst = &mut panel[c * pairs..(c + 1) * pairs];
+                for (pair, two) in dst.iter_mut().zip(values.chunks(2)) {
+                    *pair = bf16_round(two[0]) | two.get(1).map_or(0, |&v| bf16_round(v) << 16);
+                }
+            }
+            for (kp, row) in out.chunks_exact_mut(NR * 2).enumerate() {
+                for (c, bits) in row.chunks_exact_mut(2).enumerate() {
+                    let pair = panel[c * pairs + kp];
+                    bits[0] = pair as u16;
+                    bits[1] = (pair >> 16) as u16;
                 }
             }
         }
-        (self.n, self.k, self.k2) = (n, k, k2);
+    }
+
+    /// Pack the `k x n` matrix whose row `kk` is `k_row(kk)` (n contiguous values: the `[k][n]`
+    /// layout, or a frame's value for V). A pair-row of the layout is two such rows side by
+    /// side, so every write is sequential.
+    pub fn refill_from_k_rows<'a>(
+        &mut self,
+        n: usize,
+        k: usize,
+        k_row: impl Fn(usize) -> &'a [f32],
+    ) {
+        self.reshape(n, k);
+        let pairs = self.k2 / 2;
+        for (p, out) in self.data.chunks_exact_mut(pairs * NR * 2).enumerate() {
+            let cols = p * NR..((p + 1) * NR).min(n);
+            for (kp, row) in out.chunks_exact_mut(NR * 2).enumerate() {
+                let low = &k_row(2 * kp)[cols.clone()];
+                let high = (2 * kp + 1 < k).then(|| &k_row(2 * kp + 1)[cols.clone()]);
+                for (c, bits) in row.chunks_exact_mut(2).take(cols.len()).enumerate() {
+                    bits[0] = bf16_round(low[c]) as u16;
+                    bits[1] = high.map_or(0, |h| bf16_round(h[c]) as u16);
+                }
+            }
+        }
+    }
+}
+
+/// `x` rounded to bf16 (to nearest, ties to even; NaN stays NaN), as the low 16 bits: the
+/// arithmetic of `half::bf16::from_f32` without its call, so packing loops vectorise.
+#[inline(always)]
+fn bf16_round(x: f32) -> u32 {
+    let bits = x.to_bits();
+    if x.is_nan() {
+        (bits >> 16) | 0x40
+    } else {
+        (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
     }
 }
 
@@ -216,8 +269,9 @@ pub fn attention(
         .enumerate()
         .for_each(|(h, (keys, values))| {
             // K^T as a [k = hd][n = frames] weight; V as [k = frames][n = hd].
-            keys.refill(frames, hd, |c, t| at(h, d, t, c));
-            values.refill(hd, frames, |t, c| at(h, 2 * d, t, c));
+            let row = |t: usize, base: usize| &qkv[t * 3 * d + base + h * hd..][..hd];
+            keys.refill_from_columns(frames, hd, |t| row(t, d));
+            values.refill_from_k_rows(hd, frames, |t| row(t, 2 * d));
         });
     let blocks = frames.div_ceil(ATTENTION_BLOCK);
     let out_ptr = super::kernels::OutPtr(out.as_mut_ptr());
@@ -493,6 +547,45 @@ mod tests {
                 (accumulated[i] - (residual[i] + plain[i])).abs() < 1e-4,
                 "add at {i}"
             );
+        }
+    }
+
+    #[test]
+    fn bf16_rounding_is_that_of_the_half_crate() {
+        let mut bits = 0x1234_5678u32;
+        let specials = [0.0f32, -0.0, 1.0, f32::MAX, f32::MIN_POSITIVE, 1e-40, f32::INFINITY];
+        let values = specials
+            .into_iter()
+            .chain([f32::NAN, -f32::NAN, f32::from_bits(0x7F80_0001)])
+            .chain((0..100_000).map(|_| {
+                bits = bits.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                f32::from_bits(bits)
+            }));
+        for x in values {
+            let want = half::bf16::from_f32(x).to_bits();
+            assert_eq!(bf16_round(x) as u16, want, "{x:e} ({:#x})", x.to_bits());
+        }
+    }
+
+    #[test]
+    fn both_packers_give_the_layout_the_kernel_reads() {
+        // Odd k (a half-empty last pair), n past a whole panel.
+        for (n, k) in [(1usize, 1usize), (33, 7), (70, 64), (64, 150)] {
+            let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let k2 = k.next_multiple_of(2);
+            let mut want = vec![0u16; n.div_ceil(NR) * (k2 / 2) * NR * 2];
+            for j in 0..n {
+                for kk in 0..k {
+                    let (p, c, kp, h) = (j / NR, j % NR, kk / 2, kk % 2);
+                    want[((p * (k2 / 2) + kp) * NR + c) * 2 + h] =
+                        half::bf16::from_f32(w[j * k + kk]).to_bits();
+                }
+            }
+            let from_rows = PackedWeight::from_out_in(&w, n, k);
+            let w_kn = crate::exec::cpu::kernels::transposed(&w, n, k);
+            let from_k_rows = PackedWeight::new(&w_kn, n, k);
+            assert_eq!(from_rows.data, want, "columns, {n} x {k}");
+            assert_eq!(from_k_rows.data, want, "k rows, {n} x {k}");
         }
     }
 

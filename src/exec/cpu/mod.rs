@@ -37,9 +37,7 @@ impl Linear {
             },
             Precision::Bf16 => Linear {
                 weight_kn: Vec::new(),
-                packed: Some(bf16::PackedWeight::from_fn(n, k, |kk, j| {
-                    weight[j * k + kk]
-                })),
+                packed: Some(bf16::PackedWeight::from_out_in(weight, n, k)),
                 bias: bias.to_vec(),
             },
         }
