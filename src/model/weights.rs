@@ -4,6 +4,7 @@ use super::config::{Config, ENCODER_FRAMES};
 use super::names::{LayerTensor as L, TensorRole};
 use super::tensor_file::TensorFile;
 use crate::error::Result;
+use rayon::prelude::*;
 
 /// One pre-LN transformer block. Linear weights are `[out, in]` row-major, as PyTorch stores them.
 #[derive(Debug, Clone)]
@@ -72,7 +73,11 @@ impl EncoderWeights {
             conv2_weight: load(TensorRole::Conv2Weight, &[d, d, 3])?,
             conv2_bias: load(TensorRole::Conv2Bias, &[d])?,
             positions: load(TensorRole::Positions, &[ENCODER_FRAMES, d])?,
-            layers: (0..layers).map(layer).collect::<Result<_>>()?,
+            // Layers in parallel: converting to f32 is the load's work.
+            layers: (0..layers)
+                .into_par_iter()
+                .map(layer)
+                .collect::<Result<_>>()?,
             final_norm_gamma: load(TensorRole::FinalNormGamma, &[d])?,
             final_norm_beta: load(TensorRole::FinalNormBeta, &[d])?,
         })
