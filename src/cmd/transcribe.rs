@@ -254,7 +254,7 @@ fn summary(
     let mut text = format!(
         "input      {} ({audio_s:.2} s)\n\
          model      {model_name} (encoder {}), language {language}\n\
-         segments   {} from {} window(s) of 30 s ({} silent, {} temperature fallback(s))\n\
+         segments   {} from {} window(s) of 30 s ({} silent, {} of them re-read from sound at the end; {} temperature fallback(s))\n\
          time       load {load_ms:.0} ms, mel {mel_ms:.1} ms, encoder {:.0} ms, decoder {:.0} ms ({} tokens, {:.0} tokens/s)\n\
          speed      {:.1}x realtime (audio s / mel+encoder+decoder s); RTF {:.4}\n\
          placement  encoder {placement}; decoder cpu\n",
@@ -263,6 +263,7 @@ fn summary(
         t.segments.len(),
         t.windows,
         t.windows_silent,
+        t.windows_reread,
         t.fallbacks,
         t.encoder_ms,
         t.decoder_ms,

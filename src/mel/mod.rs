@@ -176,6 +176,13 @@ impl WholeMel {
         self.frames - WINDOW_FRAMES
     }
 
+    /// Frame `t`'s loudness: the mean of its normalised log-mel values (digital silence is the
+    /// floor; speech sits about 0.3 to 1 above the quiet frames around it).
+    pub fn frame_level(&self, t: usize) -> f32 {
+        let row = &self.frame_major[t * self.n_mels..(t + 1) * self.n_mels];
+        row.iter().sum::<f32>() / self.n_mels as f32
+    }
+
     /// The 3000 frames from `seek` as `[n_mels][3000]` (the encoder's input) into `out`. Any
     /// `seek` below `content_frames()` stays inside the appended 30 s of silence.
     pub fn segment(&self, seek: usize, out: &mut [f32]) {

@@ -80,6 +80,7 @@ mod tests {
             ],
             windows: 1,
             windows_silent: 0,
+            windows_reread: 0,
             fallbacks: 0,
             encoder_ms: 1.0,
             decoder_ms: 1.0,

@@ -9,6 +9,7 @@ pub mod decode;
 pub mod format;
 pub mod rules;
 mod segments;
+mod sound;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -156,8 +157,11 @@ pub struct Transcript {
     pub segments: Vec<Segment>,
     /// 30 s segments encoded and decoded.
     pub windows: usize,
-    /// Windows skipped as silence (no-speech probability above the threshold).
+    /// Windows called silence (no-speech probability above the threshold).
     pub windows_silent: usize,
+    /// Of those, windows that ended in sound and were re-read from its onset instead of
+    /// skipped (`sound::reread_from`).
+    pub windows_reread: usize,
     /// Decodes repeated at a higher temperature.
     pub fallbacks: usize,
     pub encoder_ms: f64,
@@ -275,6 +279,7 @@ impl Transcriber<'_> {
             segments: Vec::new(),
             windows: 0,
             windows_silent: 0,
+            windows_reread: 0,
             fallbacks: 0,
             encoder_ms: 0.0,
             decoder_ms: 0.0,
@@ -378,7 +383,16 @@ impl Transcriber<'_> {
             let result = self.options.choose(attempts);
             if self.options.is_silent(&result) {
                 transcript.windows_silent += 1;
-                seek += segment_frames;
+                seek = match sound::reread_from(|t| mel.frame_level(t), seek, segment_frames) {
+                    Some(from) => {
+                        tracing::debug!(
+                            "window at {seek} called silent but ends in sound: re-read from {from}"
+                        );
+                        transcript.windows_reread += 1;
+                        from
+                    }
+                    None => seek + segment_frames,
+                };
                 progress(seek.min(content_frames), content_frames);
                 continue;
             }

@@ -379,6 +379,11 @@ unsafe fn block(
             gelu_tile(out, epilogue, r..r + MR, p, n);
             r += MR;
         }
+        if r + 4 <= rows {
+            unsafe { micro::<4>(out, pairs, panel, bias, r, p, n, kp, epilogue) };
+            gelu_tile(out, epilogue, r..r + 4, p, n);
+            r += 4;
+        }
         while r < rows {
             unsafe { micro::<1>(out, pairs, panel, bias, r, p, n, kp, epilogue) };
             gelu_tile(out, epilogue, r..r + 1, p, n);
