@@ -165,6 +165,39 @@ fn jfk_with_base_has_the_same_words_as_faster_whisper() {
     assert!((10.0..=11.5).contains(&last_end), "ends at {last_end}");
 }
 
+#[test]
+fn auto_precision_is_bf16_where_the_cpu_has_it_and_f32_gives_the_same_words() {
+    let run = |args: &[&str], avx2_only: bool| -> Value {
+        let mut command = Command::cargo_bin("npu-whisper").unwrap();
+        if avx2_only {
+            command.env("NPU_WHISPER_FORCE_AVX2", "1");
+        }
+        let output = command
+            .args(["--threads", "2", "transcribe"])
+            .arg(audio_of("jfk"))
+            .args(["--model", &model_dir("base"), "-f", "json"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let auto = run(&[], false);
+    let want = if npu_whisper::exec::cpu::bf16::available() {
+        "bf16"
+    } else {
+        "f32"
+    };
+    assert_eq!(auto["encoder_precision"], want);
+    // Without AVX-512 (so without AVX512_BF16), auto is the f32 encoder.
+    assert_eq!(run(&[], true)["encoder_precision"], "f32");
+    let exact = run(&["--precision", "f32"], false);
+    assert_eq!(exact["encoder_precision"], "f32");
+    let reference = &manifest()["reference"]["base"]["jfk"];
+    assert_eq!(words(text_of(&exact)), words(text_of(reference)));
+    assert_eq!(words(text_of(&auto)), words(text_of(reference)));
+}
+
 /// Aggregate WER against the spoken scripts over every clip of one model, ours and
 /// faster-whisper's, with the per-clip figures for the failure message.
 fn check_model(model: &str) {
