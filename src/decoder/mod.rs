@@ -3,11 +3,13 @@
 //! (its K/V computed once per window) and a GELU MLP, a final LayerNorm, and logits from the
 //! token embedding (tied). Fed by the encoder on any device.
 
+pub mod cross;
 pub mod kernels;
 pub mod weights;
 
 use crate::exec::cpu::kernels::{add_slices, gelu_slice, layer_norm_rows};
-use kernels::{CrossKv, attend, attend_cross, matmul_half};
+use cross::{CrossKv, attend_cross};
+use kernels::{attend, matmul_half};
 use rayon::prelude::*;
 pub use weights::DecoderWeights;
 
@@ -54,7 +56,7 @@ impl DecoderWeights {
                 layer
                     .cross_kv
                     .forward(&mut keys_values, encoder_out, frames);
-                CrossKv::new(&keys_values, frames, self.heads)
+                CrossKv::new(&keys_values, frames, self.heads, self.kv_storage)
             })
             .collect();
         let cache = self.max_positions * d;

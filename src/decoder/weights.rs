@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::model::Config;
 use crate::model::tensor_file::TensorFile;
 
+use super::cross::KvStorage;
 use super::kernels::Half;
 use crate::exec::Precision;
 use crate::exec::cpu::{Linear, Norm};
@@ -49,6 +50,8 @@ pub struct DecoderWeights {
     pub final_norm: Norm,
     pub heads: usize,
     pub vocab: usize,
+    /// The cross-attention K/V of each window: f32 under `--precision f32`, else f16.
+    pub kv_storage: KvStorage,
     pub max_positions: usize,
 }
 
@@ -213,6 +216,10 @@ impl DecoderWeights {
             heads,
             vocab,
             max_positions,
+            kv_storage: match precision {
+                Precision::F32 => KvStorage::F32,
+                Precision::Bf16 => KvStorage::F16,
+            },
         })
     }
 
