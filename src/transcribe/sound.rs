@@ -10,6 +10,10 @@ const SOUND_ABOVE_QUIET: f32 = 0.3;
 const MAX_PAUSE: usize = 50;
 /// The sound must reach this close (frames) to the window's end to be cut by it.
 const END_REACH: usize = 100;
+/// The trailing sound must have at least this many loud frames (0.5 s): a click or a short
+/// burst of noise at the end of a silent window is not worth a re-read, and re-reading one
+/// only gives the model a chance to hallucinate ("you" on 0.3 s of noise).
+const MIN_SOUND: usize = 50;
 /// Re-read from this many frames before the sound's onset.
 const MARGIN: usize = 50;
 /// The least advance of a re-read (frames): each one moves on, so the loop ends.
@@ -31,11 +35,12 @@ pub fn reread_from(level: impl Fn(usize) -> f32, seek: usize, len: usize) -> Opt
         return None;
     }
     // Walk back over the trailing sound, bridging short pauses.
-    let mut onset = last;
+    let (mut onset, mut sound) = (last, 1);
     let mut gap = 0;
     for i in (0..last).rev() {
         if loud(i) {
             onset = i;
+            sound += 1;
             gap = 0;
         } else {
             gap += 1;
@@ -45,7 +50,7 @@ pub fn reread_from(level: impl Fn(usize) -> f32, seek: usize, len: usize) -> Opt
         }
     }
     let from = seek + onset.saturating_sub(MARGIN);
-    (from >= seek + MIN_ADVANCE).then_some(from)
+    (sound >= MIN_SOUND && from >= seek + MIN_ADVANCE).then_some(from)
 }
 
 #[cfg(test)]
@@ -82,6 +87,11 @@ mod tests {
         assert_eq!(reread_from(|t| l[t], 0, 3000), None);
         // Sound from the very start (a re-read window, or noise throughout): no progress to make.
         let l = levels(3000, &[(30, 3000)]);
+        assert_eq!(reread_from(|t| l[t], 0, 3000), None);
+        // A click, and 0.3 s of noise, at the very end.
+        let l = levels(3000, &[(2990, 2995)]);
+        assert_eq!(reread_from(|t| l[t], 0, 3000), None);
+        let l = levels(3000, &[(2970, 3000)]);
         assert_eq!(reread_from(|t| l[t], 0, 3000), None);
         // Digital silence.
         let l = levels(3000, &[]);
