@@ -102,23 +102,25 @@ fn script_of(clip: &str) -> &'static str {
 
 /// `transcribe -f json` of one clip.
 fn transcribe(clip: &str, model: &str, device: &str) -> Value {
-    let output = Command::cargo_bin("npu-whisper")
-        .unwrap()
+    transcribe_with(clip, model, &["--device", device], false)
+}
+
+/// `transcribe -f json` of one clip with `args`, with AVX-512 forced off if `avx2_only`.
+fn transcribe_with(clip: &str, model: &str, args: &[&str], avx2_only: bool) -> Value {
+    let mut command = Command::cargo_bin("npu-whisper").unwrap();
+    if avx2_only {
+        command.env("NPU_WHISPER_FORCE_AVX2", "1");
+    }
+    let output = command
         .args(["--threads", "2", "transcribe"])
         .arg(audio_of(clip))
-        .args([
-            "--model",
-            &model_dir(model),
-            "--device",
-            device,
-            "-f",
-            "json",
-        ])
+        .args(["--model", &model_dir(model), "-f", "json"])
+        .args(args)
         .output()
         .unwrap();
     assert!(
         output.status.success(),
-        "{clip} {model} {device}: {}",
+        "{clip} {model} {args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).unwrap()
@@ -167,21 +169,7 @@ fn jfk_with_base_has_the_same_words_as_faster_whisper() {
 
 #[test]
 fn auto_precision_is_bf16_where_the_cpu_has_it_and_f32_gives_the_same_words() {
-    let run = |args: &[&str], avx2_only: bool| -> Value {
-        let mut command = Command::cargo_bin("npu-whisper").unwrap();
-        if avx2_only {
-            command.env("NPU_WHISPER_FORCE_AVX2", "1");
-        }
-        let output = command
-            .args(["--threads", "2", "transcribe"])
-            .arg(audio_of("jfk"))
-            .args(["--model", &model_dir("base"), "-f", "json"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(output.status.success());
-        serde_json::from_slice(&output.stdout).unwrap()
-    };
+    let run = |args: &[&str], avx2_only: bool| transcribe_with("jfk", "base", args, avx2_only);
     let auto = run(&[], false);
     let want = if npu_whisper::exec::cpu::bf16::available() {
         "bf16"

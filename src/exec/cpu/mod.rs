@@ -14,14 +14,21 @@ use crate::model::{Config, EncoderWeights};
 
 use super::{Buffers, Precision};
 
-/// A linear layer, its weight arranged for the precision it runs at: in f32, `[in][out]`
-/// (PyTorch's `[out][in]` transposed once, what the GEMM packs fastest, see
-/// `kernels::matmul_bias`); in bf16, packed for `bf16::matmul_bias` (and no f32 copy kept).
+/// A linear layer: its weight arranged for the precision it runs at, and its bias.
 #[derive(Debug, Clone)]
 pub struct Linear {
-    pub weight_kn: Vec<f32>,
-    pub packed: Option<bf16::PackedWeight>,
+    pub weight: Arranged,
     pub bias: Vec<f32>,
+}
+
+/// A GEMM weight as the kernel of its precision reads it.
+#[derive(Debug, Clone)]
+pub enum Arranged {
+    /// `[in][out]`: PyTorch's `[out][in]` transposed once, what the GEMM packs fastest (see
+    /// `kernels::matmul_bias`).
+    F32(Vec<f32>),
+    /// Packed for `bf16::matmul_bias` (no f32 copy kept).
+    Bf16(bf16::PackedWeight),
 }
 
 impl Linear {
@@ -29,36 +36,24 @@ impl Linear {
     pub fn from_out_in(weight: &[f32], bias: &[f32], precision: Precision) -> Self {
         let n = bias.len();
         let k = weight.len() / n;
-        match precision {
-            Precision::F32 => Linear {
-                weight_kn: kernels::transposed(weight, n, k),
-                packed: None,
-                bias: bias.to_vec(),
-            },
-            Precision::Bf16 => Linear {
-                weight_kn: Vec::new(),
-                packed: Some(bf16::PackedWeight::from_out_in(weight, n, k)),
-                bias: bias.to_vec(),
-            },
+        let weight = match precision {
+            Precision::F32 => Arranged::F32(kernels::transposed(weight, n, k)),
+            Precision::Bf16 => Arranged::Bf16(bf16::PackedWeight::from_out_in(weight, n, k)),
+        };
+        Linear {
+            weight,
+            bias: bias.to_vec(),
         }
     }
-}
 
-impl Linear {
     /// `out[m][n] = input[m][k] · W + bias` at the layer's precision.
     pub fn forward(&self, out: &mut [f32], input: &[f32], m: usize) {
         let n = self.bias.len();
-        match &self.packed {
-            Some(packed) => bf16::matmul_bias(out, input, packed, &self.bias, m),
-            None => kernels::matmul_bias(
-                out,
-                input,
-                &self.weight_kn,
-                &self.bias,
-                m,
-                self.weight_kn.len() / n,
-                n,
-            ),
+        match &self.weight {
+            Arranged::Bf16(packed) => bf16::matmul_bias(out, input, packed, &self.bias, m),
+            Arranged::F32(weight_kn) => {
+                kernels::matmul_bias(out, input, weight_kn, &self.bias, m, weight_kn.len() / n, n)
+            }
         }
     }
 }
@@ -133,10 +128,6 @@ impl CpuWeights {
             final_norm: norm(&weights.final_norm_gamma, &weights.final_norm_beta),
             precision,
         }
-    }
-
-    fn packed(&self, weight: Weight) -> Option<&bf16::PackedWeight> {
-        self.linear(weight).packed.as_ref()
     }
 
     fn linear(&self, weight: Weight) -> &Linear {
@@ -256,8 +247,8 @@ pub fn run_fused(step: &Step, fused: Fused, weights: &CpuWeights, buffers: &mut 
             } else {
                 buffers.get(input)
             };
-            match weights.packed(weight) {
-                Some(packed) => {
+            match &linear.weight {
+                Arranged::Bf16(packed) => {
                     kernels::im2col_k3(&mut cols, source, in_frames, in_channels, stride);
                     bf16::matmul_fused(
                         &mut out,
@@ -269,11 +260,11 @@ pub fn run_fused(step: &Step, fused: Fused, weights: &CpuWeights, buffers: &mut 
                         &mut pairs,
                     );
                 }
-                None => kernels::conv1d_k3(
+                Arranged::F32(weight_kn) => kernels::conv1d_k3(
                     &mut out,
                     &mut cols,
                     source,
-                    &linear.weight_kn,
+                    weight_kn,
                     &linear.bias,
                     in_frames,
                     in_channels,
@@ -300,8 +291,8 @@ pub fn run_fused(step: &Step, fused: Fused, weights: &CpuWeights, buffers: &mut 
                 _ => output,
             };
             let mut out = buffers.take(destination);
-            match weights.packed(weight) {
-                Some(packed) => {
+            match &linear.weight {
+                Arranged::Bf16(packed) => {
                     let mut pairs = std::mem::take(&mut buffers.bf16_pairs);
                     bf16::matmul_fused(
                         &mut out,
@@ -314,10 +305,10 @@ pub fn run_fused(step: &Step, fused: Fused, weights: &CpuWeights, buffers: &mut 
                     );
                     buffers.bf16_pairs = pairs;
                 }
-                None => kernels::matmul_fused(
+                Arranged::F32(weight_kn) => kernels::matmul_fused(
                     &mut out,
                     buffers.get(input),
-                    &linear.weight_kn,
+                    weight_kn,
                     &linear.bias,
                     rows,
                     k,
