@@ -52,7 +52,7 @@ fn attention_8_heads(bencher: divan::Bencher) {
 #[divan::bench(sample_count = 5)]
 fn encoder_base_window(bencher: divan::Bencher) {
     let model = Model::synthetic(&Config::standard(80, 512, 6), 6);
-    let mut executor = Executor::cpu(&model);
+    let mut executor = Executor::cpu(&model).unwrap();
     let mel = values(80 * 3000, 5);
     bencher.bench_local(|| {
         executor.encode_window(divan::black_box(&mel)).unwrap();

@@ -23,7 +23,7 @@
 //! let model = Model::load("path/to/whisper-base".as_ref(), None)?;
 //! let audio = audio::load(&audio::AudioSource::File("speech.wav".into()))?;
 //! let front_end = LogMel::new(model.config.num_mel_bins);
-//! let mut encoder = Executor::cpu(&model);
+//! let mut encoder = Executor::cpu(&model)?;
 //! for window in front_end.windows(&audio.samples).chunks_exact(front_end.window_len()) {
 //!     let embeddings: &[f32] = encoder.encode_window(window)?; // [1500 x d_model]
 //!     println!("{} values", embeddings.len());

@@ -13,7 +13,7 @@ use npu_whisper::model::{self, Model};
 fn check(model: &Model, clip: &str, reference: &str, max_abs_bound: f32) -> (f64, f32) {
     let (_, mel) = read_npy_gz(&fixture(&format!("mel/{clip}.n80.npy.gz")));
     let (shape, want) = read_npy_gz(&fixture(&format!("encoder/{reference}")));
-    let mut executor = Executor::cpu(model);
+    let mut executor = Executor::cpu(model).unwrap();
     let got = executor.encode_window(&mel).unwrap().to_vec();
     assert_eq!(
         got.len(),

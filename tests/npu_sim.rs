@@ -71,7 +71,11 @@ fn cpu_ops_move_exactly_those_kinds_to_the_cpu() {
 fn a_faulty_npu_op_falls_back_alone_and_the_result_stays_right() {
     let model = tiny();
     let mel = speech_mel();
-    let cpu = Executor::cpu(&model).encode_window(&mel).unwrap().to_vec();
+    let cpu = Executor::cpu(&model)
+        .unwrap()
+        .encode_window(&mel)
+        .unwrap()
+        .to_vec();
     for kind in [FaultKind::Zeros, FaultKind::Error, FaultKind::Nan] {
         let mut options = sim_options();
         options.fault = Some(Fault {

@@ -8,7 +8,7 @@ use npu_whisper::encoder::{AddSource, Buf, OpKind, Plan, Step, Weight};
 use npu_whisper::exec::cpu::{self, CpuWeights};
 use npu_whisper::exec::npu::{Backend, NpuAdapter};
 use npu_whisper::exec::{Buffers, Precision};
-use npu_whisper::model::{EncoderWeights, Model};
+use npu_whisper::model::{EncoderWeights, Model, Tensor};
 use npu_whisper::npu::calls::plan_calls;
 use npu_whisper::npu::prepare::PreparedWeights;
 
@@ -58,10 +58,10 @@ fn setup() -> Fixture {
         }
     }
     Fixture {
-        cpu: CpuWeights::new(&model.config, &model.encoder, Precision::F32),
+        cpu: CpuWeights::new(&model.config, &model.encoder, Precision::F32).unwrap(),
         npu: NpuAdapter {
             backend: Backend::Sim,
-            prepared: PreparedWeights::new(&model.config, &model.encoder),
+            prepared: PreparedWeights::new(&model.config, &model.encoder).unwrap(),
             fault: None,
         },
         model,
@@ -97,6 +97,7 @@ fn gelu64(x: f64) -> f64 {
 /// The float64 reference of op `index` on the fixture's buffers.
 fn reference(f: &Fixture, index: usize) -> Vec<f64> {
     let e: &EncoderWeights = &f.model.encoder;
+    let v = |t: &Tensor| -> Vec<f32> { t.to_f32().unwrap().into_owned() };
     let b = |buf: Buf| {
         f.buffers
             .get(buf)
@@ -116,8 +117,8 @@ fn reference(f: &Fixture, index: usize) -> Vec<f64> {
             ..
         } => {
             let (w, bias) = match weight {
-                Weight::Conv1 => (&e.conv1_weight, &e.conv1_bias),
-                _ => (&e.conv2_weight, &e.conv2_bias),
+                Weight::Conv1 => (v(&e.conv1_weight), v(&e.conv1_bias)),
+                _ => (v(&e.conv2_weight), v(&e.conv2_bias)),
             };
             let x = b(input);
             // Mel is channel-major [c][t]; the stem output is frames-first [t][c].
@@ -161,16 +162,16 @@ fn reference(f: &Fixture, index: usize) -> Vec<f64> {
             let (w, bias): (Vec<f32>, Vec<f32>) = match weight {
                 Weight::Qkv(_) => (
                     [
-                        &layer.query_weight[..],
-                        &layer.key_weight,
-                        &layer.value_weight,
+                        v(&layer.query_weight),
+                        v(&layer.key_weight),
+                        v(&layer.value_weight),
                     ]
                     .concat(),
-                    [&layer.query_bias[..], &vec![0.0; k], &layer.value_bias].concat(),
+                    [v(&layer.query_bias), vec![0.0; k], v(&layer.value_bias)].concat(),
                 ),
-                Weight::Out(_) => (layer.out_weight.clone(), layer.out_bias.clone()),
-                Weight::Fc1(_) => (layer.fc1_weight.clone(), layer.fc1_bias.clone()),
-                _ => (layer.fc2_weight.clone(), layer.fc2_bias.clone()),
+                Weight::Out(_) => (v(&layer.out_weight), v(&layer.out_bias)),
+                Weight::Fc1(_) => (v(&layer.fc1_weight), v(&layer.fc1_bias)),
+                _ => (v(&layer.fc2_weight), v(&layer.fc2_bias)),
             };
             let x = b(input);
             let mut out = vec![0.0; rows * n];
@@ -227,6 +228,7 @@ fn reference(f: &Fixture, index: usize) -> Vec<f64> {
                 Weight::MlpNorm(l) => (&e.layers[l].mlp_norm_gamma, &e.layers[l].mlp_norm_beta),
                 _ => (&e.final_norm_gamma, &e.final_norm_beta),
             };
+            let (g, bt) = (&v(g), &v(bt));
             b(input)
                 .chunks(cols)
                 .flat_map(|row| {
@@ -245,7 +247,7 @@ fn reference(f: &Fixture, index: usize) -> Vec<f64> {
         Step::Add { target, source, .. } => {
             let src: Vec<f64> = match source {
                 AddSource::Buf(s) => b(s),
-                AddSource::Weight(_) => e.positions.iter().map(|&v| v as f64).collect(),
+                AddSource::Weight(_) => v(&e.positions).iter().map(|&x| x as f64).collect(),
             };
             b(target).iter().zip(&src).map(|(a, s)| a + s).collect()
         }

@@ -234,9 +234,10 @@ pub struct Executor {
 }
 
 impl Executor {
-    /// A CPU-only executor for every layer loaded in `model`.
-    pub fn cpu(model: &Model) -> Self {
-        Executor::new(model, ExecOptions::default()).expect("the CPU path needs no device")
+    /// A CPU-only f32 executor for every layer loaded in `model` (fails only on unusable
+    /// weights, e.g. a non-finite value).
+    pub fn cpu(model: &Model) -> Result<Self> {
+        Executor::new(model, ExecOptions::default())
     }
 
     /// An executor placing ops as `options` ask.
@@ -321,11 +322,14 @@ impl Executor {
                 i += 1;
             }
         }
-        let npu = backend.map(|backend| NpuAdapter {
-            backend,
-            prepared: PreparedWeights::new(&model.config, &model.encoder),
-            fault: options.fault.clone(),
-        });
+        let npu = match backend {
+            Some(backend) => Some(NpuAdapter {
+                backend,
+                prepared: PreparedWeights::new(&model.config, &model.encoder)?,
+                fault: options.fault.clone(),
+            }),
+            None => None,
+        };
         Ok(Executor {
             buffers: Buffers::new(&plan),
             cpu: {
@@ -334,7 +338,7 @@ impl Executor {
                         "--precision bf16 needs a CPU with AVX512_BF16 (and AVX-512 not forced off); this one has none".into(),
                     ));
                 }
-                cpu::CpuWeights::new(&model.config, &model.encoder, options.precision)
+                cpu::CpuWeights::new(&model.config, &model.encoder, options.precision)?
             },
             npu,
             calls,

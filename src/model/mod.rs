@@ -5,12 +5,14 @@ pub mod config;
 pub mod ct2;
 pub mod float;
 pub mod names;
+pub mod tensor;
 pub mod tensor_file;
 pub mod weights;
 
 use std::path::{Path, PathBuf};
 
 pub use config::Config;
+pub use tensor::Tensor;
 pub use weights::{EncoderWeights, LayerWeights};
 
 use crate::error::{Error, Result};
@@ -59,7 +61,13 @@ impl ModelSource {
     /// single safetensors file (dimensions inferred from shapes).
     pub fn open(path: &Path) -> Result<Self> {
         let (weights_path, config_path) = if path.is_dir() {
-            let weights = path.join("model.safetensors");
+            let single = path.join("model.safetensors");
+            let sharded = path.join(tensor_file::SHARD_INDEX);
+            let weights = if single.exists() || !sharded.exists() {
+                single
+            } else {
+                sharded
+            };
             if !weights.exists() {
                 let hint = if path.join("model.bin").exists() {
                     format!(
@@ -71,7 +79,10 @@ impl ModelSource {
                 };
                 return Err(Error::model(
                     path,
-                    format!("no model.safetensors in this directory{hint}"),
+                    format!(
+                        "no model.safetensors (or {}) in this directory{hint}",
+                        tensor_file::SHARD_INDEX
+                    ),
                 ));
             }
             let config = path.join("config.json");
@@ -138,24 +149,23 @@ impl Model {
     /// A model of `config`'s dimensions with deterministic synthetic weights (for benchmarks:
     /// the arithmetic, and so the time, is that of a real model of the same size).
     pub fn synthetic(config: &Config, layers: usize) -> Self {
+        use tensor::Generated;
         let d = config.d_model;
         let f = config.encoder_ffn_dim;
         let mut seed = 0x853C_49E6_748F_EA9Bu64;
-        let mut values = |n: usize, scale: f32| -> Vec<f32> {
-            (0..n)
-                .map(|_| {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
-                })
-                .collect()
+        // Each tensor draws from its own stream, made on demand: a large-v3-sized model costs
+        // nothing until the executor arranges it, one tensor at a time.
+        let mut values = |len: usize, scale: f32| {
+            seed = seed.wrapping_add(1 << 40);
+            Tensor::Generated(Generated::Uniform { seed, scale, len })
         };
+        let constant =
+            |value: f32, len: usize| Tensor::Generated(Generated::Constant { value, len });
         let w = 1.0 / (d as f32).sqrt();
         let layer_weights = (0..layers)
             .map(|_| LayerWeights {
-                attn_norm_gamma: vec![1.0; d],
-                attn_norm_beta: vec![0.0; d],
+                attn_norm_gamma: constant(1.0, d),
+                attn_norm_beta: constant(0.0, d),
                 query_weight: values(d * d, w),
                 query_bias: values(d, 0.1),
                 key_weight: values(d * d, w),
@@ -163,8 +173,8 @@ impl Model {
                 value_bias: values(d, 0.1),
                 out_weight: values(d * d, w),
                 out_bias: values(d, 0.1),
-                mlp_norm_gamma: vec![1.0; d],
-                mlp_norm_beta: vec![0.0; d],
+                mlp_norm_gamma: constant(1.0, d),
+                mlp_norm_beta: constant(0.0, d),
                 fc1_weight: values(f * d, w),
                 fc1_bias: values(f, 0.1),
                 fc2_weight: values(d * f, 1.0 / (f as f32).sqrt()),
@@ -178,8 +188,8 @@ impl Model {
             conv2_bias: values(d, 0.1),
             positions: values(config::ENCODER_FRAMES * d, 1.0),
             layers: layer_weights,
-            final_norm_gamma: vec![1.0; d],
-            final_norm_beta: vec![0.0; d],
+            final_norm_gamma: constant(1.0, d),
+            final_norm_beta: constant(0.0, d),
         };
         Model {
             name: format!("synthetic-{}", config.size_name()),

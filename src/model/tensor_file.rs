@@ -1,5 +1,6 @@
-//! Memory-mapped safetensors reading: tensors located by role under any naming convention,
-//! converted from f32/f16/bf16 to f32, with shape, dtype and finiteness checked.
+//! Memory-mapped safetensors reading: one file, or the shards a `model.safetensors.index.json`
+//! lists; tensors located by role under any naming convention, with shape, dtype and
+//! finiteness checked.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,46 +11,118 @@ use safetensors::{Dtype, SafeTensors};
 
 use super::float::{FloatFormat, to_f32};
 use super::names::TensorRole;
+use super::tensor::{StoredTensor, Tensor};
 use crate::error::{Error, Result};
 
-/// An open safetensors file. The mapping lives as long as this value.
-pub struct TensorFile {
+/// The index file of a model stored in several safetensors files.
+pub const SHARD_INDEX: &str = "model.safetensors.index.json";
+
+/// One mapped safetensors file.
+struct Shard {
     path: PathBuf,
     map: Arc<memmap2::Mmap>,
     /// Byte offset of the data section.
     data_start: usize,
-    tensors: HashMap<String, TensorInfo>,
+}
+
+/// An open model: one safetensors file or several shards. The mappings live as long as this
+/// value (and as long as any `Tensor` or `F16Data` taken from it).
+pub struct TensorFile {
+    /// The file named when opening: the safetensors file or the shard index.
+    path: PathBuf,
+    shards: Vec<Shard>,
+    /// Name -> (shard, header entry).
+    tensors: HashMap<String, (usize, TensorInfo)>,
+}
+
+/// A located tensor: its name, the shard it is in, its format and bytes.
+struct Located<'a> {
+    name: &'a str,
+    shard: &'a Shard,
+    format: FloatFormat,
+    bytes: &'a [u8],
 }
 
 impl TensorFile {
-    /// Map the file and validate its header once (offsets within the file, no overlaps, sizes
-    /// matching shapes and dtypes: the safetensors crate checks all of it).
+    /// Map a safetensors file, or the shards of a `model.safetensors.index.json`, and validate
+    /// each header once (offsets within the file, no overlaps, sizes matching shapes and
+    /// dtypes: the safetensors crate checks all of it).
     pub fn open(path: &Path) -> Result<Self> {
-        let read_error = |source| Error::ReadInput {
-            path: path.to_path_buf(),
-            source,
-        };
-        let file = std::fs::File::open(path).map_err(read_error)?;
-        if file.metadata().map_err(read_error)?.is_dir() {
-            return Err(Error::model(
-                path,
-                "is a directory, expected a safetensors file",
-            ));
+        if path.file_name().is_some_and(|n| n == SHARD_INDEX) {
+            return Self::open_index(path);
         }
-        // SAFETY: the mapping is read-only; the file is a model we opened and do not write. A file
-        // truncated by another process while mapped would fault, as it would for every mmap user.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(read_error)?;
-        let (header_len, metadata) = SafeTensors::read_metadata(&map)
-            .map_err(|e| Error::model(path, format!("not a valid safetensors file: {e}")))?;
-        let tensors = metadata
-            .tensors()
+        let (shard, header) = map_shard(path)?;
+        let tensors = header
             .into_iter()
-            .map(|(name, info)| (name, info.clone()))
+            .map(|(name, info)| (name, (0, info)))
             .collect();
         Ok(TensorFile {
             path: path.to_path_buf(),
-            map: Arc::new(map),
-            data_start: 8 + header_len,
+            shards: vec![shard],
+            tensors,
+        })
+    }
+
+    /// The shards listed in an index's `weight_map`, each a plain file name beside the index.
+    fn open_index(index: &Path) -> Result<Self> {
+        #[derive(serde::Deserialize)]
+        struct Index {
+            weight_map: std::collections::BTreeMap<String, String>,
+        }
+        let text = std::fs::read_to_string(index).map_err(|source| Error::ReadInput {
+            path: index.to_path_buf(),
+            source,
+        })?;
+        let parsed: Index = serde_json::from_str(&text)
+            .map_err(|e| Error::model(index, format!("not a safetensors shard index: {e}")))?;
+        let dir = index.parent().unwrap_or(Path::new("."));
+        let mut files: Vec<&String> = parsed.weight_map.values().collect();
+        files.sort();
+        files.dedup();
+        if files.is_empty() {
+            return Err(Error::model(index, "the shard index lists no tensors"));
+        }
+        let mut shards = Vec::new();
+        let mut tensors = HashMap::new();
+        for file in files {
+            let plain = Path::new(file)
+                .file_name()
+                .is_some_and(|n| n == file.as_str());
+            if !plain || !file.ends_with(".safetensors") {
+                return Err(Error::model(
+                    index,
+                    format!("shard `{file}` is not a .safetensors file name beside the index"),
+                ));
+            }
+            let (shard, header) = map_shard(&dir.join(file))?;
+            for (name, info) in header {
+                if tensors.contains_key(&name) {
+                    return Err(Error::model(
+                        &shard.path,
+                        format!("tensor `{name}` is stored in two shards"),
+                    ));
+                }
+                tensors.insert(name, (shards.len(), info));
+            }
+            shards.push(shard);
+        }
+        if let Some((name, file)) =
+            parsed
+                .weight_map
+                .iter()
+                .find(|(name, file)| match tensors.get(*name) {
+                    Some((i, _)) => shards[*i].path.file_name() != Some(file.as_ref()),
+                    None => true,
+                })
+        {
+            return Err(Error::model(
+                index,
+                format!("tensor `{name}` is not in its shard `{file}`"),
+            ));
+        }
+        Ok(TensorFile {
+            path: index.to_path_buf(),
+            shards,
             tensors,
         })
     }
@@ -63,6 +136,15 @@ impl TensorFile {
         self.tensors.keys().map(String::as_str)
     }
 
+    /// Bytes of the tensors whose names satisfy `pick` (as stored: f16 counts 2 per value).
+    pub fn stored_bytes(&self, pick: impl Fn(&str) -> bool) -> u64 {
+        self.tensors
+            .iter()
+            .filter(|(name, _)| pick(name))
+            .map(|(_, (_, info))| (info.data_offsets.1 - info.data_offsets.0) as u64)
+            .sum()
+    }
+
     /// The name under which `role` is stored, if any.
     pub fn find(&self, role: TensorRole) -> Option<String> {
         role.candidates()
@@ -72,14 +154,29 @@ impl TensorFile {
 
     /// Shape of `role`'s tensor, if present.
     pub fn shape(&self, role: TensorRole) -> Option<&[usize]> {
-        self.find(role)
-            .and_then(|name| self.tensors.get(&name))
-            .map(|info| info.shape.as_slice())
+        self.find(role).and_then(|name| self.shape_of(&name))
     }
 
     /// Shape of the tensor called `name`, if present.
     pub fn shape_of(&self, name: &str) -> Option<&[usize]> {
-        self.tensors.get(name).map(|info| info.shape.as_slice())
+        self.tensors
+            .get(name)
+            .map(|(_, info)| info.shape.as_slice())
+    }
+
+    /// `role`'s tensor where it lies in the file, checked to have exactly `expected` shape and
+    /// a float dtype (its values are checked when they are read).
+    pub fn tensor(&self, role: TensorRole, expected: &[usize]) -> Result<Tensor> {
+        let candidates = role.candidates();
+        let found = self.locate(&candidates, expected)?;
+        Ok(Tensor::Stored(StoredTensor {
+            name: found.name.to_string(),
+            path: found.shard.path.clone(),
+            map: Arc::clone(&found.shard.map),
+            start: offset_in(&found.shard.map, found.bytes),
+            len: found.bytes.len() / found.format.bytes(),
+            format: found.format,
+        }))
     }
 
     /// Load `role` as f32, checking it has exactly `expected` shape and finite values.
@@ -90,12 +187,15 @@ impl TensorFile {
     /// Load the first of `names` present (the same tensor under each naming convention, the
     /// preferred first) as f32, checking its shape and finite values.
     pub fn load_any(&self, names: &[String], expected: &[usize]) -> Result<Vec<f32>> {
-        let (name, format, bytes) = self.locate(names, expected)?;
-        let values = to_f32(bytes, format);
+        let found = self.locate(names, expected)?;
+        let values = to_f32(found.bytes, found.format);
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
             return Err(Error::model(
-                &self.path,
-                format!("tensor `{name}`: element {i} is {} (not finite)", values[i]),
+                &found.shard.path,
+                format!(
+                    "tensor `{}`: element {i} is {} (not finite)",
+                    found.name, values[i]
+                ),
             ));
         }
         Ok(values)
@@ -105,9 +205,10 @@ impl TensorFile {
     /// file (exact, no copy: the decoder's ~100 MB of f16 weights cost no load time), F32/BF16
     /// ones are rounded into memory of their own.
     pub fn load_any_f16(&self, names: &[String], expected: &[usize]) -> Result<F16Data> {
-        let (name, format, bytes) = self.locate(names, expected)?;
-        let data = match format {
-            FloatFormat::F16 => F16Data::mapped(&self.map, self.offset_of(bytes), bytes.len() / 2)
+        let found = self.locate(names, expected)?;
+        let (map, bytes) = (&found.shard.map, found.bytes);
+        let data = match found.format {
+            FloatFormat::F16 => F16Data::mapped(map, offset_in(map, bytes), bytes.len() / 2)
                 .unwrap_or_else(|| {
                     F16Data::Owned(
                         bytes
@@ -116,7 +217,7 @@ impl TensorFile {
                             .collect(),
                     )
                 }),
-            _ => F16Data::Owned(
+            format => F16Data::Owned(
                 to_f32(bytes, format)
                     .into_iter()
                     .map(|v| half::f16::from_f32(v).to_bits())
@@ -132,24 +233,15 @@ impl TensorFile {
             .any(|chunk| chunk.iter().fold(false, |bad, b| bad | not_finite(b)));
         if let Some(i) = any_bad.then(|| data.iter().position(not_finite)).flatten() {
             return Err(Error::model(
-                &self.path,
-                format!("tensor `{name}`: element {i} is not finite in f16"),
+                &found.shard.path,
+                format!("tensor `{}`: element {i} is not finite in f16", found.name),
             ));
         }
         Ok(data)
     }
 
-    /// Where `bytes` (a slice of the mapping) starts in the mapping.
-    fn offset_of(&self, bytes: &[u8]) -> usize {
-        bytes.as_ptr() as usize - self.map.as_ptr() as usize
-    }
-
     /// The first of `names` present, checked to have `expected` shape and a float dtype.
-    fn locate<'a>(
-        &'a self,
-        names: &'a [String],
-        expected: &[usize],
-    ) -> Result<(&'a str, FloatFormat, &'a [u8])> {
+    fn locate<'a>(&'a self, names: &'a [String], expected: &[usize]) -> Result<Located<'a>> {
         let Some(name) = names.iter().find(|n| self.tensors.contains_key(*n)) else {
             let also = names
                 .last()
@@ -164,10 +256,11 @@ impl TensorFile {
                 ),
             ));
         };
-        let info = &self.tensors[name];
+        let (shard_index, info) = &self.tensors[name];
+        let shard = &self.shards[*shard_index];
         if info.shape != expected {
             return Err(Error::model(
-                &self.path,
+                &shard.path,
                 format!(
                     "tensor `{name}`: expected shape {expected:?}, found {:?}",
                     info.shape
@@ -175,20 +268,61 @@ impl TensorFile {
             ));
         }
         let (begin, end) = info.data_offsets;
-        let bytes = &self.map[self.data_start + begin..self.data_start + end];
+        let bytes = &shard.map[shard.data_start + begin..shard.data_start + end];
         let format = match info.dtype {
             Dtype::F32 => FloatFormat::F32,
             Dtype::F16 => FloatFormat::F16,
             Dtype::BF16 => FloatFormat::BF16,
             other => {
                 return Err(Error::model(
-                    &self.path,
+                    &shard.path,
                     format!("tensor `{name}`: dtype {other:?}, expected F32, F16 or BF16"),
                 ));
             }
         };
-        Ok((name, format, bytes))
+        Ok(Located {
+            name,
+            shard,
+            format,
+            bytes,
+        })
     }
+}
+
+/// Where `bytes` (a slice of `map`) starts in it.
+fn offset_in(map: &memmap2::Mmap, bytes: &[u8]) -> usize {
+    bytes.as_ptr() as usize - map.as_ptr() as usize
+}
+
+/// Map one safetensors file read-only; its header's tensors.
+fn map_shard(path: &Path) -> Result<(Shard, Vec<(String, TensorInfo)>)> {
+    let read_error = |source| Error::ReadInput {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    if file.metadata().map_err(read_error)?.is_dir() {
+        return Err(Error::model(
+            path,
+            "is a directory, expected a safetensors file",
+        ));
+    }
+    // SAFETY: the mapping is read-only; the file is a model we opened and do not write. A file
+    // truncated by another process while mapped would fault, as it would for every mmap user.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(read_error)?;
+    let (header_len, metadata) = SafeTensors::read_metadata(&map)
+        .map_err(|e| Error::model(path, format!("not a valid safetensors file: {e}")))?;
+    let header = metadata
+        .tensors()
+        .into_iter()
+        .map(|(name, info)| (name, info.clone()))
+        .collect();
+    let shard = Shard {
+        path: path.to_path_buf(),
+        map: Arc::new(map),
+        data_start: 8 + header_len,
+    };
+    Ok((shard, header))
 }
 
 /// f16 bit patterns, in memory of their own or where they lie in a mapped model file (kept

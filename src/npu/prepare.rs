@@ -6,9 +6,10 @@ use std::collections::HashMap;
 
 use super::layout::{GemmShape, f32_bytes, pack_weight_transposed};
 use crate::encoder::Weight;
+use crate::error::Result;
 use crate::model::config::ENCODER_FRAMES;
 use crate::model::weights::conv_taps_outer;
-use crate::model::{Config, EncoderWeights};
+use crate::model::{Config, EncoderWeights, Tensor};
 
 /// The resident B operand and bias of one GEMM.
 #[derive(Debug, Clone)]
@@ -31,10 +32,17 @@ pub struct PreparedWeights {
 }
 
 impl PreparedWeights {
-    pub fn new(config: &Config, weights: &EncoderWeights) -> Self {
+    /// Convert `weights` one tensor at a time (each stored tensor's pages are released once
+    /// it is converted).
+    pub fn new(config: &Config, weights: &EncoderWeights) -> Result<Self> {
         let d = config.d_model;
         let f = config.encoder_ffn_dim;
         let t = ENCODER_FRAMES;
+        let values = |tensor: &Tensor| -> Result<Vec<f32>> {
+            let v = tensor.to_f32()?.into_owned();
+            tensor.release();
+            Ok(v)
+        };
         let mut gemms = HashMap::new();
         let mut add_gemm =
             |key: Weight, weight: &[f32], bias: &[f32], m: usize, k: usize, n: usize| {
@@ -53,52 +61,65 @@ impl PreparedWeights {
         let mels = config.num_mel_bins;
         add_gemm(
             Weight::Conv1,
-            &conv_taps_outer(&weights.conv1_weight, d, mels),
-            &weights.conv1_bias,
+            &conv_taps_outer(&values(&weights.conv1_weight)?, d, mels),
+            &values(&weights.conv1_bias)?,
             2 * t,
             3 * mels,
             d,
         );
         add_gemm(
             Weight::Conv2,
-            &conv_taps_outer(&weights.conv2_weight, d, d),
-            &weights.conv2_bias,
+            &conv_taps_outer(&values(&weights.conv2_weight)?, d, d),
+            &values(&weights.conv2_bias)?,
             t,
             3 * d,
             d,
         );
         let mut norms = HashMap::new();
-        let norm = |g: &[f32], b: &[f32]| f32_bytes(&[g, b].concat());
+        let norm = |g: &Tensor, b: &Tensor| -> Result<Vec<u8>> {
+            Ok(f32_bytes(&[values(g)?, values(b)?].concat()))
+        };
         for (l, layer) in weights.layers.iter().enumerate() {
             let qkv = [
-                &layer.query_weight[..],
-                &layer.key_weight,
-                &layer.value_weight,
+                values(&layer.query_weight)?,
+                values(&layer.key_weight)?,
+                values(&layer.value_weight)?,
             ]
             .concat();
-            let qkv_bias = [&layer.query_bias[..], &vec![0.0; d], &layer.value_bias].concat();
+            let qkv_bias = [
+                values(&layer.query_bias)?,
+                vec![0.0; d],
+                values(&layer.value_bias)?,
+            ]
+            .concat();
             add_gemm(Weight::Qkv(l), &qkv, &qkv_bias, t, d, 3 * d);
-            add_gemm(Weight::Out(l), &layer.out_weight, &layer.out_bias, t, d, d);
-            add_gemm(Weight::Fc1(l), &layer.fc1_weight, &layer.fc1_bias, t, d, f);
-            add_gemm(Weight::Fc2(l), &layer.fc2_weight, &layer.fc2_bias, t, f, d);
+            let linear = |w: &Tensor, b: &Tensor| -> Result<(Vec<f32>, Vec<f32>)> {
+                Ok((values(w)?, values(b)?))
+            };
+            let (w, b) = linear(&layer.out_weight, &layer.out_bias)?;
+            add_gemm(Weight::Out(l), &w, &b, t, d, d);
+            let (w, b) = linear(&layer.fc1_weight, &layer.fc1_bias)?;
+            add_gemm(Weight::Fc1(l), &w, &b, t, d, f);
+            let (w, b) = linear(&layer.fc2_weight, &layer.fc2_bias)?;
+            add_gemm(Weight::Fc2(l), &w, &b, t, f, d);
             norms.insert(
                 Weight::AttnNorm(l),
-                norm(&layer.attn_norm_gamma, &layer.attn_norm_beta),
+                norm(&layer.attn_norm_gamma, &layer.attn_norm_beta)?,
             );
             norms.insert(
                 Weight::MlpNorm(l),
-                norm(&layer.mlp_norm_gamma, &layer.mlp_norm_beta),
+                norm(&layer.mlp_norm_gamma, &layer.mlp_norm_beta)?,
             );
         }
         norms.insert(
             Weight::FinalNorm,
-            norm(&weights.final_norm_gamma, &weights.final_norm_beta),
+            norm(&weights.final_norm_gamma, &weights.final_norm_beta)?,
         );
-        PreparedWeights {
+        Ok(PreparedWeights {
             gemms,
             norms,
-            positions: f32_bytes(&weights.positions),
-        }
+            positions: f32_bytes(&values(&weights.positions)?),
+        })
     }
 
     /// Bytes placed on the device once per model.

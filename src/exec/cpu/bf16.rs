@@ -91,17 +91,39 @@ impl PackedWeight {
         column: impl Fn(usize) -> &'a [f32],
     ) {
         self.reshape(n, k);
+        for j in 0..n {
+            self.put_column(j, column(j));
+        }
+    }
+
+    /// Pack PyTorch's `[out = n][in = k]` weight from its rows, each read into a scratch row
+    /// by `read_row(j, row)`: a stored f16 (or f32, bf16) weight is rounded to bf16 row by row,
+    /// with no f32 copy of the whole matrix.
+    pub fn from_rows<E>(
+        n: usize,
+        k: usize,
+        mut read_row: impl FnMut(usize, &mut [f32]) -> Result<(), E>,
+    ) -> Result<Self, E> {
+        let mut packed = PackedWeight::empty();
+        packed.reshape(n, k);
+        let mut row = vec![0.0f32; k];
+        for j in 0..n {
+            read_row(j, &mut row)?;
+            packed.put_column(j, &row);
+        }
+        Ok(packed)
+    }
+
+    /// Write column `j` (k values) of a reshaped weight into its panel.
+    fn put_column(&mut self, j: usize, values: &[f32]) {
+        debug_assert_eq!(values.len(), self.k);
         let pairs = self.k2 / 2;
-        for (p, out) in self.data.chunks_exact_mut(pairs * NR * 2).enumerate() {
-            for c in 0..NR.min(n - p * NR) {
-                let values = column(p * NR + c);
-                debug_assert_eq!(values.len(), k);
-                for (kp, two) in values.chunks(2).enumerate() {
-                    let at = (kp * NR + c) * 2;
-                    out[at] = bf16_round(two[0]) as u16;
-                    out[at + 1] = two.get(1).map_or(0, |&v| bf16_round(v) as u16);
-                }
-            }
+        let (p, c) = (j / NR, j % NR);
+        let out = &mut self.data[p * pairs * NR * 2..(p + 1) * pairs * NR * 2];
+        for (kp, two) in values.chunks(2).enumerate() {
+            let at = (kp * NR + c) * 2;
+            out[at] = bf16_round(two[0]) as u16;
+            out[at + 1] = two.get(1).map_or(0, |&v| bf16_round(v) as u16);
         }
     }
 

@@ -6,11 +6,11 @@ pub mod math;
 pub mod simd;
 
 use crate::encoder::{AddSource, Buf, Step, Weight};
-use crate::model::weights::conv_taps_outer;
+use crate::error::Result;
+use crate::model::weights::{read_conv_row, read_stacked_row};
+use crate::model::{Config, EncoderWeights, Tensor};
 use kernels::Epilogue;
 use rayon::prelude::*;
-
-use crate::model::{Config, EncoderWeights};
 
 use super::{Buffers, Precision};
 
@@ -44,6 +44,29 @@ impl Linear {
             weight,
             bias: bias.to_vec(),
         }
+    }
+
+    /// From a PyTorch-layout `[out = n][in = k]` weight that `read_row(j, row)` reads one row
+    /// at a time: bf16 packing never holds more than a row in f32.
+    pub fn from_rows(
+        n: usize,
+        k: usize,
+        bias: Vec<f32>,
+        precision: Precision,
+        mut read_row: impl FnMut(usize, &mut [f32]) -> Result<()>,
+    ) -> Result<Self> {
+        debug_assert_eq!(bias.len(), n);
+        let weight = match precision {
+            Precision::F32 => {
+                let mut out_in = vec![0.0f32; n * k];
+                for (j, row) in out_in.chunks_exact_mut(k).enumerate() {
+                    read_row(j, row)?;
+                }
+                Arranged::F32(kernels::transposed(&out_in, n, k))
+            }
+            Precision::Bf16 => Arranged::Bf16(bf16::PackedWeight::from_rows(n, k, read_row)?),
+        };
+        Ok(Linear { weight, bias })
     }
 
     /// `out[m][n] = input[m][k] · W + bias` at the layer's precision.
@@ -91,43 +114,69 @@ pub struct CpuWeights {
 }
 
 impl CpuWeights {
-    /// Arrange `weights` for `precision` (bf16 needs `bf16::available()`).
-    pub fn new(config: &Config, weights: &EncoderWeights, precision: Precision) -> Self {
+    /// Arrange `weights` for `precision` (bf16 needs `bf16::available()`), one tensor at a
+    /// time, releasing each stored tensor's pages once it is arranged.
+    pub fn new(config: &Config, weights: &EncoderWeights, precision: Precision) -> Result<Self> {
         let d = config.d_model;
-        let norm = |g: &Vec<f32>, b: &Vec<f32>| Norm {
-            gamma: g.clone(),
-            beta: b.clone(),
+        let f = config.encoder_ffn_dim;
+        let values = |t: &Tensor| -> Result<Vec<f32>> {
+            let v = t.to_f32()?.into_owned();
+            t.release();
+            Ok(v)
         };
-        let linear = |w: &[f32], b: &[f32]| Linear::from_out_in(w, b, precision);
-        CpuWeights {
-            conv1: linear(
-                &conv_taps_outer(&weights.conv1_weight, d, config.num_mel_bins),
+        let norm = |g: &Tensor, b: &Tensor| -> Result<Norm> {
+            Ok(Norm {
+                gamma: values(g)?,
+                beta: values(b)?,
+            })
+        };
+        let linear = |w: &Tensor, b: &Tensor, n: usize, k: usize| -> Result<Linear> {
+            let arranged =
+                Linear::from_rows(n, k, values(b)?, precision, |j, row| w.read_row(j, k, row))?;
+            w.release();
+            Ok(arranged)
+        };
+        let conv = |w: &Tensor, b: &Tensor, input: usize| -> Result<Linear> {
+            let mut scratch = vec![0.0; 3 * input];
+            let arranged = Linear::from_rows(d, 3 * input, values(b)?, precision, |o, row| {
+                read_conv_row(w, o, row, &mut scratch)
+            })?;
+            w.release();
+            Ok(arranged)
+        };
+        let layer = |l: &crate::model::LayerWeights| -> Result<CpuLayer> {
+            let qkv_parts = [&l.query_weight, &l.key_weight, &l.value_weight];
+            let qkv_bias = [values(&l.query_bias)?, vec![0.0; d], values(&l.value_bias)?].concat();
+            let qkv = Linear::from_rows(3 * d, d, qkv_bias, precision, |j, row| {
+                read_stacked_row(&qkv_parts, d, j, row)
+            })?;
+            qkv_parts.iter().for_each(|t| t.release());
+            Ok(CpuLayer {
+                attn_norm: norm(&l.attn_norm_gamma, &l.attn_norm_beta)?,
+                qkv,
+                out: linear(&l.out_weight, &l.out_bias, d, d)?,
+                mlp_norm: norm(&l.mlp_norm_gamma, &l.mlp_norm_beta)?,
+                fc1: linear(&l.fc1_weight, &l.fc1_bias, f, d)?,
+                fc2: linear(&l.fc2_weight, &l.fc2_bias, d, f)?,
+            })
+        };
+        Ok(CpuWeights {
+            conv1: conv(
+                &weights.conv1_weight,
                 &weights.conv1_bias,
-            ),
-            conv2: linear(
-                &conv_taps_outer(&weights.conv2_weight, d, d),
-                &weights.conv2_bias,
-            ),
-            positions: weights.positions.clone(),
+                config.num_mel_bins,
+            )?,
+            conv2: conv(&weights.conv2_weight, &weights.conv2_bias, d)?,
+            positions: values(&weights.positions)?,
             // Layers in parallel: the weight transposes or packing are most of the load-time work.
             layers: weights
                 .layers
                 .par_iter()
-                .map(|l| CpuLayer {
-                    attn_norm: norm(&l.attn_norm_gamma, &l.attn_norm_beta),
-                    qkv: linear(
-                        &[&l.query_weight[..], &l.key_weight, &l.value_weight].concat(),
-                        &[&l.query_bias[..], &vec![0.0; d], &l.value_bias].concat(),
-                    ),
-                    out: linear(&l.out_weight, &l.out_bias),
-                    mlp_norm: norm(&l.mlp_norm_gamma, &l.mlp_norm_beta),
-                    fc1: linear(&l.fc1_weight, &l.fc1_bias),
-                    fc2: linear(&l.fc2_weight, &l.fc2_bias),
-                })
-                .collect(),
-            final_norm: norm(&weights.final_norm_gamma, &weights.final_norm_beta),
+                .map(layer)
+                .collect::<Result<_>>()?,
+            final_norm: norm(&weights.final_norm_gamma, &weights.final_norm_beta)?,
             precision,
-        }
+        })
     }
 
     fn linear(&self, weight: Weight) -> &Linear {
