@@ -219,3 +219,98 @@ fn every_published_size_loads_from_shapes_alone() {
         std::fs::remove_file(&path).unwrap();
     }
 }
+
+/// Write the tiny random model's tensors as two shards and an index into `dir`; `edit_index`
+/// may change the index's weight map.
+fn write_shards(dir: &Path, edit_index: impl FnOnce(&mut BTreeMap<String, String>)) {
+    let bytes = std::fs::read(fixture("models/tiny-random-hf/model.safetensors")).unwrap();
+    let parsed = SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<String> = parsed.names().into_iter().map(String::from).collect();
+    names.sort();
+    let mut weight_map = BTreeMap::new();
+    for (i, half) in names.chunks(names.len().div_ceil(2)).enumerate() {
+        let file = format!("model-{:05}-of-00002.safetensors", i + 1);
+        let views: Vec<_> = half
+            .iter()
+            .map(|n| (n.clone(), parsed.tensor(n).unwrap()))
+            .collect();
+        std::fs::write(
+            dir.join(&file),
+            safetensors::serialize(views, None).unwrap(),
+        )
+        .unwrap();
+        for n in half {
+            weight_map.insert(n.clone(), file.clone());
+        }
+    }
+    edit_index(&mut weight_map);
+    let index = serde_json::json!({"metadata": {}, "weight_map": weight_map});
+    std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).unwrap();
+    std::fs::copy(
+        fixture("models/tiny-random-hf/config.json"),
+        dir.join("config.json"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_sharded_model_loads_and_encodes_as_the_single_file() {
+    use npu_whisper::exec::Executor;
+    let dir = tempfile::tempdir().unwrap();
+    write_shards(dir.path(), |_| {});
+    let sharded = Model::load(dir.path(), None).unwrap();
+    assert!(
+        sharded
+            .weights_path
+            .ends_with("model.safetensors.index.json")
+    );
+    let single = Model::load(&fixture("models/tiny-random-hf"), None).unwrap();
+    let (_, mel) = common::read_npy_gz(&fixture("mel/speech_espeak_16k.n80.npy.gz"));
+    let a = Executor::cpu(&sharded)
+        .unwrap()
+        .encode_window(&mel)
+        .unwrap()
+        .to_vec();
+    let b = Executor::cpu(&single)
+        .unwrap()
+        .encode_window(&mel)
+        .unwrap()
+        .to_vec();
+    assert_eq!(a, b);
+
+    // A shard outside the directory, a tensor the index puts in the wrong shard, a missing
+    // shard: each is a one-line model error.
+    for (edit, expect) in [
+        (
+            Box::new(|m: &mut BTreeMap<String, String>| {
+                let first = m.keys().next().unwrap().clone();
+                m.insert(first, "../elsewhere.safetensors".into());
+            }) as Box<dyn FnOnce(&mut BTreeMap<String, String>)>,
+            "not a .safetensors file name beside the index",
+        ),
+        (
+            Box::new(|m: &mut BTreeMap<String, String>| {
+                let (name, file) = m
+                    .iter()
+                    .next()
+                    .map(|(n, f)| (n.clone(), f.clone()))
+                    .unwrap();
+                let other = m.values().find(|f| **f != file).unwrap().clone();
+                m.insert(name, other);
+            }),
+            "is not in its shard",
+        ),
+        (
+            Box::new(|m: &mut BTreeMap<String, String>| {
+                let first = m.keys().next().unwrap().clone();
+                m.insert(first, "model-00003-of-00002.safetensors".into());
+            }),
+            "model-00003-of-00002.safetensors",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write_shards(dir.path(), edit);
+        let e = load_error(dir.path());
+        assert!(e.contains(expect), "{e}");
+    }
+}
