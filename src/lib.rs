@@ -39,6 +39,7 @@ pub mod decoder;
 pub mod doctor;
 pub mod error;
 pub mod export;
+pub mod hub;
 pub mod interrupt;
 pub mod mel;
 pub mod npu;

@@ -418,15 +418,30 @@ fn encode_json_has_timings_ledger_and_realtime_factors() {
 }
 
 #[test]
-fn a_missing_model_names_the_fetch_command() {
+fn a_model_not_cached_while_offline_names_the_fetch_command() {
     let dir = tempfile::tempdir().unwrap();
-    npu_whisper()
-        .env("NPU_WHISPER_MODEL_DIR", dir.path())
-        .env_remove("NPU_WHISPER_MODEL")
-        .args(["encode", fixture("audio/one_sample.wav").to_str().unwrap()])
-        .assert()
-        .code(3)
-        .stderr(predicates::str::contains("scripts/fetch-model base"));
+    let audio = fixture("audio/one_sample.wav");
+    // HF_HUB_OFFLINE=1, and --offline: no network is touched either way.
+    for (offline_env, flag) in [(Some("1"), None), (None, Some("--offline"))] {
+        let mut cmd = npu_whisper();
+        cmd.env("NPU_WHISPER_MODEL_DIR", dir.path().join("models"))
+            .env("HF_HUB_CACHE", dir.path().join("hub"))
+            .env("HF_ENDPOINT", "http://127.0.0.1:9")
+            .env_remove("NPU_WHISPER_MODEL")
+            .env_remove("HF_HUB_OFFLINE");
+        if let Some(v) = offline_env {
+            cmd.env("HF_HUB_OFFLINE", v);
+        }
+        cmd.arg("encode").args(flag).arg(&audio);
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(3));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("npu-whisper model fetch base") && stderr.contains("offline"),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

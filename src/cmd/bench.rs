@@ -11,7 +11,7 @@ use crate::encoder::OpKind;
 use crate::error::{Error, Result};
 use crate::exec::{DeviceRequest, ExecOptions, Executor, placement_summary};
 use crate::mel::{LogMel, WINDOW_SAMPLES};
-use crate::model::{self, Config, Model};
+use crate::model::Model;
 use crate::npu::cost;
 
 const WINDOW_SECONDS: f64 = 30.0;
@@ -22,16 +22,33 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<()> {
     }
     let layers = args.layers.map(|n| n.get());
     let model = match &args.model {
-        Some(m) => Model::load(&model::resolve(Some(m))?, layers)?,
+        Some(m) => {
+            let resolved = super::resolve_model(Some(m), crate::hub::Needs::Encoder, global)?;
+            let mut model = Model::load(&resolved.path, layers)?;
+            model.name = resolved.name;
+            model
+        }
         None => {
-            let config = Config::standard(80, 512, 6);
+            let size = args.size.as_deref().unwrap_or("base");
+            let entry = crate::hub::catalogue::lookup(size)
+                .filter(|e| e.dims.is_some())
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--size {size}: not a Whisper size (one of {})",
+                        crate::hub::catalogue::whisper_names().join(", ")
+                    ))
+                })?;
+            let config = entry.dims.map(|d| d.config()).expect("filtered on dims");
             let n = layers.unwrap_or(config.encoder_layers);
             if n > config.encoder_layers {
                 return Err(Error::Usage(format!(
-                    "--layers {n}: base has only 6 encoder layers"
+                    "--layers {n}: {} has only {} encoder layers",
+                    entry.name, config.encoder_layers
                 )));
             }
-            Model::synthetic(&config, n)
+            let mut model = Model::synthetic(&config, n);
+            model.name = format!("synthetic-{}", entry.name);
+            model
         }
     };
     let device = match args.device {

@@ -6,6 +6,7 @@ mod doctor;
 mod encode;
 mod inputs;
 mod mel;
+mod model;
 mod transcribe;
 
 use crate::cli::{Cli, Command};
@@ -22,6 +23,7 @@ pub fn run(cli: &Cli) -> Result<i32> {
         Command::Encode(args) => encode::run(args, &cli.global),
         Command::Transcribe(args) => transcribe::run(args, &cli.global),
         Command::Convert(args) => convert::run(args, &cli.global).map(|()| 0),
+        Command::Model(args) => model::run(args, &cli.global).map(|()| 0),
         Command::Bench(args) => bench::run(args, &cli.global).map(|()| 0),
         Command::Doctor(_) => doctor::run(&cli.global),
         Command::Completions(args) => {
@@ -48,6 +50,17 @@ pub(crate) fn log_device_note(executor: &crate::exec::Executor, device: crate::c
             tracing::info!("{note}");
         }
     }
+}
+
+/// The model for a command (`--model`, `$NPU_WHISPER_MODEL` or `base`), fetched with progress
+/// on stderr when it is not cached (not with `--offline`).
+pub(crate) fn resolve_model(
+    arg: Option<&str>,
+    needs: crate::hub::Needs,
+    global: &crate::cli::GlobalArgs,
+) -> Result<crate::model::Resolved> {
+    let progress = crate::hub::progress::for_stderr(global.quiet);
+    crate::model::resolve(arg, needs, global.offline, progress.as_ref())
 }
 
 /// Milliseconds since `start`, for summaries.

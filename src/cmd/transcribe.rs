@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::exec::{ExecOptions, Executor, Precision, placement_summary};
 use crate::export::OutputTarget;
 use crate::mel::LogMel;
-use crate::model::{self, Model, ModelSource};
+use crate::model::{Model, ModelSource};
 use crate::tokenizer::Tokenizer;
 use crate::transcribe::{GenerationConfig, Options, Task, Transcriber, Transcript, format};
 
@@ -42,9 +42,15 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
         None => vec![args.output.clone()],
     };
 
+    let resolved = super::resolve_model(
+        args.model.as_deref(),
+        crate::hub::Needs::Transcription,
+        global,
+    )?;
+    let model_path = resolved.path;
     let started = Instant::now();
-    let model_path = model::resolve(args.model.as_deref())?;
-    let source = ModelSource::open(&model_path)?;
+    let mut source = ModelSource::open(&model_path)?;
+    source.name = resolved.name;
     let model_dir = if model_path.is_dir() {
         model_path.clone()
     } else {

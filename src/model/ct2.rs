@@ -328,9 +328,10 @@ pub fn convert(model_bin: &Path, out_dir: &Path, dtype: OutputDtype) -> Result<C
         "converted_from".to_string(),
         format!("CTranslate2 {} revision {}", model.spec, model.revision),
     );
-    let serialized =
+    let mut serialized =
         safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata))
             .map_err(|e| Error::Runtime(format!("cannot serialise safetensors: {e}")))?;
+    sort_header_keys(&mut serialized);
     write_atomically(&OutputTarget::File(weights_path.clone()), |w| {
         w.write_all(&serialized)
     })?;
@@ -412,6 +413,33 @@ impl Dimensions {
 }
 
 /// Map every CTranslate2 variable to its Hugging Face name(s), splitting fused projections.
+/// Rewrite a serialised safetensors file's JSON header with its keys sorted, in place (the
+/// same keys and values, so the same length after the space padding the format allows): the
+/// metadata map comes out of a HashMap in a different order each run, and the same model should
+/// convert to the same bytes.
+fn sort_header_keys(file: &mut [u8]) {
+    let Some(len) = file
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as usize)
+    else {
+        return;
+    };
+    let Some(header) = file.get(8..8 + len) else {
+        return;
+    };
+    // serde_json's map is ordered by key.
+    let Ok(value) = serde_json::from_slice::<Value>(header) else {
+        return;
+    };
+    let Ok(mut sorted) = serde_json::to_vec(&value) else {
+        return;
+    };
+    if sorted.len() <= len {
+        sorted.resize(len, b' ');
+        file[8..8 + len].copy_from_slice(&sorted);
+    }
+}
+
 fn import_tensors(model: &Ct2Model, dtype: OutputDtype) -> Result<BTreeMap<String, OutTensor>> {
     let mut out = BTreeMap::new();
     for variable in &model.variables {

@@ -96,7 +96,7 @@ impl ModelSource {
             None => infer_config(&file)?,
         };
         Ok(ModelSource {
-            name: model_name(path),
+            name: name_of_path(path),
             config,
             file,
         })
@@ -277,60 +277,55 @@ pub fn cache_dir() -> PathBuf {
     cache.join("npu-whisper").join("models")
 }
 
-/// Where the model comes from: `--model` (a path or a cached name) > `$NPU_WHISPER_MODEL` > the
-/// cached default. A missing model names the command that fetches it.
-pub fn resolve(arg: Option<&str>) -> Result<PathBuf> {
-    let (wanted, from) = match arg {
-        Some(a) => (a.to_string(), "--model"),
-        None => match std::env::var(MODEL_ENV) {
-            Ok(v) if !v.is_empty() => (v, MODEL_ENV),
-            _ => (DEFAULT_MODEL.to_string(), "the default"),
-        },
-    };
-    let as_path = PathBuf::from(&wanted);
-    if as_path.exists() {
-        return Ok(as_path);
-    }
-    let cached = cache_dir().join(&wanted);
-    if cached.exists() {
-        return Ok(cached);
-    }
-    let looks_like_path = wanted.contains('/') || wanted.ends_with(".safetensors");
-    let fetch = if looks_like_path {
-        String::new()
-    } else {
-        format!("; fetch it with `scripts/fetch-model {wanted}`")
-    };
-    Err(Error::model(
-        &as_path,
-        format!(
-            "model not found ({from}): no such path and no `{wanted}` in the model cache {}{fetch}",
-            cache_dir().display()
-        ),
-    ))
+/// A model found (or fetched) for a command: where it is and what to call it.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub path: PathBuf,
+    /// The name the user gave (`base`, `openai/whisper-large-v3`) or the path's name.
+    pub name: String,
 }
 
-/// Hex sha256 of a file, read in blocks.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    use sha2::Digest;
-    use std::io::Read;
-    let read_error = |source| Error::ReadInput {
-        path: path.to_path_buf(),
-        source,
+/// Where the model comes from: `--model` (a path, a catalogue name or a Hub id) >
+/// `$NPU_WHISPER_MODEL` > `base`. A model not on disk is fetched (`progress` reports it),
+/// unless `offline`: then the error names `npu-whisper model fetch`.
+pub fn resolve(
+    arg: Option<&str>,
+    needs: crate::hub::Needs,
+    offline: bool,
+    progress: &dyn crate::hub::progress::Progress,
+) -> Result<Resolved> {
+    let wanted = match arg {
+        Some(a) => a.to_string(),
+        None => match std::env::var(MODEL_ENV) {
+            Ok(v) if !v.is_empty() => v,
+            _ => DEFAULT_MODEL.to_string(),
+        },
     };
-    let mut file = std::fs::File::open(path).map_err(read_error)?;
-    let mut hasher = sha2::Sha256::new();
-    let mut block = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut block).map_err(read_error)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&block[..n]);
+    let model = crate::hub::ModelRef::parse(&wanted)?;
+    let settings = crate::hub::Settings::from_env(offline);
+    let path = crate::hub::resolve(&settings, &model, needs, progress)?;
+    Ok(Resolved {
+        path,
+        name: model.display_name(),
+    })
+}
+
+/// A model path's name: a Hub snapshot (`models--ORG--NAME/snapshots/COMMIT`) is called
+/// `ORG/NAME`, anything else by its directory name or file stem.
+pub fn name_of_path(path: &Path) -> String {
+    let dir = if path.is_dir() {
+        Some(path)
+    } else {
+        path.parent()
+    };
+    if let Some(snapshot) = dir
+        && let Some(snapshots) = snapshot.parent()
+        && snapshots.file_name().is_some_and(|n| n == "snapshots")
+        && let Some(folder) = snapshots.parent().and_then(|r| r.file_name())
+        && let Some(rest) = folder.to_string_lossy().strip_prefix("models--")
+        && let Some((org, name)) = rest.split_once("--")
+    {
+        return format!("{org}/{}", name.replace("--", "/"));
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    model_name(path)
 }

@@ -15,8 +15,8 @@ use crate::exec::npu::{FAULT_ENV, Fault};
 use crate::exec::{DeviceRequest, ExecOptions, Executor, placement_summary};
 use crate::export::{self, OutputTarget};
 use crate::mel::{self, HOP_LENGTH, LogMel, N_FFT};
+use crate::model::Model;
 use crate::model::config::ENCODER_FRAMES;
-use crate::model::{self, Model};
 
 /// Audio samples per encoder frame (20 ms): conv2 halves the 10 ms mel frames.
 const SAMPLES_PER_FRAME: usize = 2 * HOP_LENGTH;
@@ -99,9 +99,11 @@ pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
         None => None,
     };
 
+    // Load time starts once the model is on disk (a first fetch is not load time).
+    let resolved = super::resolve_model(args.model.as_deref(), crate::hub::Needs::Encoder, global)?;
     let started = Instant::now();
-    let model_path = model::resolve(args.model.as_deref())?;
-    let model = Model::load(&model_path, args.layers.map(|n| n.get()))?;
+    let mut model = Model::load(&resolved.path, args.layers.map(|n| n.get()))?;
+    model.name = resolved.name;
     let executor_started = Instant::now();
     let mut executor = Executor::new(&model, exec_options(args)?)?;
     super::log_device_note(&executor, args.device);
@@ -373,7 +375,7 @@ fn provenance(
     trim: bool,
     placement: &str,
 ) -> Result<HashMap<String, String>> {
-    let sha256 = model::sha256_file(weights_path)?;
+    let sha256 = crate::hub::file_sha256(weights_path)?;
     let pairs = [
         (
             "producer",

@@ -1,0 +1,115 @@
+//! How a download tells the user where it is: a progress bar on stderr when stderr is a
+//! terminal, one line per file otherwise (logs and pipes never see control characters), or
+//! nothing (`-q`).
+
+/// Receives a download's progress.
+pub trait Progress {
+    /// A file of `total` bytes (if known) starts, `done` of them already on disk (resumed).
+    fn start(&self, what: &str, total: Option<u64>, done: u64);
+    fn set(&self, done: u64);
+    fn finish(&self);
+    /// A one-line note (which source, a fallback): always shown unless silent.
+    fn note(&self, text: &str);
+}
+
+/// Nothing shown.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn start(&self, _: &str, _: Option<u64>, _: u64) {}
+    fn set(&self, _: u64) {}
+    fn finish(&self) {}
+    fn note(&self, _: &str) {}
+}
+
+/// One line per file and per note on stderr.
+pub struct Lines;
+
+impl Progress for Lines {
+    fn start(&self, what: &str, total: Option<u64>, done: u64) {
+        let size = total
+            .map(|t| format!(" ({})", human_bytes(t)))
+            .unwrap_or_default();
+        let resumed = if done > 0 {
+            format!(", resuming at {}", human_bytes(done))
+        } else {
+            String::new()
+        };
+        eprintln!("npu-whisper: downloading {what}{size}{resumed}");
+    }
+    fn set(&self, _: u64) {}
+    fn finish(&self) {}
+    fn note(&self, text: &str) {
+        eprintln!("npu-whisper: {text}");
+    }
+}
+
+/// A bar on a terminal.
+pub struct Bar {
+    bar: indicatif::ProgressBar,
+}
+
+impl Bar {
+    pub fn new() -> Self {
+        let bar = indicatif::ProgressBar::hidden();
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} (eta {eta})",
+        ) {
+            bar.set_style(style);
+        }
+        Bar { bar }
+    }
+}
+
+impl Default for Bar {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Progress for Bar {
+    fn start(&self, what: &str, total: Option<u64>, done: u64) {
+        self.bar
+            .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        self.bar.reset();
+        self.bar.set_length(total.unwrap_or(0));
+        self.bar.set_position(done);
+        self.bar.set_message(what.to_string());
+    }
+    fn set(&self, done: u64) {
+        self.bar.set_position(done);
+    }
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+    fn note(&self, text: &str) {
+        self.bar.suspend(|| eprintln!("npu-whisper: {text}"));
+    }
+}
+
+/// The reporter for this process: a bar when stderr is a terminal, lines otherwise, nothing
+/// when `quiet`.
+pub fn for_stderr(quiet: bool) -> Box<dyn Progress> {
+    use std::io::IsTerminal;
+    if quiet {
+        Box::new(Silent)
+    } else if std::io::stderr().is_terminal() {
+        Box::new(Bar::new())
+    } else {
+        Box::new(Lines)
+    }
+}
+
+/// `145.2 MB`, `3.09 GB`: decimal units, as the Hub shows sizes.
+pub fn human_bytes(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1e9 {
+        format!("{:.2} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.1} kB", b / 1e3)
+    } else {
+        format!("{bytes} B")
+    }
+}
