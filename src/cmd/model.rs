@@ -16,10 +16,9 @@ pub fn run(args: &ModelArgs, global: &GlobalArgs) -> Result<()> {
             let mut fetched = Vec::new();
             for name in &fetch.names {
                 let model = ModelRef::parse(name)?;
-                let needs = match &model {
-                    ModelRef::Named(e) if e.dims.is_none() => Needs::Encoder,
-                    _ => Needs::Transcription,
-                };
+                // Everything the repository has is fetched; a model without a tokenizer can
+                // still encode (the fetch says so).
+                let needs = Needs::Encoder;
                 let (path, already) =
                     match hub::locate_from(&settings, &model, needs, fetch.source.into()) {
                         Some(path) => (path, true),

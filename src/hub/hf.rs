@@ -80,11 +80,6 @@ pub fn fetch(
             ));
         }
     }
-    progress.note(&format!(
-        "fetching {target} (commit {}) from {}",
-        &commit[..12],
-        settings.endpoint
-    ));
     let mut plan: Vec<Planned> = Vec::new();
     if has("model.safetensors") {
         plan.push(plan_file(
@@ -136,7 +131,13 @@ pub fn fetch(
         "config.json",
     )?);
     let total: u64 = plan.iter().filter_map(|p| p.size).sum();
-    tracing::info!("{target}: {} files, {}", plan.len(), human_bytes(total));
+    progress.note(&format!(
+        "fetching {target} (commit {}, {} files, {}) from {}",
+        &commit[..12],
+        plan.len(),
+        human_bytes(total),
+        settings.endpoint
+    ));
     for planned in &plan {
         fetch_blob(&client, cache, &target.repo, planned, progress)?;
     }
@@ -312,6 +313,12 @@ fn fetch_blob(
         return Ok(());
     }
     let partial = blob.with_file_name(format!("{}.incomplete", planned.etag));
+    if let Some(blobs) = blob.parent() {
+        std::fs::create_dir_all(blobs).map_err(|source| Error::WriteOutput {
+            path: blobs.to_path_buf(),
+            source,
+        })?;
+    }
     let expected = Expected {
         size: planned.size,
         digest: Digest::from_etag(&planned.etag),

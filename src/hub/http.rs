@@ -167,34 +167,17 @@ impl Client {
         self
     }
 
-    /// One request, following same-origin redirects (a rename on the Hub answers 307 with a
-    /// relative location) up to `MAX_REDIRECTS`; a redirect to another origin (the Hub's CDN)
-    /// is returned as is, for the caller to read its headers and follow. No retries here.
+    /// One request, following relative redirects (a renamed repository answers 307 with a
+    /// path) up to `MAX_REDIRECTS`, as huggingface_hub does; an absolute redirect (the Hub's
+    /// LFS files to their CDN) is returned as is, for the caller to read its headers and
+    /// follow. No retries here.
     pub fn send(
         &self,
         method: &str,
         url: &str,
         range_from: Option<u64>,
     ) -> std::result::Result<Reply, Failure> {
-        let mut url = url.to_string();
-        for _ in 0..=MAX_REDIRECTS {
-            let reply = self.send_once(method, &url, range_from)?;
-            let location = match reply.status {
-                301 | 302 | 303 | 307 | 308 => reply.header("location").map(str::to_string),
-                _ => None,
-            };
-            let Some(location) = location else {
-                return Ok(reply);
-            };
-            let next = join_url(&url, &location);
-            if origin_of(&next) != origin_of(&url) {
-                return Ok(reply);
-            }
-            url = next;
-        }
-        Err(Failure::Fatal(format!(
-            "more than {MAX_REDIRECTS} redirects from {url}"
-        )))
+        self.follow(method, url, range_from, false)
     }
 
     /// Follow redirects of any origin (for downloads from a CDN URL), at most `MAX_REDIRECTS`.
@@ -204,16 +187,32 @@ impl Client {
         url: &str,
         range_from: Option<u64>,
     ) -> std::result::Result<Reply, Failure> {
+        self.follow(method, url, range_from, true)
+    }
+
+    fn follow(
+        &self,
+        method: &str,
+        url: &str,
+        range_from: Option<u64>,
+        absolute_too: bool,
+    ) -> std::result::Result<Reply, Failure> {
         let mut url = url.to_string();
         for _ in 0..=MAX_REDIRECTS {
-            let reply = self.send(method, &url, range_from)?;
-            match (reply.status, reply.header("location")) {
-                (301 | 302 | 303 | 307 | 308, Some(location)) => url = join_url(&url, location),
+            let reply = self.send_once(method, &url, range_from)?;
+            let location = match (reply.status, reply.header("location")) {
+                (301 | 302 | 303 | 307 | 308, Some(location)) => location.to_string(),
                 _ => return Ok(reply),
+            };
+            let absolute = location.contains("://") || location.starts_with("//");
+            if absolute && !absolute_too {
+                return Ok(reply);
             }
+            url = join_url(&url, &location);
         }
         Err(Failure::Fatal(format!(
-            "more than {MAX_REDIRECTS} redirects from {url}"
+            "more than {MAX_REDIRECTS} redirects, the last to {}",
+            redact(&url)
         )))
     }
 
