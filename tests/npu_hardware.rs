@@ -5,7 +5,7 @@
 //! against a stand-in shim (`tests/xrt_mock.rs`).
 #![cfg(feature = "xrt")]
 
-use npu_whisper::model::Config;
+use npu_whisper::hub::catalogue::lookup;
 use npu_whisper::npu::open_xrt_session;
 use npu_whisper::npu::validate::{calls_for, report_line, validate_all};
 
@@ -16,16 +16,13 @@ fn every_kernel_matches_the_simulator_on_the_npu() {
     let sizes = std::env::var("NPU_WHISPER_SIZES").unwrap_or_else(|_| "tiny base".into());
     let mut failed = 0;
     for size in sizes.split_whitespace() {
-        let (mels, d) = match size {
-            "tiny" => (80, 384),
-            "base" => (80, 512),
-            "small" => (80, 768),
-            "medium" => (80, 1024),
-            "large" => (80, 1280),
-            "large-v3" => (128, 1280),
-            other => panic!("unknown size {other}"),
-        };
-        let calls = calls_for(&Config::standard(mels, d, 1));
+        // Any catalogue name (tiny ... large-v3-turbo, distil-*): its encoder's shapes.
+        let mut config = lookup(size)
+            .and_then(|e| e.dims)
+            .unwrap_or_else(|| panic!("unknown size {size}"))
+            .config();
+        config.encoder_layers = 1;
+        let calls = calls_for(&config);
         for r in validate_all(&calls, &mut |c, b| session.run(c, b, 5000)) {
             println!("{size:>8} {}", report_line(&r));
             failed += usize::from(!r.passed());

@@ -117,14 +117,20 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<()> {
             }))
         })
         .collect();
-    let projections: Vec<_> = if executor.calls().is_empty() {
-        Vec::new()
+    // The NPU time of this model's window is projected whatever the device: from the calls this
+    // run made on the NPU, or (on the CPU) from the plan with every op on the NPU.
+    let all_on_npu;
+    let calls = if executor.calls().is_empty() {
+        let plan = executor.plan();
+        all_on_npu = crate::npu::calls::plan_calls(plan, &vec![true; plan.ops.len()]);
+        &all_on_npu
     } else {
-        [&cost::NPU1, &cost::NPU4]
-            .into_iter()
-            .map(|d| cost::project(executor.calls(), d))
-            .collect()
+        executor.calls()
     };
+    let projections: Vec<_> = [&cost::NPU1, &cost::NPU4]
+        .into_iter()
+        .map(|d| cost::project(calls, d))
+        .collect();
     let fingerprint = fingerprint();
     let x_realtime = WINDOW_SECONDS / (median / 1e3);
     if global.json {
@@ -154,7 +160,7 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<()> {
         return Ok(());
     }
     let mut text = format!(
-        "model      {} ({} layers, d_model {}), one 30 s window, {} iterations after {} warm-up, {:?} GEMMs\n\
+        "model      {} ({} of {} layers, d_model {}, {} mels), one 30 s window, {} iterations after {} warm-up, {:?} GEMMs\n\
          placement  {}\n\
          encoder    min {min:.1} ms, median {median:.1} ms, p95 {p95:.1} ms\n\
          speed      {x_realtime:.1}x realtime (audio s / encoder s); RTF {:.4} (encoder s / audio s)\n\
@@ -162,7 +168,9 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<()> {
          op kind     ops       ms  share  GFLOP/s\n",
         model.name,
         executor.plan().layers,
+        model.config.encoder_layers,
         model.config.d_model,
+        model.config.num_mel_bins,
         args.iterations,
         args.warmup,
         args.precision,

@@ -5,6 +5,7 @@ pub mod config;
 pub mod ct2;
 pub mod float;
 pub mod names;
+pub mod random;
 pub mod tensor;
 pub mod tensor_file;
 pub mod weights;

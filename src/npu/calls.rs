@@ -382,13 +382,23 @@ mod tests {
         covered.sort();
         assert_eq!(covered, (0..plan.ops.len()).collect::<Vec<_>>());
         assert!(calls.iter().all(|c| c.runs == 1));
-        // Independent of size: tiny.en and large-v3 also take 7 calls per layer.
-        for (mels, d, layers) in [(80, 384, 4), (128, 1280, 32)] {
-            let p = Plan::new(&Config::standard(mels, d, layers), layers);
-            assert_eq!(
-                plan_calls(&p, &vec![true; p.ops.len()]).len(),
-                4 + 7 * layers
-            );
+        // Independent of size: every catalogue model takes 7 calls per layer, and the cost
+        // model projects each (large-v3's 32 layers: 228 calls).
+        for entry in crate::hub::catalogue::entries() {
+            let Some(dims) = entry.dims else { continue };
+            let config = dims.config();
+            let layers = config.encoder_layers;
+            let p = Plan::new(&config, layers);
+            let calls = plan_calls(&p, &vec![true; p.ops.len()]);
+            assert_eq!(calls.len(), 4 + 7 * layers, "{}", entry.name);
+            for device in [&crate::npu::cost::NPU1, &crate::npu::cost::NPU4] {
+                let projected = crate::npu::cost::project(&calls, device);
+                assert!(
+                    projected.ms.is_finite() && projected.ms > 0.0,
+                    "{}",
+                    entry.name
+                );
+            }
         }
     }
 
@@ -410,8 +420,21 @@ mod tests {
     /// host must ask for exactly those.
     #[test]
     fn the_build_writes_the_instruction_streams_the_host_asks_for() {
-        for (mels, d, layers) in [(80, 384, 2), (80, 512, 2), (128, 1280, 1)] {
-            let config = Config::standard(mels, d, layers);
+        // Every distinct encoder shape of the catalogue (tiny ... large-v3-turbo, distil-*).
+        let mut shapes: Vec<Config> = crate::hub::catalogue::entries()
+            .filter_map(|e| e.dims.map(|d| d.config()))
+            .collect();
+        shapes.sort_by_key(|c| (c.num_mel_bins, c.d_model));
+        shapes.dedup_by_key(|c| (c.num_mel_bins, c.d_model));
+        assert_eq!(
+            shapes.len(),
+            6,
+            "80 mels x five widths, and 128 mels at 1280"
+        );
+        for mut config in shapes {
+            let layers = 1;
+            config.encoder_layers = layers;
+            let (mels, d) = (config.num_mel_bins, config.d_model);
             let plan = Plan::new(&config, layers);
             let mut host: Vec<String> = plan_calls(&plan, &vec![true; plan.ops.len()])
                 .iter()

@@ -24,15 +24,17 @@ WINDOW_FRAMES = 3000
 ENCODER_FRAMES = 1500
 ATTENTION_BLOCK = CONSTANTS["attention"]["block_rows"]
 
-# (mel bins, d_model, heads, ffn) of the published sizes; layers do not change the shapes.
+# (mel bins, d_model, heads, ffn) of every model in the catalogue the binary uses
+# (assets/models.json: tiny ... large-v3-turbo, the distil-whisper models); layers and the
+# decoder do not change the encoder's shapes.
+CATALOGUE = json.loads((Path(__file__).resolve().parents[2] / "assets" / "models.json").read_text())
 SIZES = {
-    "tiny": (80, 384, 6, 1536),
-    "base": (80, 512, 8, 2048),
-    "small": (80, 768, 12, 3072),
-    "medium": (80, 1024, 16, 4096),
-    "large": (80, 1280, 20, 5120),
-    "large-v3": (128, 1280, 20, 5120),
+    name: (d["mels"], d["d_model"], d["heads"], 4 * d["d_model"])
+    for name, entry in CATALOGUE["models"].items()
+    if (d := entry.get("dims"))
 }
+for alias, name in CATALOGUE["aliases"].items():
+    SIZES[alias] = SIZES[name]
 
 
 def pad_to(x, align):
