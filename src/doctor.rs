@@ -48,7 +48,8 @@ pub struct Environment<'a> {
     pub device: &'a dyn InfoSource,
     /// Where kernels are looked for (`xclbin/build` or `$NPU_WHISPER_XCLBIN_DIR`).
     pub xclbin_dir: PathBuf,
-    pub model_dir: PathBuf,
+    /// Whisper models in the caches (`hub::list`).
+    pub models: Vec<crate::hub::CachedModel>,
     /// The XRT runtime as this build sees it (`npu::xrt_runtime()`): what loaded, or why not.
     pub xrt: Result<String, String>,
 }
@@ -119,7 +120,7 @@ pub fn run(env: &Environment) -> Report {
         checks.push(memlock_check(&env.identity, false));
         checks.push(xrt_check(env));
         checks.push(kernels_check(&env.xclbin_dir));
-        checks.push(models_check(&env.model_dir));
+        checks.push(models_check(&env.models));
         return verdict(checks);
     };
     checks.push(check(
@@ -141,7 +142,7 @@ pub fn run(env: &Environment) -> Report {
     checks.push(memlock_check(&env.identity, true));
     checks.push(xrt_check(env));
     checks.push(kernels_check(&env.xclbin_dir));
-    checks.push(models_check(&env.model_dir));
+    checks.push(models_check(&env.models));
     verdict(checks)
 }
 
@@ -613,29 +614,26 @@ fn kernels_check(dir: &Path) -> Check {
     }
 }
 
-fn models_check(dir: &Path) -> Check {
-    let models: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .filter(|e| e.path().join("model.safetensors").exists())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    if models.is_empty() {
+fn models_check(models: &[crate::hub::CachedModel]) -> Check {
+    let whisper: Vec<String> = models
+        .iter()
+        .filter(|m| m.dims.is_some())
+        .map(|m| format!("{} ({})", m.name, m.source))
+        .collect();
+    if whisper.is_empty() {
         check(
             "models",
             "models in the cache",
             Status::Warn,
-            format!("none in {}", dir.display()),
-            "`scripts/fetch-model base`",
+            "none (npu-whisper's model directory and the Hugging Face cache are empty)",
+            "`npu-whisper model fetch base` (or any size: `model fetch large-v3`)",
         )
     } else {
         check(
             "models",
             "models in the cache",
             Status::Ok,
-            format!("{} in {}", models.join(", "), dir.display()),
+            whisper.join(", "),
             "",
         )
     }

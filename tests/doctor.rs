@@ -125,7 +125,7 @@ fn run(machine_root: &Path, identity: Identity, device: &FixtureDevice) -> Repor
         identity,
         device,
         xclbin_dir: empty.path().to_path_buf(),
-        model_dir: empty.path().to_path_buf(),
+        models: Vec::new(),
         xrt: Ok("XRT 2.25.00 through a test shim".into()),
     })
 }

@@ -34,7 +34,7 @@ pub fn run(global: &GlobalArgs) -> Result<i32> {
         xclbin_dir: std::env::var_os(XCLBIN_DIR_ENV)
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("xclbin/build")),
-        model_dir: crate::model::cache_dir(),
+        models: crate::hub::list(&crate::hub::Settings::from_env(true)),
         xrt: crate::npu::xrt_runtime(),
     };
     let report = doctor::run(&env);

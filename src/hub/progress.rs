@@ -22,20 +22,21 @@ impl Progress for Silent {
     fn note(&self, _: &str) {}
 }
 
-/// One line per file and per note on stderr.
+/// The notes on stderr, one line each (which source, how much); a file is named only when a
+/// partial download of it is resumed.
 pub struct Lines;
 
 impl Progress for Lines {
     fn start(&self, what: &str, total: Option<u64>, done: u64) {
-        let size = total
-            .map(|t| format!(" ({})", human_bytes(t)))
-            .unwrap_or_default();
-        let resumed = if done > 0 {
-            format!(", resuming at {}", human_bytes(done))
-        } else {
-            String::new()
-        };
-        eprintln!("npu-whisper: downloading {what}{size}{resumed}");
+        if done > 0 {
+            let size = total
+                .map(|t| format!(" of {}", human_bytes(t)))
+                .unwrap_or_default();
+            eprintln!(
+                "npu-whisper: resuming {what} at {}{size}",
+                human_bytes(done)
+            );
+        }
     }
     fn set(&self, _: u64) {}
     fn finish(&self) {}

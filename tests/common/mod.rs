@@ -13,14 +13,10 @@ pub fn fixture(rel: &str) -> PathBuf {
     root().join("tests/fixtures").join(rel)
 }
 
-/// A fetched sample (scripts/fetch-samples, run by the README's test command).
+/// A committed sample recording (`assets/samples/`: jfk.wav, jfk.mp3).
 pub fn sample(name: &str) -> PathBuf {
     let path = root().join("assets/samples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/fetch-samples (scripts/test does)",
-        path.display()
-    );
+    assert!(path.exists(), "{} is missing", path.display());
     path
 }
 
