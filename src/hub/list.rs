@@ -48,7 +48,7 @@ pub fn list(settings: &Settings) -> Vec<CachedModel> {
                     [first, rest @ ..] => format!("{first} +{}", rest.len()),
                 }),
             repo: None,
-            bytes: tree_bytes(&dir, true),
+            bytes: tree_bytes(&dir),
             dims: dims_of(&dir),
             path: dir,
             name,
@@ -84,7 +84,7 @@ pub fn list(settings: &Settings) -> Vec<CachedModel> {
                 } else {
                     format!("{short} ({})", named.join(", "))
                 },
-                bytes: tree_bytes(&snapshot, true),
+                bytes: tree_bytes(&snapshot),
                 dims: Some(dims),
                 path: snapshot,
             });
@@ -272,9 +272,8 @@ fn dims_of(dir: &Path) -> Option<String> {
     ))
 }
 
-/// Bytes of the files under `dir` (following symlinks when `follow`, as a snapshot's files are
-/// links to blobs).
-fn tree_bytes(dir: &Path, follow: bool) -> u64 {
+/// Bytes of the files under `dir`, following symlinks (a snapshot's files are links to blobs).
+fn tree_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
@@ -282,13 +281,8 @@ fn tree_bytes(dir: &Path, follow: bool) -> u64 {
         .filter_map(|e| e.ok())
         .map(|e| {
             let path = e.path();
-            let meta = if follow {
-                std::fs::metadata(&path)
-            } else {
-                std::fs::symlink_metadata(&path)
-            };
-            match meta {
-                Ok(m) if m.is_dir() => tree_bytes(&path, follow),
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_dir() => tree_bytes(&path),
                 Ok(m) if m.is_file() => m.len(),
                 _ => 0,
             }

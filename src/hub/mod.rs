@@ -100,7 +100,7 @@ impl Settings {
 }
 
 /// huggingface_hub's reading of a boolean variable.
-fn truthy(value: &str) -> bool {
+pub(crate) fn truthy(value: &str) -> bool {
     matches!(
         value.trim().to_ascii_uppercase().as_str(),
         "1" | "ON" | "YES" | "TRUE"

@@ -88,13 +88,16 @@ impl Progress for Bar {
     }
 }
 
-/// The reporter for this process: a bar when stderr is a terminal, lines otherwise, nothing
+/// The reporter for this process: a bar when stderr is a terminal (unless
+/// `HF_HUB_DISABLE_PROGRESS_BARS=1`, as huggingface_hub reads it), lines otherwise, nothing
 /// when `quiet`.
 pub fn for_stderr(quiet: bool) -> Box<dyn Progress> {
     use std::io::IsTerminal;
+    let bars_disabled =
+        std::env::var("HF_HUB_DISABLE_PROGRESS_BARS").is_ok_and(|v| super::truthy(&v));
     if quiet {
         Box::new(Silent)
-    } else if std::io::stderr().is_terminal() {
+    } else if std::io::stderr().is_terminal() && !bars_disabled {
         Box::new(Bar::new())
     } else {
         Box::new(Lines)
