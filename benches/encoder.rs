@@ -2,7 +2,7 @@
 //! encoder on synthetic base weights. Run: cargo bench --bench encoder
 
 use npu_whisper::exec::Executor;
-use npu_whisper::exec::cpu::kernels;
+use npu_whisper::kernels::{attention, gemm};
 use npu_whisper::model::{Config, Model};
 
 fn main() {
@@ -35,7 +35,7 @@ fn gemm(bencher: divan::Bencher, (m, k, n): (usize, usize, usize)) {
     let mut out = vec![0.0f32; m * n];
     bencher
         .counter(divan::counter::ItemsCount::new(2 * m * k * n))
-        .bench_local(|| kernels::matmul_bias(&mut out, divan::black_box(&a), &w, &bias, m, k, n));
+        .bench_local(|| gemm::matmul_bias_par(&mut out, divan::black_box(&a), &w, &bias, m, k, n));
 }
 
 #[divan::bench]
@@ -43,9 +43,9 @@ fn attention_8_heads(bencher: divan::Bencher) {
     let (frames, d) = (1500, 512);
     let qkv = values(frames * 3 * d, 4);
     let mut out = vec![0.0f32; frames * d];
-    let scratch = kernels::ThreadScratch::for_attention(frames);
+    let scratch = attention::ThreadScratch::for_attention(frames);
     bencher.bench_local(|| {
-        kernels::attention(&mut out, divan::black_box(&qkv), 8, frames, d, &scratch)
+        attention::attention_par(&mut out, divan::black_box(&qkv), 8, frames, d, &scratch)
     });
 }
 
@@ -61,8 +61,8 @@ fn encoder_base_window(bencher: divan::Bencher) {
 
 #[divan::bench]
 fn gemm_bf16_fc1(bencher: divan::Bencher) {
-    use npu_whisper::exec::cpu::bf16;
-    if !bf16::available() {
+    use npu_whisper::kernels::bf16;
+    if !npu_whisper::cpu_features::has_avx512_bf16() {
         return;
     }
     let (m, k, n) = (1500, 512, 2048);
@@ -71,5 +71,5 @@ fn gemm_bf16_fc1(bencher: divan::Bencher) {
     let mut out = vec![0.0f32; m * n];
     bencher
         .counter(divan::counter::ItemsCount::new(2 * m * k * n))
-        .bench_local(|| bf16::matmul_bias(&mut out, divan::black_box(&a), &w, &bias, m));
+        .bench_local(|| bf16::matmul_bias_par(&mut out, divan::black_box(&a), &w, &bias, m));
 }

@@ -385,7 +385,7 @@ impl TranscribePrecisionArg {
     pub fn resolve(self) -> crate::exec::Precision {
         use crate::exec::Precision;
         match self {
-            Self::Auto if crate::exec::cpu::bf16::available() => Precision::Bf16,
+            Self::Auto if crate::cpu_features::has_avx512_bf16() => Precision::Bf16,
             Self::Auto | Self::F32 => Precision::F32,
             Self::Bf16 => Precision::Bf16,
         }

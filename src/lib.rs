@@ -35,12 +35,14 @@
 pub mod audio;
 pub mod cli;
 pub mod cmd;
+pub mod cpu_features;
 pub mod decoder;
 pub mod doctor;
 pub mod error;
 pub mod export;
 pub mod hub;
 pub mod interrupt;
+pub mod kernels;
 pub mod mel;
 pub mod npu;
 pub mod tokenizer;

@@ -114,7 +114,7 @@ fn a_model_directory_in_openai_naming_loads() {
 #[test]
 fn the_bf16_cpu_path_stays_within_cosine_0_9995_of_ctranslate2() {
     use npu_whisper::exec::{ExecOptions, Precision};
-    if !npu_whisper::exec::cpu::bf16::available() {
+    if !npu_whisper::cpu_features::has_avx512_bf16() {
         eprintln!("no AVX512_BF16 here: --precision bf16 is refused on this CPU (tested in cli)");
         return;
     }

@@ -7,8 +7,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use npu_whisper::exec::cpu::kernels;
 use npu_whisper::exec::{ExecOptions, Executor, Precision};
+use npu_whisper::kernels::{attention, gemm};
 use npu_whisper::model::{Config, Model};
 
 struct Counting;
@@ -70,13 +70,14 @@ fn gemm_allocations_per_layer() -> usize {
             vec![0.0f32; n],
         );
         let mut out = vec![0.0f32; FRAMES * n];
-        allocations_of(|| kernels::matmul_bias(&mut out, &a, &w, &b, FRAMES, k, n))
+        allocations_of(|| gemm::matmul_bias_par(&mut out, &a, &w, &b, FRAMES, k, n))
     };
     let qkv = vec![0.1f32; FRAMES * 3 * D];
     let mut context = vec![0.0f32; FRAMES * D];
-    let scratch = kernels::ThreadScratch::for_attention(FRAMES);
-    let attention =
-        allocations_of(|| kernels::attention(&mut context, &qkv, D / 64, FRAMES, D, &scratch));
+    let scratch = attention::ThreadScratch::for_attention(FRAMES);
+    let attention = allocations_of(|| {
+        attention::attention_par(&mut context, &qkv, D / 64, FRAMES, D, &scratch)
+    });
     gemm(D, 3 * D) + attention + gemm(D, D) + gemm(D, 4 * D) + gemm(4 * D, D)
 }
 
@@ -105,7 +106,7 @@ fn the_f32_layer_loop_allocates_nothing_beyond_the_gemm_crates_packing() {
 
 #[test]
 fn the_bf16_encoder_allocates_nothing_per_window() {
-    if !npu_whisper::exec::cpu::bf16::available() {
+    if !npu_whisper::cpu_features::has_avx512_bf16() {
         eprintln!("no AVX512_BF16 here: the bf16 path is not selectable");
         return;
     }

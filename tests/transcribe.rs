@@ -171,7 +171,7 @@ fn jfk_with_base_has_the_same_words_as_faster_whisper() {
 fn auto_precision_is_bf16_where_the_cpu_has_it_and_f32_gives_the_same_words() {
     let run = |args: &[&str], avx2_only: bool| transcribe_with("jfk", "base", args, avx2_only);
     let auto = run(&[], false);
-    let want = if npu_whisper::exec::cpu::bf16::available() {
+    let want = if npu_whisper::cpu_features::has_avx512_bf16() {
         "bf16"
     } else {
         "f32"

@@ -243,14 +243,14 @@ fn gemm_peak_gflops(bf16: bool) -> f64 {
     let w = vec![0.25f32; n * k];
     let bias = vec![0.0f32; n];
     let mut out = vec![0.0f32; m * n];
-    let packed = bf16.then(|| crate::exec::cpu::bf16::PackedWeight::new(&w, n, k));
+    let packed = bf16.then(|| crate::kernels::bf16::PackedWeight::new(&w, n, k));
     let mut best = f64::MAX;
     // Eight runs (~0.1 s): with four, one stall on this shared machine once halved the figure.
     for _ in 0..8 {
         let started = Instant::now();
         match &packed {
-            Some(packed) => crate::exec::cpu::bf16::matmul_bias(&mut out, &a, packed, &bias, m),
-            None => crate::exec::cpu::kernels::matmul_bias(&mut out, &a, &w, &bias, m, k, n),
+            Some(packed) => crate::kernels::bf16::matmul_bias_par(&mut out, &a, packed, &bias, m),
+            None => crate::kernels::gemm::matmul_bias_par(&mut out, &a, &w, &bias, m, k, n),
         }
         best = best.min(started.elapsed().as_secs_f64());
     }
@@ -291,7 +291,7 @@ fn fingerprint() -> serde_json::Value {
         "cpu": cpu,
         "threads": rayon::current_num_threads(),
         "isa": isa,
-        "avx512_kernels": crate::exec::cpu::simd::has_avx512(),
+        "avx512_kernels": crate::cpu_features::has_avx512(),
         "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default(),
         "npu": npu,
         "xrt": crate::npu::xrt_runtime().unwrap_or_else(|e| format!("unavailable ({e})")),

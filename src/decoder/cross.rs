@@ -142,7 +142,7 @@ fn head<T: Element>(
     scores: &mut [f32],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if crate::exec::cpu::simd::has_avx512() && kv.head_dim == 64 {
+    if crate::cpu_features::has_avx512() && kv.head_dim == 64 {
         assert!(keys.len() == kv.tiles * 64 * TILE && values.len() == kv.frames * 64);
         // SAFETY: the CPU has the features the function is compiled for; the slices hold one
         // head's tiles of keys and frames of values (asserted).
@@ -200,7 +200,7 @@ unsafe fn head_avx512<T: Element>(
             }
         }
         let scores = &mut scores[..kv.frames];
-        crate::exec::cpu::kernels::softmax_in_place(scores);
+        crate::kernels::attention::softmax(scores);
         let mut acc = [_mm512_setzero_ps(); 4];
         for (t, &p) in scores.iter().enumerate() {
             let pv = _mm512_set1_ps(p);
@@ -236,7 +236,7 @@ fn head_portable<T: Element>(
         }
     }
     let scores = &mut scores[..kv.frames];
-    crate::exec::cpu::kernels::softmax_in_place(scores);
+    crate::kernels::attention::softmax(scores);
     context.fill(0.0);
     for (&p, v) in scores.iter().zip(values.chunks_exact(hd)) {
         for (o, &v) in context.iter_mut().zip(v) {
@@ -248,7 +248,7 @@ fn head_portable<T: Element>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decoder::kernels::attend;
+    use crate::kernels::half::attend;
 
     #[test]
     fn both_storages_match_the_row_major_kernel_on_the_values_they_store() {

@@ -4,12 +4,11 @@
 //! token embedding (tied). Fed by the encoder on any device.
 
 pub mod cross;
-pub mod kernels;
 pub mod weights;
 
-use crate::exec::cpu::kernels::{add_slices, gelu_slice, layer_norm_rows};
+use crate::kernels::half::{attend, matmul_half_par};
+use crate::kernels::rows::{add, gelu, layer_norm};
 use cross::{CrossKv, attend_cross};
-use kernels::{attend, matmul_half};
 use rayon::prelude::*;
 pub use weights::DecoderWeights;
 
@@ -101,8 +100,8 @@ impl DecoderWeights {
         {
             // Causal self-attention: the new rows' K and V join the cache, then each new row
             // attends to every position up to its own.
-            layer_norm_rows(&mut h, &x, &layer.self_norm.gamma, &layer.self_norm.beta);
-            matmul_half(
+            layer_norm(&mut h, &x, &layer.self_norm.gamma, &layer.self_norm.beta);
+            matmul_half_par(
                 &mut qkv,
                 &h,
                 &layer.self_qkv.weight,
@@ -127,12 +126,12 @@ impl DecoderWeights {
                 );
             }
             let out = &layer.self_out;
-            matmul_half(&mut projected, &context, &out.weight, Some(&out.bias), m);
-            add_slices(&mut x, &projected);
+            matmul_half_par(&mut projected, &context, &out.weight, Some(&out.bias), m);
+            add(&mut x, &projected);
 
             // Cross-attention over the window's encoder frames.
-            layer_norm_rows(&mut h, &x, &layer.cross_norm.gamma, &layer.cross_norm.beta);
-            matmul_half(
+            layer_norm(&mut h, &x, &layer.cross_norm.gamma, &layer.cross_norm.beta);
+            matmul_half_par(
                 &mut q,
                 &h,
                 &layer.cross_q.weight,
@@ -147,35 +146,35 @@ impl DecoderWeights {
                 );
             }
             let out = &layer.cross_out;
-            matmul_half(&mut projected, &context, &out.weight, Some(&out.bias), m);
-            add_slices(&mut x, &projected);
+            matmul_half_par(&mut projected, &context, &out.weight, Some(&out.bias), m);
+            add(&mut x, &projected);
 
             // MLP.
-            layer_norm_rows(&mut h, &x, &layer.mlp_norm.gamma, &layer.mlp_norm.beta);
+            layer_norm(&mut h, &x, &layer.mlp_norm.gamma, &layer.mlp_norm.beta);
             let mut hidden = vec![0.0f32; m * layer.fc1.weight.rows];
-            matmul_half(&mut hidden, &h, &layer.fc1.weight, Some(&layer.fc1.bias), m);
-            gelu_slice(&mut hidden);
-            matmul_half(
+            matmul_half_par(&mut hidden, &h, &layer.fc1.weight, Some(&layer.fc1.bias), m);
+            gelu(&mut hidden);
+            matmul_half_par(
                 &mut projected,
                 &hidden,
                 &layer.fc2.weight,
                 Some(&layer.fc2.bias),
                 m,
             );
-            add_slices(&mut x, &projected);
+            add(&mut x, &projected);
         }
         state.len += m;
         let rows = if all_logits { 0..m } else { m - 1..m };
         let last = &x[rows.start * d..rows.end * d];
         let mut normed = vec![0.0f32; last.len()];
-        layer_norm_rows(
+        layer_norm(
             &mut normed,
             last,
             &self.final_norm.gamma,
             &self.final_norm.beta,
         );
         let mut logits = vec![0.0f32; rows.len() * self.vocab];
-        matmul_half(&mut logits, &normed, &self.tokens, None, rows.len());
+        matmul_half_par(&mut logits, &normed, &self.tokens, None, rows.len());
         logits
     }
 }

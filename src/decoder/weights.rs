@@ -8,9 +8,9 @@ use crate::model::Config;
 use crate::model::tensor_file::TensorFile;
 
 use super::cross::KvStorage;
-use super::kernels::Half;
 use crate::exec::Precision;
 use crate::exec::cpu::{Linear, Norm};
+use crate::kernels::half::Half;
 use rayon::prelude::*;
 
 /// A linear layer applied to a few rows at a time: f16 weight `[out][in]`, f32 bias.

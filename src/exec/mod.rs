@@ -32,11 +32,11 @@ pub struct Buffers {
     /// Scratch: the mel input transposed to frames-first.
     pub(crate) mel_frames: Vec<f32>,
     /// Scratch: per-thread attention scores.
-    pub(crate) attention_scratch: cpu::kernels::ThreadScratch,
+    pub(crate) attention_scratch: crate::kernels::attention::ThreadScratch,
     /// Scratch: bf16 activation pairs of the bf16 GEMMs.
     pub(crate) bf16_pairs: Vec<u32>,
     /// Scratch: the bf16 attention's packed K^T/V and per-thread blocks.
-    pub(crate) bf16_attention: cpu::bf16::AttentionScratch,
+    pub(crate) bf16_attention: crate::kernels::bf16::AttentionScratch,
 }
 
 impl Buffers {
@@ -55,9 +55,11 @@ impl Buffers {
             // The larger of the two convolutions' im2col matrices.
             im2col: vec![0.0; (WINDOW_FRAMES * 3 * c.num_mel_bins).max(t * 3 * d)],
             mel_frames: vec![0.0; c.num_mel_bins * WINDOW_FRAMES],
-            attention_scratch: cpu::kernels::ThreadScratch::for_attention(ENCODER_FRAMES),
+            attention_scratch: crate::kernels::attention::ThreadScratch::for_attention(
+                ENCODER_FRAMES,
+            ),
             bf16_pairs: Vec::new(),
-            bf16_attention: cpu::bf16::AttentionScratch::default(),
+            bf16_attention: crate::kernels::bf16::AttentionScratch::default(),
         }
     }
 
@@ -333,7 +335,7 @@ impl Executor {
         Ok(Executor {
             buffers: Buffers::new(&plan),
             cpu: {
-                if options.precision == Precision::Bf16 && !cpu::bf16::available() {
+                if options.precision == Precision::Bf16 && !crate::cpu_features::has_avx512_bf16() {
                     return Err(Error::Runtime(
                         "--precision bf16 needs a CPU with AVX512_BF16 (and AVX-512 not forced off); this one has none".into(),
                     ));

@@ -117,7 +117,7 @@ pub fn gemm(a: &[f32], b: &[f32], mp: usize, kp: usize, np: usize) -> Vec<f32> {
         .enumerate()
         .for_each(|(block, out)| {
             #[cfg(target_arch = "x86_64")]
-            if crate::exec::cpu::simd::has_avx512() {
+            if crate::cpu_features::has_avx512() {
                 // SAFETY: the CPU has the features this function is compiled for.
                 unsafe { gemm_rows_avx512(a, b, out, block * r, r, s, kp, np, tile_n) };
                 return;

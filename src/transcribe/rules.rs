@@ -136,7 +136,7 @@ pub fn log_sum_exp(values: &[f32]) -> f32 {
         .chunks(16)
         .map(|c| {
             c.iter()
-                .map(|&v| crate::exec::cpu::math::exp(v - max))
+                .map(|&v| crate::kernels::math::exp(v - max))
                 .sum::<f32>() as f64
         })
         .sum();

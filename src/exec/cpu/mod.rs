@@ -1,15 +1,11 @@
 //! The CPU backend: f32 weights arranged once per model, and `run` for each plan step.
 
-pub mod bf16;
-pub mod kernels;
-pub mod math;
-pub mod simd;
-
 use crate::encoder::{AddSource, Buf, Step, Weight};
 use crate::error::Result;
+use crate::kernels::gemm::Epilogue;
+use crate::kernels::{attention, bf16, gemm, rows};
 use crate::model::weights::{read_conv_row, read_stacked_row};
 use crate::model::{Config, EncoderWeights, Tensor};
-use kernels::Epilogue;
 use rayon::prelude::*;
 
 use super::{Buffers, Precision};
@@ -25,9 +21,9 @@ pub struct Linear {
 #[derive(Debug, Clone)]
 pub enum Arranged {
     /// `[in][out]`: PyTorch's `[out][in]` transposed once, what the GEMM packs fastest (see
-    /// `kernels::matmul_bias`).
+    /// `kernels::gemm::matmul_bias_par`).
     F32(Vec<f32>),
-    /// Packed for `bf16::matmul_bias` (no f32 copy kept).
+    /// Packed for `kernels::bf16::matmul_bias_par` (no f32 copy kept).
     Bf16(bf16::PackedWeight),
 }
 
@@ -37,7 +33,7 @@ impl Linear {
         let n = bias.len();
         let k = weight.len() / n;
         let weight = match precision {
-            Precision::F32 => Arranged::F32(kernels::transposed(weight, n, k)),
+            Precision::F32 => Arranged::F32(gemm::transposed(weight, n, k)),
             Precision::Bf16 => Arranged::Bf16(bf16::PackedWeight::from_out_in(weight, n, k)),
         };
         Linear {
@@ -62,7 +58,7 @@ impl Linear {
                 for (j, row) in out_in.chunks_exact_mut(k).enumerate() {
                     read_row(j, row)?;
                 }
-                Arranged::F32(kernels::transposed(&out_in, n, k))
+                Arranged::F32(gemm::transposed(&out_in, n, k))
             }
             Precision::Bf16 => Arranged::Bf16(bf16::PackedWeight::from_rows(n, k, read_row)?),
         };
@@ -73,9 +69,9 @@ impl Linear {
     pub fn forward(&self, out: &mut [f32], input: &[f32], m: usize) {
         let n = self.bias.len();
         match &self.weight {
-            Arranged::Bf16(packed) => bf16::matmul_bias(out, input, packed, &self.bias, m),
+            Arranged::Bf16(packed) => bf16::matmul_bias_par(out, input, packed, &self.bias, m),
             Arranged::F32(weight_kn) => {
-                kernels::matmul_bias(out, input, weight_kn, &self.bias, m, weight_kn.len() / n, n)
+                gemm::matmul_bias_par(out, input, weight_kn, &self.bias, m, weight_kn.len() / n, n)
             }
         }
     }
@@ -114,7 +110,7 @@ pub struct CpuWeights {
 }
 
 impl CpuWeights {
-    /// Arrange `weights` for `precision` (bf16 needs `bf16::available()`), one tensor at a
+    /// Arrange `weights` for `precision` (bf16 needs `cpu_features::has_avx512_bf16()`), one tensor at a
     /// time, releasing each stored tensor's pages once it is arranged.
     pub fn new(config: &Config, weights: &EncoderWeights, precision: Precision) -> Result<Self> {
         let d = config.d_model;
@@ -298,8 +294,8 @@ pub fn run_fused(step: &Step, fused: Fused, weights: &CpuWeights, buffers: &mut 
             };
             match &linear.weight {
                 Arranged::Bf16(packed) => {
-                    kernels::im2col_k3(&mut cols, source, in_frames, in_channels, stride);
-                    bf16::matmul_fused(
+                    gemm::im2col_k3_par(&mut cols, source, in_frames, in_channels, stride);
+                    bf16::matmul_fused_par(
                         &mut out,
                         &cols,
                         packed,
@@ -309,7 +305,7 @@ pub fn run_fused(step: &Step, fused: Fused, weights: &CpuWeights, buffers: &mut 
                         &mut pairs,
                     );
                 }
-                Arranged::F32(weight_kn) => kernels::conv1d_k3(
+                Arranged::F32(weight_kn) => gemm::conv1d_k3_par(
                     &mut out,
                     &mut cols,
                     source,
@@ -343,7 +339,7 @@ pub fn run_fused(step: &Step, fused: Fused, weights: &CpuWeights, buffers: &mut 
             match &linear.weight {
                 Arranged::Bf16(packed) => {
                     let mut pairs = std::mem::take(&mut buffers.bf16_pairs);
-                    bf16::matmul_fused(
+                    bf16::matmul_fused_par(
                         &mut out,
                         buffers.get(input),
                         packed,
@@ -354,7 +350,7 @@ pub fn run_fused(step: &Step, fused: Fused, weights: &CpuWeights, buffers: &mut 
                     );
                     buffers.bf16_pairs = pairs;
                 }
-                Arranged::F32(weight_kn) => kernels::matmul_fused(
+                Arranged::F32(weight_kn) => gemm::matmul_fused_par(
                     &mut out,
                     buffers.get(input),
                     weight_kn,
@@ -377,7 +373,7 @@ pub fn run_fused(step: &Step, fused: Fused, weights: &CpuWeights, buffers: &mut 
             let mut out = buffers.take(output);
             if weights.precision == Precision::Bf16 {
                 let mut scratch = std::mem::take(&mut buffers.bf16_attention);
-                bf16::attention(
+                bf16::attention_par(
                     &mut out,
                     buffers.get(qkv),
                     heads,
@@ -387,7 +383,7 @@ pub fn run_fused(step: &Step, fused: Fused, weights: &CpuWeights, buffers: &mut 
                 );
                 buffers.bf16_attention = scratch;
             } else {
-                kernels::attention(
+                attention::attention_par(
                     &mut out,
                     buffers.get(qkv),
                     heads,
@@ -407,17 +403,15 @@ pub fn run_fused(step: &Step, fused: Fused, weights: &CpuWeights, buffers: &mut 
         } => {
             let norm = weights.norm(weight);
             let mut out = buffers.take(output);
-            kernels::layer_norm(&mut out, buffers.get(input), &norm.gamma, &norm.beta, cols);
+            rows::layer_norm_par(&mut out, buffers.get(input), &norm.gamma, &norm.beta, cols);
             buffers.put(output, out);
         }
-        Step::Gelu { buf, .. } => kernels::gelu_in_place(buffers.get_mut(buf)),
+        Step::Gelu { buf, .. } => rows::gelu_par(buffers.get_mut(buf)),
         Step::Add { target, source, .. } => {
             let mut out = buffers.take(target);
             match source {
-                AddSource::Buf(b) => kernels::add_in_place(&mut out, buffers.get(b)),
-                AddSource::Weight(Weight::Positions) => {
-                    kernels::add_in_place(&mut out, &weights.positions)
-                }
+                AddSource::Buf(b) => rows::add_par(&mut out, buffers.get(b)),
+                AddSource::Weight(Weight::Positions) => rows::add_par(&mut out, &weights.positions),
                 AddSource::Weight(other) => panic!("cannot add weight {other:?}"),
             }
             buffers.put(target, out);

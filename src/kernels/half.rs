@@ -52,7 +52,7 @@ impl Half {
 const COLS_PER_TASK: usize = 256;
 
 /// `out[m][n] = x[m][k] · W[n][k]^T (+ bias[n])` for a few rows `m` (a decoder step).
-pub fn matmul_half(out: &mut [f32], x: &[f32], w: &Half, bias: Option<&[f32]>, m: usize) {
+pub fn matmul_half_par(out: &mut [f32], x: &[f32], w: &Half, bias: Option<&[f32]>, m: usize) {
     let (n, k) = (w.rows, w.cols);
     assert_eq!(x.len(), m * k);
     assert_eq!(out.len(), m * n);
@@ -101,7 +101,7 @@ pub fn matmul_half(out: &mut [f32], x: &[f32], w: &Half, bias: Option<&[f32]>, m
 /// `sum_i x[i] * f16(w[i])`.
 pub fn dot_half(x: &[f32], w: &[u16]) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if crate::exec::cpu::simd::has_avx512() {
+    if crate::cpu_features::has_avx512() {
         // SAFETY: the CPU has AVX-512F (which includes the 512-bit f16 conversion).
         return unsafe { dot_half_avx512(x, w) };
     }
@@ -164,7 +164,7 @@ pub fn attend(
             let kh = &keys[t * d + columns.start..t * d + columns.end];
             *s = qh.iter().zip(kh).map(|(a, b)| a * b).sum::<f32>() * scale;
         }
-        crate::exec::cpu::kernels::softmax_in_place(scores);
+        super::attention::softmax(scores);
         let oh = &mut out[columns.clone()];
         oh.fill(0.0);
         for (t, &p) in scores.iter().enumerate() {
@@ -198,7 +198,7 @@ mod tests {
         let bias: Vec<f32> = (0..n).map(|j| j as f32 / 100.0).collect();
         let half = Half::from_f32(&w, n, k);
         let mut out = vec![0.0; m * n];
-        matmul_half(&mut out, &x, &half, Some(&bias), m);
+        matmul_half_par(&mut out, &x, &half, Some(&bias), m);
         for i in 0..m {
             for j in 0..n {
                 let want: f64 = bias[j] as f64

@@ -11,7 +11,7 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use super::kernels::Epilogue;
+use super::gemm::Epilogue;
 use super::math;
 
 /// Output columns per packed panel (two zmm accumulators of 16 f32).
@@ -21,18 +21,6 @@ const NR: usize = 32;
 const MR: usize = 8;
 /// Rows per parallel task.
 const ROWS_PER_TASK: usize = 96;
-
-/// True when this CPU can run the bf16 kernels (and AVX-512 is not forced off).
-pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        super::simd::has_avx512() && std::arch::is_x86_feature_detected!("avx512bf16")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
 
 /// A weight packed for the kernel (from the `[k][n]` layout of `Linear`).
 #[derive(Debug, Clone)]
@@ -166,13 +154,19 @@ fn bf16_round(x: f32) -> u32 {
 
 /// `out[m][n] = bf16(input)[m][k] · W^T + bias`, f32 accumulation. Panics if the CPU lacks
 /// AVX512_BF16: callers check `available()` first.
-pub fn matmul_bias(out: &mut [f32], input: &[f32], weight: &PackedWeight, bias: &[f32], m: usize) {
-    matmul_fused(out, input, weight, bias, m, Epilogue::Bias, &mut Vec::new());
+pub fn matmul_bias_par(
+    out: &mut [f32],
+    input: &[f32],
+    weight: &PackedWeight,
+    bias: &[f32],
+    m: usize,
+) {
+    matmul_fused_par(out, input, weight, bias, m, Epilogue::Bias, &mut Vec::new());
 }
 
 /// `matmul_bias` with an epilogue applied to each 32-column tile while it is still in
 /// registers; `pairs` is the bf16 activation scratch, kept by the caller across calls.
-pub fn matmul_fused(
+pub fn matmul_fused_par(
     out: &mut [f32],
     input: &[f32],
     weight: &PackedWeight,
@@ -182,7 +176,10 @@ pub fn matmul_fused(
     pairs: &mut Vec<u32>,
 ) {
     let (n, k, k2) = (weight.n, weight.k, weight.k2);
-    assert!(available(), "bf16 kernels need AVX512_BF16");
+    assert!(
+        crate::cpu_features::has_avx512_bf16(),
+        "bf16 kernels need AVX512_BF16"
+    );
     assert_eq!(out.len(), m * n);
     assert_eq!(input.len(), m * k);
     assert_eq!(bias.len(), n);
@@ -244,7 +241,7 @@ pub struct AttentionScratch {
     keys: Vec<PackedWeight>,
     values: Vec<PackedWeight>,
     zeros: Vec<f32>,
-    slots: super::kernels::PerThread<AttentionSlot>,
+    slots: super::attention::PerThread<AttentionSlot>,
 }
 
 impl Clone for AttentionScratch {
@@ -255,10 +252,10 @@ impl Clone for AttentionScratch {
 }
 
 /// Multi-head attention with bf16 GEMMs (f32 accumulation, f32 softmax), the layout and
-/// arithmetic of `kernels::attention` otherwise. Every head's K^T and V are packed first (heads
+/// arithmetic of `attention::attention_par` otherwise. Every head's K^T and V are packed first (heads
 /// in parallel); then one task per (head, block of query rows): scores = (scale Q) K^T,
 /// softmax, context = P V, written into the head's columns of `out`.
-pub fn attention(
+pub fn attention_par(
     out: &mut [f32],
     qkv: &[f32],
     heads: usize,
@@ -266,7 +263,10 @@ pub fn attention(
     d: usize,
     scratch: &mut AttentionScratch,
 ) {
-    assert!(available(), "bf16 kernels need AVX512_BF16");
+    assert!(
+        crate::cpu_features::has_avx512_bf16(),
+        "bf16 kernels need AVX512_BF16"
+    );
     assert_eq!(out.len(), frames * d);
     assert_eq!(qkv.len(), frames * 3 * d);
     let hd = d / heads;
@@ -288,7 +288,7 @@ pub fn attention(
             values.refill_from_k_rows(hd, frames, |t| row(t, 2 * d));
         });
     let blocks = frames.div_ceil(ATTENTION_BLOCK);
-    let out_ptr = super::kernels::OutPtr(out.as_mut_ptr());
+    let out_ptr = super::attention::OutPtr(out.as_mut_ptr());
     let scratch = &*scratch;
     (0..heads * blocks).into_par_iter().for_each(|task| {
         let (h, block) = (task / blocks, task % blocks);
@@ -309,7 +309,7 @@ pub fn attention(
         let zeros = &scratch.zeros;
         matmul_rows(scores, q, &scratch.keys[h], &zeros[..frames], rows, pairs);
         for row in scores.chunks_exact_mut(frames) {
-            super::kernels::softmax_in_place(row);
+            super::attention::softmax(row);
         }
         context.resize(rows * hd, 0.0);
         matmul_rows(
@@ -498,7 +498,7 @@ mod tests {
 
     #[test]
     fn bf16_attention_stays_close_to_the_f32_kernel() {
-        if !available() {
+        if !crate::cpu_features::has_avx512_bf16() {
             return;
         }
         // 300 frames: a partial row block and a partial 32-column panel.
@@ -507,14 +507,14 @@ mod tests {
             .map(|i| ((i * 7919 % 2003) as f32 / 1001.0 - 1.0) * 2.0)
             .collect();
         let mut want = vec![0.0f32; frames * d];
-        let scratch = crate::exec::cpu::kernels::ThreadScratch::for_attention(frames);
-        crate::exec::cpu::kernels::attention(&mut want, &qkv, heads, frames, d, &scratch);
+        let scratch = crate::kernels::attention::ThreadScratch::for_attention(frames);
+        crate::kernels::attention::attention_par(&mut want, &qkv, heads, frames, d, &scratch);
         let mut got = vec![0.0f32; frames * d];
         let mut scratch = AttentionScratch::default();
-        attention(&mut got, &qkv, heads, frames, d, &mut scratch);
+        attention_par(&mut got, &qkv, heads, frames, d, &mut scratch);
         // A second call reuses the scratch and gives the same result.
         let mut again = vec![0.0f32; frames * d];
-        attention(&mut again, &qkv, heads, frames, d, &mut scratch);
+        attention_par(&mut again, &qkv, heads, frames, d, &mut scratch);
         assert_eq!(got, again);
         let dot: f64 = want
             .iter()
@@ -536,7 +536,7 @@ mod tests {
 
     #[test]
     fn bf16_epilogues_match_the_separate_ops() {
-        if !available() {
+        if !crate::cpu_features::has_avx512_bf16() {
             return;
         }
         // 100 rows: one full task plus a partial one; 40 columns: a partial panel.
@@ -544,10 +544,10 @@ mod tests {
         let (a, w_kn, bias) = operands(m, k, n);
         let packed = PackedWeight::new(&w_kn, n, k);
         let mut plain = vec![0.0f32; m * n];
-        matmul_bias(&mut plain, &a, &packed, &bias, m);
+        matmul_bias_par(&mut plain, &a, &packed, &bias, m);
         let mut pairs = Vec::new();
         let mut gelu = vec![0.0f32; m * n];
-        matmul_fused(
+        matmul_fused_par(
             &mut gelu,
             &a,
             &packed,
@@ -559,7 +559,7 @@ mod tests {
         let residual: Vec<f32> = (0..m * n).map(|i| (i % 13) as f32 - 6.0).collect();
         let mut accumulated = residual.clone();
         let how = Epilogue::BiasAccumulate;
-        matmul_fused(&mut accumulated, &a, &packed, &bias, m, how, &mut pairs);
+        matmul_fused_par(&mut accumulated, &a, &packed, &bias, m, how, &mut pairs);
         for i in 0..m * n {
             assert!((gelu[i] - math::gelu(plain[i])).abs() < 1e-5, "gelu at {i}");
             assert!(
@@ -609,7 +609,7 @@ mod tests {
                 }
             }
             let from_rows = PackedWeight::from_out_in(&w, n, k);
-            let w_kn = crate::exec::cpu::kernels::transposed(&w, n, k);
+            let w_kn = crate::kernels::gemm::transposed(&w, n, k);
             let from_k_rows = PackedWeight::new(&w_kn, n, k);
             assert_eq!(from_rows.data, want, "columns, {n} x {k}");
             assert_eq!(from_k_rows.data, want, "k rows, {n} x {k}");
@@ -618,7 +618,7 @@ mod tests {
 
     #[test]
     fn bf16_gemm_matches_float64_on_bf16_rounded_inputs() {
-        if !available() {
+        if !crate::cpu_features::has_avx512_bf16() {
             eprintln!("no AVX512_BF16 on this CPU: the bf16 path is not selectable here");
             return;
         }
@@ -626,8 +626,8 @@ mod tests {
             // The weight as PyTorch's [n][k] (same values, read as n x k).
             let (a, w, bias) = operands(m, k, n);
             let mut out = vec![0.0f32; m * n];
-            let w_kn = crate::exec::cpu::kernels::transposed(&w, n, k);
-            matmul_bias(&mut out, &a, &PackedWeight::new(&w_kn, n, k), &bias, m);
+            let w_kn = crate::kernels::gemm::transposed(&w, n, k);
+            matmul_bias_par(&mut out, &a, &PackedWeight::new(&w_kn, n, k), &bias, m);
             let r = |x: f32| half::bf16::from_f32(x).to_f32() as f64;
             for i in 0..m {
                 for j in 0..n {

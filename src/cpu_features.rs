@@ -1,6 +1,7 @@
-//! Runtime CPU feature dispatch. The binary is built for baseline x86-64 and picks wider kernels
-//! where the CPU has them; `NPU_WHISPER_FORCE_AVX2=1` disables the AVX-512 paths so the
-//! fallback is testable on AVX-512 machines.
+//! What this CPU can run, detected once. The binary is built for baseline x86-64 and the kernels
+//! pick wider code where the CPU has it; `NPU_WHISPER_FORCE_AVX2=1` disables the AVX-512 paths
+//! so the fallback is testable on AVX-512 machines. Shared by the CPU kernels and the NPU
+//! simulator (which may use the same instructions for its own arithmetic).
 
 use std::sync::OnceLock;
 
@@ -26,4 +27,16 @@ pub fn has_avx512() -> bool {
             false
         }
     })
+}
+
+/// True when the bf16 kernels (AVX512_BF16 `vdpbf16ps`) may run: AVX-512 not forced off.
+pub fn has_avx512_bf16() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        has_avx512() && std::arch::is_x86_feature_detected!("avx512bf16")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
