@@ -183,15 +183,17 @@ impl WholeMel {
         row.iter().sum::<f32>() / self.n_mels as f32
     }
 
-    /// The 3000 frames from `seek` as `[n_mels][3000]` (the encoder's input) into `out`. Any
-    /// `seek` below `content_frames()` stays inside the appended 30 s of silence.
+    /// The encoder input for the window at `seek`, `[n_mels][3000]`, into `out`, as OpenAI's
+    /// `transcribe` and faster-whisper make it: `pad_or_trim(mel[:, seek : seek +
+    /// segment_size])`, the frames of the recording from `seek` (at most 3000) and zeros in
+    /// log-mel space after them. (The frames of the appended silence are not zeros: reading
+    /// them gave the last window of every file an input the references never see.)
     pub fn segment(&self, seek: usize, out: &mut [f32]) {
         assert_eq!(out.len(), self.n_mels * WINDOW_FRAMES);
-        assert!(
-            seek + WINDOW_FRAMES <= self.frames,
-            "segment past the padded end"
-        );
-        for t in 0..WINDOW_FRAMES {
+        let content = self.content_frames();
+        let len = WINDOW_FRAMES.min(content.saturating_sub(seek));
+        out.fill(0.0);
+        for t in 0..len {
             let row = &self.frame_major[(seek + t) * self.n_mels..(seek + t + 1) * self.n_mels];
             for (m, &v) in row.iter().enumerate() {
                 out[m * WINDOW_FRAMES + t] = v;
@@ -240,6 +242,23 @@ mod tests {
         assert_eq!(window_count(1), 1);
         assert_eq!(window_count(WINDOW_SAMPLES), 1);
         assert_eq!(window_count(WINDOW_SAMPLES + 1), 2);
+    }
+
+    #[test]
+    fn a_short_last_window_is_zero_padded_in_log_mel_space() {
+        // 12.34 s: content frames 1234; the window at 1000 holds 234 of them, then zeros.
+        let audio: Vec<f32> = (0..197_440).map(|i| ((i as f32) * 0.01).sin() * 0.3).collect();
+        let mel = LogMel::new(80).whole(&audio);
+        assert_eq!(mel.content_frames(), 1234);
+        let mut out = vec![f32::NAN; 80 * WINDOW_FRAMES];
+        mel.segment(1000, &mut out);
+        for m in [0, 40, 79] {
+            let row = &out[m * WINDOW_FRAMES..(m + 1) * WINDOW_FRAMES];
+            assert_eq!(row[233], mel.frame_major[1233 * 80 + m]);
+            assert!(row[234..].iter().all(|&v| v == 0.0), "mel {m}");
+            // The appended silence itself is not zero after normalisation.
+            assert_ne!(mel.frame_major[1300 * 80 + m], 0.0);
+        }
     }
 
     #[test]
