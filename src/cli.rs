@@ -274,15 +274,107 @@ pub struct TranscribeArgs {
     #[arg(short = 'f', long, value_enum, default_value_t = TranscriptFormat::Txt)]
     pub format: TranscriptFormat,
 
-    /// Decode at temperature 0 only: no retries at higher temperatures when a decode repeats
-    /// itself (gzip ratio > 2.4) or is improbable (mean log-probability < -1).
-    #[arg(long)]
-    pub no_fallback: bool,
-
     /// Write the transcript to this file instead of stdout; a directory (existing, or ending
     /// in `/`) gets one `<input name>.<format>` per input.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub decoding: DecodingArgs,
+}
+
+/// Decoding options; defaults are faster-whisper `transcribe()`'s (except
+/// `--condition-on-previous-text`, off by default).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Decoding")]
+pub struct DecodingArgs {
+    /// Beam search width at temperature 0 (1 decodes greedily).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub beam_size: usize,
+
+    /// Samples drawn at each temperature above 0; the likeliest is kept.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub best_of: usize,
+
+    /// The beam search ends once beam-size x patience hypotheses have finished.
+    #[arg(long, default_value_t = 1.0, value_name = "F")]
+    pub patience: f32,
+
+    /// Hypotheses rank by sum of log-probabilities / length^F (0: no normalisation).
+    #[arg(long, default_value_t = 1.0, value_name = "F")]
+    pub length_penalty: f32,
+
+    /// Decode at temperature 0 only: no retries at higher temperatures when a decode repeats
+    /// itself or is improbable.
+    #[arg(long)]
+    pub no_fallback: bool,
+
+    /// A decode whose text compresses better than this (gzip ratio) is a repetition loop and
+    /// is retried at the next temperature (`off` disables).
+    #[arg(long, default_value = "2.4", value_name = "F", value_parser = parse_threshold)]
+    pub compression_ratio_threshold: Threshold,
+
+    /// A decode whose mean log-probability is below this is retried at the next temperature
+    /// (`off` disables).
+    #[arg(long, default_value = "-1.0", value_name = "F", value_parser = parse_threshold, allow_hyphen_values = true)]
+    pub log_prob_threshold: Threshold,
+
+    /// A window whose no-speech probability is above this, and whose decode is improbable, is
+    /// skipped as silence (`off` disables).
+    #[arg(long, default_value = "0.6", value_name = "F", value_parser = parse_threshold)]
+    pub no_speech_threshold: Threshold,
+
+    /// Prompt each window with the text decoded so far (faster-whisper's default). Off by
+    /// default here, as in WhisperX: one bad window can then derail the next, and on this
+    /// project's long test recording it made faster-whisper drop two windows.
+    #[arg(long)]
+    pub condition_on_previous_text: bool,
+
+    /// With --condition-on-previous-text: forget the previous text after a window decoded
+    /// above this temperature.
+    #[arg(long, default_value_t = 0.5, value_name = "F")]
+    pub prompt_reset_on_temperature: f32,
+
+    /// Text before the first window: names, spellings and style the transcript should follow.
+    #[arg(long, value_name = "TEXT")]
+    pub initial_prompt: Option<String>,
+
+    /// Words or phrases to prefer, put in every window's prompt.
+    #[arg(long, value_name = "TEXT")]
+    pub hotwords: Option<String>,
+
+    /// Token ids never decoded, comma-separated; -1 stands for the model's non-speech symbols.
+    #[arg(
+        long,
+        default_value = "-1",
+        value_name = "IDS",
+        value_delimiter = ',',
+        allow_hyphen_values = true
+    )]
+    pub suppress_tokens: Vec<i64>,
+
+    /// Decode text only, without timestamp tokens: one segment per 30 s window.
+    #[arg(long)]
+    pub without_timestamps: bool,
+
+    /// A window's first timestamp is at most this many seconds.
+    #[arg(long, default_value_t = 1.0, value_name = "S")]
+    pub max_initial_timestamp: f64,
+}
+
+/// A fallback threshold, or `off`.
+pub type Threshold = Option<f64>;
+
+fn parse_threshold(text: &str) -> Result<Threshold, String> {
+    match text.trim() {
+        "off" | "none" => Ok(None),
+        t => t
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .map(Some)
+            .ok_or_else(|| format!("`{text}` is not a number (or `off`)")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

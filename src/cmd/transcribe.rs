@@ -107,19 +107,7 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
         decoder: &decoder,
         tokenizer: &tokenizer,
         generation: &generation,
-        options: Options {
-            language: args.language.clone(),
-            task: match args.task {
-                TaskArg::Transcribe => Task::Transcribe,
-                TaskArg::Translate => Task::Translate,
-            },
-            temperatures: if args.no_fallback {
-                vec![0.0]
-            } else {
-                Options::default().temperatures
-            },
-            ..Options::default()
-        },
+        options: options_of(args),
     };
     transcriber.check()?;
     let format = if global.json {
@@ -214,6 +202,38 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
     }
     tracing::info!("total {:.0} ms", elapsed_ms(total));
     Ok(first_failure.unwrap_or(0))
+}
+
+/// The transcription options of the command line.
+fn options_of(args: &TranscribeArgs) -> Options {
+    let d = &args.decoding;
+    Options {
+        language: args.language.clone(),
+        task: match args.task {
+            TaskArg::Transcribe => Task::Transcribe,
+            TaskArg::Translate => Task::Translate,
+        },
+        beam_size: d.beam_size,
+        best_of: d.best_of,
+        patience: d.patience,
+        length_penalty: d.length_penalty,
+        temperatures: if d.no_fallback {
+            vec![0.0]
+        } else {
+            Options::default().temperatures
+        },
+        compression_ratio_threshold: d.compression_ratio_threshold,
+        logprob_threshold: d.log_prob_threshold,
+        no_speech_threshold: d.no_speech_threshold,
+        condition_on_previous_text: d.condition_on_previous_text,
+        prompt_reset_on_temperature: d.prompt_reset_on_temperature,
+        initial_prompt: d.initial_prompt.clone(),
+        hotwords: d.hotwords.clone(),
+        suppress_tokens: d.suppress_tokens.clone(),
+        without_timestamps: d.without_timestamps,
+        max_initial_timestamp: d.max_initial_timestamp,
+        ..Options::default()
+    }
 }
 
 /// Decode, compute the whole log-mel and transcribe one input: (transcript, audio s, mel ms).

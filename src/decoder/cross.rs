@@ -88,27 +88,69 @@ impl CrossKv {
     }
 }
 
-/// One query row against the window's encoder frames, heads in parallel.
+impl CrossKv {
+    /// Encoder frames in the window.
+    pub fn frames(&self) -> usize {
+        self.frames
+    }
+
+    /// Head `head`'s scaled query-key scores of query row `q` (all heads, `d` values) over the
+    /// frames, before the softmax: what word alignment reads from the alignment heads.
+    pub fn scores(&self, q: &[f32], head: usize) -> Vec<f32> {
+        let hd = self.head_dim;
+        let q = &q[head * hd..(head + 1) * hd];
+        let scale = 1.0 / (hd as f32).sqrt();
+        let base = head * self.tiles * hd * TILE;
+        let key = |c: usize, t: usize| -> f32 {
+            let at = base + ((t / TILE) * hd + c) * TILE + t % TILE;
+            match &self.keys {
+                Store::F32(k) => k[at],
+                Store::F16(k) => half::f16::from_bits(k[at]).to_f32(),
+            }
+        };
+        (0..self.frames)
+            .map(|t| (0..hd).map(|c| q[c] * scale * key(c, t)).sum())
+            .collect()
+    }
+}
+
+/// Query rows `q` (`[rows][d]`, one per hypothesis) against the window's encoder frames, heads
+/// in parallel; each head's keys and values are read once for all the rows.
 pub fn attend_cross(out: &mut [f32], q: &[f32], kv: &CrossKv) {
     let hd = kv.head_dim;
-    assert_eq!(q.len(), kv.heads * hd);
+    let d = kv.heads * hd;
+    assert_eq!(q.len() % d, 0);
     assert_eq!(out.len(), q.len());
-    out.par_chunks_mut(hd).enumerate().for_each(|(h, context)| {
-        let mut scores = vec![0.0f32; kv.tiles * TILE];
-        let q = &q[h * hd..(h + 1) * hd];
-        let (key_size, value_size) = (kv.tiles * hd * TILE, kv.frames * hd);
-        let keys = h * key_size..(h + 1) * key_size;
-        let values = h * value_size..(h + 1) * value_size;
-        match (&kv.keys, &kv.values) {
-            (Store::F32(k), Store::F32(v)) => {
-                head(context, q, &k[keys], &v[values], kv, &mut scores)
+    let rows = q.len() / d;
+    let contexts: Vec<Vec<f32>> = (0..kv.heads)
+        .into_par_iter()
+        .map(|h| {
+            let qh: Vec<f32> = q
+                .chunks_exact(d)
+                .flat_map(|row| row[h * hd..(h + 1) * hd].iter().copied())
+                .collect();
+            let mut context = vec![0.0f32; rows * hd];
+            let mut scores = vec![0.0f32; rows * kv.tiles * TILE];
+            let (key_size, value_size) = (kv.tiles * hd * TILE, kv.frames * hd);
+            let keys = h * key_size..(h + 1) * key_size;
+            let values = h * value_size..(h + 1) * value_size;
+            match (&kv.keys, &kv.values) {
+                (Store::F32(k), Store::F32(v)) => {
+                    head(&mut context, &qh, &k[keys], &v[values], kv, &mut scores)
+                }
+                (Store::F16(k), Store::F16(v)) => {
+                    head(&mut context, &qh, &k[keys], &v[values], kv, &mut scores)
+                }
+                _ => unreachable!("keys and values are stored alike"),
             }
-            (Store::F16(k), Store::F16(v)) => {
-                head(context, q, &k[keys], &v[values], kv, &mut scores)
-            }
-            _ => unreachable!("keys and values are stored alike"),
+            context
+        })
+        .collect();
+    for (h, context) in contexts.iter().enumerate() {
+        for (r, c) in context.chunks_exact(hd).enumerate() {
+            out[r * d + h * hd..r * d + (h + 1) * hd].copy_from_slice(c);
         }
-    });
+    }
 }
 
 /// A stored value: loaded 16 at a time as f32 (the AVX-512 kernel) or one at a time.
@@ -132,7 +174,12 @@ impl Element for u16 {
     }
 }
 
-/// One head: the AVX-512 kernel for 64-wide heads, else the portable loops.
+/// Query rows the AVX-512 kernel takes at once (4 accumulators each, in registers).
+const GROUP: usize = 4;
+
+/// One head for every query row (`q` and `context` are `[rows][hd]`, `scores` `rows` blocks of
+/// `tiles * 64`): the AVX-512 kernel for 64-wide heads, in groups of up to four rows, else the
+/// portable loops.
 fn head<T: Element>(
     context: &mut [f32],
     q: &[f32],
@@ -141,15 +188,37 @@ fn head<T: Element>(
     kv: &CrossKv,
     scores: &mut [f32],
 ) {
+    let hd = kv.head_dim;
+    let span = kv.tiles * TILE;
     #[cfg(target_arch = "x86_64")]
-    if crate::cpu_features::has_avx512() && kv.head_dim == 64 {
+    if crate::cpu_features::has_avx512() && hd == 64 {
         assert!(keys.len() == kv.tiles * 64 * TILE && values.len() == kv.frames * 64);
-        // SAFETY: the CPU has the features the function is compiled for; the slices hold one
-        // head's tiles of keys and frames of values (asserted).
-        unsafe { head_avx512(context, q, keys, values, kv, scores) };
+        for ((q, context), scores) in q
+            .chunks(GROUP * 64)
+            .zip(context.chunks_mut(GROUP * 64))
+            .zip(scores.chunks_mut(GROUP * span))
+        {
+            // SAFETY: the CPU has the features the functions are compiled for; the slices hold
+            // one head's tiles of keys and frames of values (asserted), and `group` rows of
+            // queries, contexts and score blocks.
+            unsafe {
+                match q.len() / 64 {
+                    1 => head_avx512::<T, 1>(context, q, keys, values, kv, scores),
+                    2 => head_avx512::<T, 2>(context, q, keys, values, kv, scores),
+                    3 => head_avx512::<T, 3>(context, q, keys, values, kv, scores),
+                    _ => head_avx512::<T, 4>(context, q, keys, values, kv, scores),
+                }
+            }
+        }
         return;
     }
-    head_portable(context, q, keys, values, kv, scores);
+    for ((q, context), scores) in q
+        .chunks_exact(hd)
+        .zip(context.chunks_exact_mut(hd))
+        .zip(scores.chunks_exact_mut(span))
+    {
+        head_portable(context, q, keys, values, kv, scores);
+    }
 }
 
 /// Sixteen stored values at `p` as f32.
@@ -167,11 +236,11 @@ unsafe fn load16<T: Element>(p: *const T) -> __m512 {
     }
 }
 
-/// 64-wide heads with a tile's 64 scores and the context held in registers: each key and value
-/// is loaded once, each score and context value stored once.
+/// 64-wide heads for `G` query rows: a tile's 64 scores of every row and the contexts held in
+/// registers, so each key and value is loaded once for all of them.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
-unsafe fn head_avx512<T: Element>(
+unsafe fn head_avx512<T: Element, const G: usize>(
     context: &mut [f32],
     q: &[f32],
     keys: &[T],
@@ -180,37 +249,59 @@ unsafe fn head_avx512<T: Element>(
     scores: &mut [f32],
 ) {
     let scale = 1.0 / (64f32).sqrt();
-    assert!(context.len() == 64 && q.len() == 64 && scores.len() == kv.tiles * TILE);
+    let span = kv.tiles * TILE;
+    assert!(context.len() == G * 64 && q.len() == G * 64 && scores.len() == G * span);
     // SAFETY: tile `tile` occupies keys[tile * 64 * 64..][..64 * 64] (keys holds tiles of
-    // 64 x 64, checked by the caller), scores holds tiles * 64 values, values holds frames rows
-    // of 64, context 64: every load and store below stays inside those bounds.
+    // 64 x 64, checked by the caller), scores holds G blocks of tiles * 64 values, values holds
+    // frames rows of 64, context G rows of 64: every load and store stays inside those bounds.
     unsafe {
         for tile in 0..kv.tiles {
             let block = keys.as_ptr().add(tile * 64 * TILE);
-            let mut acc = [_mm512_setzero_ps(); 4];
-            for (c, &qc) in q.iter().enumerate() {
-                let qv = _mm512_set1_ps(qc * scale);
+            let mut acc = [[_mm512_setzero_ps(); 4]; G];
+            for c in 0..64 {
                 let row = block.add(c * TILE);
-                for (i, a) in acc.iter_mut().enumerate() {
-                    *a = _mm512_fmadd_ps(qv, load16(row.add(16 * i)), *a);
+                let k = [
+                    load16(row),
+                    load16(row.add(16)),
+                    load16(row.add(32)),
+                    load16(row.add(48)),
+                ];
+                for (g, acc) in acc.iter_mut().enumerate() {
+                    let qv = _mm512_set1_ps(q[g * 64 + c] * scale);
+                    for (a, &kv) in acc.iter_mut().zip(&k) {
+                        *a = _mm512_fmadd_ps(qv, kv, *a);
+                    }
                 }
             }
-            for (i, a) in acc.iter().enumerate() {
-                _mm512_storeu_ps(scores.as_mut_ptr().add(tile * TILE + 16 * i), *a);
+            for (g, acc) in acc.iter().enumerate() {
+                for (i, a) in acc.iter().enumerate() {
+                    _mm512_storeu_ps(scores.as_mut_ptr().add(g * span + tile * TILE + 16 * i), *a);
+                }
             }
         }
-        let scores = &mut scores[..kv.frames];
-        crate::kernels::attention::softmax(scores);
-        let mut acc = [_mm512_setzero_ps(); 4];
-        for (t, &p) in scores.iter().enumerate() {
-            let pv = _mm512_set1_ps(p);
+        for g in 0..G {
+            crate::kernels::attention::softmax(&mut scores[g * span..g * span + kv.frames]);
+        }
+        let mut acc = [[_mm512_setzero_ps(); 4]; G];
+        for t in 0..kv.frames {
             let v = values.as_ptr().add(t * 64);
-            for (i, a) in acc.iter_mut().enumerate() {
-                *a = _mm512_fmadd_ps(pv, load16(v.add(16 * i)), *a);
+            let vv = [
+                load16(v),
+                load16(v.add(16)),
+                load16(v.add(32)),
+                load16(v.add(48)),
+            ];
+            for (g, acc) in acc.iter_mut().enumerate() {
+                let pv = _mm512_set1_ps(scores[g * span + t]);
+                for (a, &v) in acc.iter_mut().zip(&vv) {
+                    *a = _mm512_fmadd_ps(pv, v, *a);
+                }
             }
         }
-        for (i, a) in acc.iter().enumerate() {
-            _mm512_storeu_ps(context.as_mut_ptr().add(16 * i), *a);
+        for (g, acc) in acc.iter().enumerate() {
+            for (i, a) in acc.iter().enumerate() {
+                _mm512_storeu_ps(context.as_mut_ptr().add(g * 64 + 16 * i), *a);
+            }
         }
     }
 }

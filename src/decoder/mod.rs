@@ -1,7 +1,13 @@
 //! The Whisper text decoder on the CPU in f32: token + learned positional embeddings, pre-LN
-//! blocks of causal self-attention (with a KV cache), cross-attention over the encoder output
-//! (its K/V computed once per window) and a GELU MLP, a final LayerNorm, and logits from the
-//! token embedding (tied). Fed by the encoder on any device.
+//! blocks of causal self-attention (each hypothesis with its own `KvCache`), cross-attention
+//! over the encoder output (its K/V computed once per window, shared by every hypothesis) and a
+//! GELU MLP, a final LayerNorm, and logits from the token embedding (tied). Fed by the encoder
+//! on any device.
+//!
+//! Two entry points: `prefill` runs a sequence of tokens for one hypothesis (the prompt, or a
+//! whole transcript forced through for word alignment, optionally recording the alignment
+//! heads' cross-attention); `step` runs one new token for each of several hypotheses as one
+//! batch, so each weight matrix is read once per step whatever the beam width.
 
 pub mod cross;
 pub mod weights;
@@ -12,19 +18,30 @@ use cross::{CrossKv, attend_cross};
 use rayon::prelude::*;
 pub use weights::DecoderWeights;
 
-/// Per-window decoder state: the cross-attention K/V of the window's encoder output, and the
-/// self-attention cache of the tokens decoded so far.
-pub struct DecoderState {
-    /// Per layer: the keys and values of the encoder output.
+/// One window's encoder output as the decoder reads it: every layer's cross-attention keys and
+/// values, computed once and shared by every hypothesis decoded against the window.
+pub struct Window {
     cross: Vec<CrossKv>,
-    /// Per layer: `[positions][d]` keys and values of the tokens so far.
-    self_kv: Vec<(Vec<f32>, Vec<f32>)>,
-    /// Tokens in the cache.
+}
+
+/// The self-attention keys and values of one hypothesis' tokens so far, per layer `[len][d]`.
+/// Grown token by token; cloning copies only what is filled (a beam forking).
+#[derive(Debug, Clone)]
+pub struct KvCache {
+    layers: Vec<(Vec<f32>, Vec<f32>)>,
     len: usize,
 }
 
-impl DecoderState {
-    /// Tokens decoded so far (the cache length).
+impl KvCache {
+    /// An empty cache for a decoder of `layers` layers.
+    pub fn new(layers: usize) -> Self {
+        KvCache {
+            layers: vec![(Vec::new(), Vec::new()); layers],
+            len: 0,
+        }
+    }
+
+    /// Tokens in the cache.
     pub fn len(&self) -> usize {
         self.len
     }
@@ -33,16 +50,64 @@ impl DecoderState {
         self.len == 0
     }
 
-    /// Forget the decoded tokens, keeping the window's cross-attention K/V (for a retry).
-    pub fn rewind(&mut self) {
-        self.len = 0;
+    /// Keep the first `len` tokens (a retry from the prompt).
+    pub fn truncate(&mut self, len: usize, d: usize) {
+        for (k, v) in &mut self.layers {
+            k.truncate(len * d);
+            v.truncate(len * d);
+        }
+        self.len = self.len.min(len);
+    }
+}
+
+/// `caches` reordered so that the new hypothesis `i` continues the old hypothesis
+/// `origins[i]`: a cache used once is moved, one used more often is cloned for its extra
+/// children (its filled rows only), one not used is dropped.
+pub fn reorder(caches: Vec<KvCache>, origins: &[usize]) -> Vec<KvCache> {
+    let mut uses = vec![0usize; caches.len()];
+    for &o in origins {
+        uses[o] += 1;
+    }
+    let mut slots: Vec<Option<KvCache>> = caches.into_iter().map(Some).collect();
+    origins
+        .iter()
+        .map(|&o| {
+            uses[o] -= 1;
+            if uses[o] == 0 {
+                slots[o].take().expect("each cache is moved once, last")
+            } else {
+                slots[o].clone().expect("a cache still in use")
+            }
+        })
+        .collect()
+}
+
+/// Cross-attention weights recorded during `prefill`: for each requested (layer, head), the
+/// scaled query-key scores (before the softmax) of every new row over the window's frames.
+#[derive(Debug, Clone)]
+pub struct AttentionRecord {
+    /// (layer, head) pairs to record (a model's `alignment_heads`).
+    pub heads: Vec<(usize, usize)>,
+    /// Per pair, `[rows][frames]`.
+    pub scores: Vec<Vec<f32>>,
+    pub frames: usize,
+}
+
+impl AttentionRecord {
+    pub fn new(heads: Vec<(usize, usize)>) -> Self {
+        let scores = vec![Vec::new(); heads.len()];
+        AttentionRecord {
+            heads,
+            scores,
+            frames: 0,
+        }
     }
 }
 
 impl DecoderWeights {
     /// Prepare to decode against one window's encoder output `[frames][d]`: cross-attention
     /// K and V for every layer (one GEMM each over the frames).
-    pub fn start(&self, encoder_out: &[f32]) -> DecoderState {
+    pub fn start(&self, encoder_out: &[f32]) -> Window {
         let d = self.d_model();
         let frames = encoder_out.len() / d;
         // Layers in parallel: besides the GEMMs (parallel themselves), the K/V re-layout is
@@ -58,34 +123,97 @@ impl DecoderWeights {
                 CrossKv::new(&keys_values, frames, self.heads, self.kv_storage)
             })
             .collect();
-        let cache = self.max_positions * d;
-        DecoderState {
-            cross,
-            self_kv: self
-                .layers
-                .iter()
-                .map(|_| (vec![0.0; cache], vec![0.0; cache]))
-                .collect(),
-            len: 0,
-        }
+        Window { cross }
     }
 
-    /// Run `tokens` (appended after the cached ones) through the decoder and return the logits
-    /// `[tokens.len()][vocab]` of every new position when `all_logits`, else of the last one.
-    /// Panics if the cache would exceed the model's positions (callers bound the length).
-    pub fn step(&self, state: &mut DecoderState, tokens: &[u32], all_logits: bool) -> Vec<f32> {
+    /// An empty cache for one hypothesis.
+    pub fn new_cache(&self) -> KvCache {
+        KvCache::new(self.layers.len())
+    }
+
+    /// Run `tokens` of one hypothesis, appended after what `cache` holds; the logits
+    /// `[logit_rows.len()][vocab]` of the new positions `logit_rows` (indices into `tokens`).
+    /// `record` collects cross-attention scores of chosen heads (word alignment). Panics if the
+    /// cache would exceed the model's positions (callers bound the length).
+    pub fn prefill(
+        &self,
+        window: &Window,
+        cache: &mut KvCache,
+        tokens: &[u32],
+        logit_rows: &[usize],
+        record: Option<&mut AttentionRecord>,
+    ) -> Vec<f32> {
+        let owners = vec![0; tokens.len()];
+        let hidden = self.forward(window, std::slice::from_mut(cache), tokens, &owners, record);
+        let d = self.d_model();
+        let rows: Vec<f32> = logit_rows
+            .iter()
+            .flat_map(|&r| hidden[r * d..(r + 1) * d].iter().copied())
+            .collect();
+        self.logits(&rows)
+    }
+
+    /// One new token for each hypothesis (`tokens[i]` after `caches[i]`), as one batch: every
+    /// weight matrix is read once for all of them. The logits `[hypotheses][vocab]`.
+    pub fn step(&self, window: &Window, caches: &mut [KvCache], tokens: &[u32]) -> Vec<f32> {
+        assert_eq!(caches.len(), tokens.len());
+        let owners: Vec<usize> = (0..tokens.len()).collect();
+        let hidden = self.forward(window, caches, tokens, &owners, None);
+        self.logits(&hidden)
+    }
+
+    /// The final LayerNorm and the tied output projection of `hidden` rows.
+    fn logits(&self, hidden: &[f32]) -> Vec<f32> {
+        let rows = hidden.len() / self.d_model();
+        let mut normed = vec![0.0f32; hidden.len()];
+        layer_norm(
+            &mut normed,
+            hidden,
+            &self.final_norm.gamma,
+            &self.final_norm.beta,
+        );
+        let mut logits = vec![0.0f32; rows * self.vocab];
+        matmul_half_par(&mut logits, &normed, &self.tokens, None, rows);
+        logits
+    }
+
+    /// The decoder blocks over `tokens`, row `i` belonging to `caches[owners[i]]` (a
+    /// hypothesis' rows consecutive and in order); the hidden states `[rows][d]` before the
+    /// final LayerNorm.
+    fn forward(
+        &self,
+        window: &Window,
+        caches: &mut [KvCache],
+        tokens: &[u32],
+        owners: &[usize],
+        mut record: Option<&mut AttentionRecord>,
+    ) -> Vec<f32> {
         let d = self.d_model();
         let m = tokens.len();
-        let p0 = state.len;
-        assert!(p0 + m <= self.max_positions, "decoder context exceeded");
+        // Each row's position: after its hypothesis' cache and its own earlier rows.
+        let mut next: Vec<usize> = caches.iter().map(KvCache::len).collect();
+        let positions: Vec<usize> = owners
+            .iter()
+            .map(|&o| {
+                next[o] += 1;
+                next[o] - 1
+            })
+            .collect();
+        assert!(
+            next.iter().all(|&n| n <= self.max_positions),
+            "decoder context exceeded"
+        );
         let mut x = vec![0.0f32; m * d];
         let mut row = vec![0.0f32; d];
         for (i, &t) in tokens.iter().enumerate() {
             self.tokens.row(t as usize, &mut row);
-            let pos = &self.positions[(p0 + i) * d..(p0 + i + 1) * d];
+            let pos = &self.positions[positions[i] * d..(positions[i] + 1) * d];
             for ((o, &e), &p) in x[i * d..(i + 1) * d].iter_mut().zip(&row).zip(pos) {
                 *o = e + p;
             }
+        }
+        if let Some(r) = record.as_deref_mut() {
+            r.frames = window.cross.first().map_or(0, CrossKv::frames);
         }
         let mut h = vec![0.0f32; m * d];
         let mut qkv = vec![0.0f32; m * 3 * d];
@@ -93,13 +221,9 @@ impl DecoderWeights {
         let mut context = vec![0.0f32; m * d];
         let mut projected = vec![0.0f32; m * d];
         let mut scores = Vec::new();
-        for (layer, ((self_k, self_v), cross)) in self
-            .layers
-            .iter()
-            .zip(state.self_kv.iter_mut().zip(&state.cross))
-        {
-            // Causal self-attention: the new rows' K and V join the cache, then each new row
-            // attends to every position up to its own.
+        for (l, (layer, cross)) in self.layers.iter().zip(&window.cross).enumerate() {
+            // Causal self-attention: the new rows' K and V join their caches, then each new
+            // row attends to its hypothesis' positions up to its own.
             layer_norm(&mut h, &x, &layer.self_norm.gamma, &layer.self_norm.beta);
             matmul_half_par(
                 &mut qkv,
@@ -108,19 +232,19 @@ impl DecoderWeights {
                 Some(&layer.self_qkv.bias),
                 m,
             );
-            for i in 0..m {
-                let r = &qkv[i * 3 * d..(i + 1) * 3 * d];
-                self_k[(p0 + i) * d..(p0 + i + 1) * d].copy_from_slice(&r[d..2 * d]);
-                self_v[(p0 + i) * d..(p0 + i + 1) * d].copy_from_slice(&r[2 * d..]);
+            for (i, r) in qkv.chunks_exact(3 * d).enumerate() {
+                let (keys, values) = &mut caches[owners[i]].layers[l];
+                keys.extend_from_slice(&r[d..2 * d]);
+                values.extend_from_slice(&r[2 * d..]);
             }
             for i in 0..m {
-                let len = p0 + i + 1;
+                let (keys, values) = &caches[owners[i]].layers[l];
                 attend(
                     &mut context[i * d..(i + 1) * d],
                     &qkv[i * 3 * d..i * 3 * d + d],
-                    self_k,
-                    self_v,
-                    len,
+                    keys,
+                    values,
+                    positions[i] + 1,
                     self.heads,
                     &mut scores,
                 );
@@ -138,12 +262,15 @@ impl DecoderWeights {
                 Some(&layer.cross_q.bias),
                 m,
             );
-            for i in 0..m {
-                attend_cross(
-                    &mut context[i * d..(i + 1) * d],
-                    &q[i * d..(i + 1) * d],
-                    cross,
-                );
+            attend_cross(&mut context, &q, cross);
+            if let Some(r) = record.as_deref_mut() {
+                for (slot, &(rl, head)) in r.heads.iter().enumerate() {
+                    if rl == l {
+                        for i in 0..m {
+                            r.scores[slot].extend(cross.scores(&q[i * d..(i + 1) * d], head));
+                        }
+                    }
+                }
             }
             let out = &layer.cross_out;
             matmul_half_par(&mut projected, &context, &out.weight, Some(&out.bias), m);
@@ -163,18 +290,27 @@ impl DecoderWeights {
             );
             add(&mut x, &projected);
         }
-        state.len += m;
-        let rows = if all_logits { 0..m } else { m - 1..m };
-        let last = &x[rows.start * d..rows.end * d];
-        let mut normed = vec![0.0f32; last.len()];
-        layer_norm(
-            &mut normed,
-            last,
-            &self.final_norm.gamma,
-            &self.final_norm.beta,
-        );
-        let mut logits = vec![0.0f32; rows.len() * self.vocab];
-        matmul_half_par(&mut logits, &normed, &self.tokens, None, rows.len());
-        logits
+        for (cache, len) in caches.iter_mut().zip(next) {
+            cache.len = len;
+        }
+        x
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reordering_moves_single_uses_and_clones_shared_ones() {
+        let cache = |tag: f32| KvCache {
+            layers: vec![(vec![tag; 4], vec![tag; 4])],
+            len: 1,
+        };
+        let caches = vec![cache(0.0), cache(1.0), cache(2.0)];
+        // Hypothesis 1 forks in two, 0 continues, 2 is dropped.
+        let new = reorder(caches, &[1, 0, 1]);
+        let tags: Vec<f32> = new.iter().map(|c| c.layers[0].0[0]).collect();
+        assert_eq!(tags, [1.0, 0.0, 1.0]);
     }
 }

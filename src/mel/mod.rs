@@ -247,7 +247,9 @@ mod tests {
     #[test]
     fn a_short_last_window_is_zero_padded_in_log_mel_space() {
         // 12.34 s: content frames 1234; the window at 1000 holds 234 of them, then zeros.
-        let audio: Vec<f32> = (0..197_440).map(|i| ((i as f32) * 0.01).sin() * 0.3).collect();
+        let audio: Vec<f32> = (0..197_440)
+            .map(|i| ((i as f32) * 0.01).sin() * 0.3)
+            .collect();
         let mel = LogMel::new(80).whole(&audio);
         assert_eq!(mel.content_frames(), 1234);
         let mut out = vec![f32::NAN; 80 * WINDOW_FRAMES];

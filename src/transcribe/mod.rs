@@ -1,13 +1,21 @@
-//! Transcription as OpenAI's `whisper.transcribe` does it: the whole recording's log-mel, a
-//! 30 s segment at the seek position encoded (on any device) and decoded with timestamps, the
-//! seek advanced to the last complete timestamp, and a temperature fallback when a decode looks
-//! like a repetition loop or is improbable. Each segment is decoded without the previous
-//! segment's text as a prompt: conditioning on it is known to make Whisper skip whole windows
-//! of long files, and `tests/transcribe.rs` checks that no window's speech is lost.
+//! Transcription as faster-whisper's `transcribe` does it (OpenAI's algorithm, run by
+//! CTranslate2): the whole recording's log-mel, a 30 s window at the seek position encoded (on
+//! any device) and decoded with timestamps by beam search (or greedily, or by sampling), with a
+//! temperature fallback when a decode looks like a repetition loop or is improbable; the
+//! decode cut into segments at its timestamps (and words, with `word_timestamps`), and the seek
+//! advanced to the last complete one.
+//!
+//! `Transcriber::run` is the seek loop; it asks `detect_language` for the prompt's language,
+//! `decode_window` for each window's tokens (`search`, `rules`, the fallback of `options`), and
+//! `emit` for its segments. Where we differ from faster-whisper on purpose: previous-text
+//! conditioning is off by default, and a window called silent that ends in sound is re-read
+//! from that sound instead of skipped (`sound`).
 
-pub mod decode;
 pub mod format;
+pub mod options;
+pub mod prompt;
 pub mod rules;
+pub mod search;
 mod segments;
 mod sound;
 
@@ -17,12 +25,13 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::decoder::{DecoderState, DecoderWeights};
+use crate::decoder::{DecoderWeights, Window};
 use crate::error::{Error, Result};
 use crate::mel::{HOP_LENGTH, WINDOW_FRAMES, WholeMel};
 use crate::tokenizer::{TIMESTAMP_SECONDS, Tokenizer};
-use decode::{Decoded, Rng, decode_segment};
-use rules::Rules;
+pub use options::{Options, Task};
+use rules::{Rules, suppressed_tokens};
+use search::{Context, Decoded, Rng, Search};
 use segments::split_by_timestamps;
 
 /// The fields of a Hugging Face `generation_config.json` that decoding uses.
@@ -30,6 +39,7 @@ use segments::split_by_timestamps;
 pub struct GenerationConfig {
     #[serde(default)]
     pub begin_suppress_tokens: Vec<u32>,
+    /// The model's non-speech symbols (what `-1` in `--suppress-tokens` stands for).
     #[serde(default)]
     pub suppress_tokens: Vec<u32>,
     #[serde(default)]
@@ -37,6 +47,9 @@ pub struct GenerationConfig {
     /// `<|en|>` -> 50259, ...
     #[serde(default)]
     pub lang_to_id: BTreeMap<String, u32>,
+    /// (decoder layer, head) pairs whose cross-attention follows the audio (word timestamps).
+    #[serde(default)]
+    pub alignment_heads: Vec<(usize, usize)>,
 }
 
 impl GenerationConfig {
@@ -47,88 +60,6 @@ impl GenerationConfig {
         })?;
         serde_json::from_str(&text)
             .map_err(|e| Error::model(path, format!("not a Whisper generation_config.json: {e}")))
-    }
-}
-
-/// `--task`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Task {
-    Transcribe,
-    Translate,
-}
-
-/// Decoding settings; the defaults are OpenAI's `transcribe()` defaults.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// A language code (`en`, `de`, ...); `None` detects it on the first 30 s.
-    pub language: Option<String>,
-    pub task: Task,
-    /// Tried in order until a decode passes the thresholds.
-    pub temperatures: Vec<f32>,
-    pub compression_ratio_threshold: Option<f64>,
-    pub logprob_threshold: Option<f64>,
-    pub no_speech_threshold: Option<f64>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            language: None,
-            task: Task::Transcribe,
-            temperatures: vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
-            compression_ratio_threshold: Some(2.4),
-            logprob_threshold: Some(-1.0),
-            no_speech_threshold: Some(0.6),
-        }
-    }
-}
-
-impl Options {
-    /// OpenAI's fallback test: a repetition loop or an improbable decode, unless the window is
-    /// silence anyway.
-    pub fn needs_fallback(&self, d: &Decoded) -> bool {
-        let looping = self
-            .compression_ratio_threshold
-            .is_some_and(|t| d.compression_ratio > t);
-        let improbable = self.logprob_threshold.is_some_and(|t| d.avg_logprob < t);
-        let silent = self
-            .no_speech_threshold
-            .is_some_and(|t| d.no_speech_prob > t);
-        (looping || improbable) && !silent
-    }
-
-    /// The decode to keep: the last attempt if it passed; when every temperature failed, the
-    /// most probable attempt that is not a repetition loop (faster-whisper's choice; OpenAI's
-    /// reference keeps the temperature-1.0 sample, which on a hard window is often nonsense).
-    pub fn choose(&self, mut attempts: Vec<Decoded>) -> Decoded {
-        let last = attempts.pop().expect("at least one temperature");
-        if !self.needs_fallback(&last) {
-            return last;
-        }
-        attempts.push(last);
-        let not_looping = |d: &&Decoded| {
-            !self
-                .compression_ratio_threshold
-                .is_some_and(|t| d.compression_ratio > t)
-        };
-        let best = |candidates: Vec<&Decoded>| {
-            candidates
-                .into_iter()
-                .max_by(|a, b| a.avg_logprob.total_cmp(&b.avg_logprob))
-                .cloned()
-        };
-        best(attempts.iter().filter(not_looping).collect())
-            .or_else(|| best(attempts.iter().collect()))
-            .expect("at least one attempt")
-    }
-
-    /// Skipped as silence: no-speech likely and the decode not confident.
-    pub fn is_silent(&self, d: &Decoded) -> bool {
-        let Some(threshold) = self.no_speech_threshold else {
-            return false;
-        };
-        d.no_speech_prob > threshold && !self.logprob_threshold.is_some_and(|t| d.avg_logprob > t)
     }
 }
 
@@ -149,7 +80,7 @@ pub struct Segment {
 }
 
 /// A finished transcription with its timings.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Transcript {
     pub language: Option<String>,
     /// Probability of the detected language (absent when it was given).
@@ -166,7 +97,8 @@ pub struct Transcript {
     pub fallbacks: usize,
     pub encoder_ms: f64,
     pub decoder_ms: f64,
-    /// Tokens run through the decoder (prompts and every temperature's attempt included).
+    /// Token rows run through the decoder (prompts, every hypothesis and every temperature's
+    /// attempt included).
     pub decoder_tokens: usize,
 }
 
@@ -188,6 +120,15 @@ pub struct Transcriber<'a> {
     pub options: Options,
 }
 
+/// The state the seek loop carries from window to window.
+struct Progress {
+    seek: usize,
+    /// Text tokens of the emitted segments (and the initial prompt): the previous text.
+    all_tokens: Vec<u32>,
+    /// `all_tokens[prompt_reset_since..]` is what the next window is conditioned on.
+    prompt_reset_since: usize,
+}
+
 impl Transcriber<'_> {
     /// The prompt's language token, checked against the model (and the options' language).
     fn language_token(&self, code: &str) -> Result<u32> {
@@ -206,31 +147,85 @@ impl Transcriber<'_> {
 
     /// Check options against the model before any work.
     pub fn check(&self) -> Result<()> {
+        let o = &self.options;
         if !self.generation.is_multilingual {
-            if self.options.task == Task::Translate {
+            if o.task == Task::Translate {
                 return Err(Error::Usage(
                     "--task translate needs a multilingual model; this one is English-only".into(),
                 ));
             }
-            if let Some(code) = &self.options.language
+            if let Some(code) = &o.language
                 && code != "en"
             {
                 return Err(Error::Usage(format!(
                     "--language {code}: this model is English-only"
                 )));
             }
-        } else if let Some(code) = &self.options.language {
+        } else if let Some(code) = &o.language {
             self.language_token(code)?;
+        }
+        if o.beam_size == 0 || o.best_of == 0 {
+            return Err(Error::Usage(
+                "--beam-size and --best-of must be at least 1".into(),
+            ));
+        }
+        let valid = o.patience.is_finite() && o.patience > 0.0 && o.length_penalty.is_finite();
+        if !valid {
+            return Err(Error::Usage(
+                "--patience must be above 0 and --length-penalty a number".into(),
+            ));
+        }
+        if o.temperatures.is_empty() || o.temperatures.iter().any(|t| t.is_nan() || *t < 0.0) {
+            return Err(Error::Usage("temperatures must be 0 or more".into()));
+        }
+        if o.word_timestamps && self.generation.alignment_heads.is_empty() {
+            return Err(Error::Usage(
+                "--word-timestamps needs the model's alignment heads (alignment_heads in generation_config.json); this model has none".into(),
+            ));
+        }
+        for prompt in [&o.initial_prompt, &o.hotwords].into_iter().flatten() {
+            self.tokenizer
+                .encode(prompt)
+                .map_err(|why| Error::model("tokenizer.json", why))?;
         }
         Ok(())
     }
 
-    /// Most probable language of the window `state` was started on: (code, probability).
-    fn detect_language(&self, state: &mut DecoderState) -> (String, f64) {
-        state.rewind();
-        let logits = self
-            .decoder
-            .step(state, &[self.tokenizer.specials.sot], false);
+    /// The logit filters for these options.
+    fn rules(&self) -> Rules {
+        let specials = self.tokenizer.specials.clone();
+        let o = &self.options;
+        Rules {
+            suppress: suppressed_tokens(
+                &o.suppress_tokens,
+                &self.generation.suppress_tokens,
+                &specials,
+            ),
+            begin_suppress: if o.suppress_blank {
+                self.generation.begin_suppress_tokens.clone()
+            } else {
+                Vec::new()
+            },
+            max_initial_timestamp_index: Some(
+                (o.max_initial_timestamp / TIMESTAMP_SECONDS).round() as u32,
+            ),
+            timestamps: !o.without_timestamps,
+            vocab: self.decoder.vocab,
+            specials,
+        }
+    }
+
+    /// Most probable language of the window: (code, probability), from the logits at the
+    /// start-of-transcript position over the language tokens.
+    fn detect_language(&self, window: &Window) -> (String, f64) {
+        let mut cache = self.decoder.new_cache();
+        let logits = self.decoder.prefill(
+            window,
+            &mut cache,
+            &[self.tokenizer.specials.sot],
+            &[0],
+            None,
+        );
         let languages: Vec<(&String, u32)> = self
             .generation
             .lang_to_id
@@ -256,6 +251,67 @@ impl Transcriber<'_> {
         (code.to_string(), (lp as f64).exp())
     }
 
+    /// Decode one window: at each temperature in turn (beam search or greedy at 0, sampling
+    /// above) until a decode passes the fallback's thresholds.
+    fn decode_window(
+        &self,
+        window: &Window,
+        rules: &Rules,
+        prompt: &[u32],
+        seek: usize,
+        transcript: &mut Transcript,
+    ) -> Decoded {
+        let o = &self.options;
+        let text_of = |tokens: &[u32]| self.tokenizer.decode(tokens);
+        let context = Context {
+            decoder: self.decoder,
+            window,
+            rules,
+            prompt,
+            length_penalty: o.length_penalty,
+            text_of: &text_of,
+        };
+        // A fixed seed per window keeps runs repeatable.
+        let mut rng = Rng::new(seek as u64 ^ 0x5EED);
+        let started = Instant::now();
+        // On a pool thread: the decoder's small parallel products then start on the thread
+        // that runs them, instead of being injected into the pool from outside and waited
+        // for, dozens of times per token.
+        let attempts = rayon::scope(|_| {
+            let mut attempts: Vec<Decoded> = Vec::new();
+            for &temperature in &o.temperatures {
+                let search = match temperature {
+                    t if t > 0.0 => Search::Sampling {
+                        temperature: t,
+                        best_of: o.best_of,
+                    },
+                    _ if o.beam_size > 1 => Search::Beam {
+                        size: o.beam_size,
+                        patience: o.patience,
+                    },
+                    _ => Search::Greedy,
+                };
+                let attempt = context.decode(search, &mut rng);
+                let done = !o.needs_fallback(&attempt);
+                attempts.push(attempt);
+                if done {
+                    break;
+                }
+            }
+            attempts
+        });
+        transcript.fallbacks += attempts.len() - 1;
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        let steps: usize = attempts.iter().map(|a| a.forward_tokens).sum();
+        transcript.decoder_tokens += steps;
+        transcript.decoder_ms += ms;
+        tracing::debug!(
+            "decoded the window at {seek}: {steps} token rows in {ms:.1} ms ({:.2} ms/row)",
+            ms / steps.max(1) as f64
+        );
+        o.choose(attempts)
+    }
+
     /// Transcribe a whole recording. `encode` runs the encoder on one `[n_mels][3000]` window;
     /// `progress` hears the seek position and the content length (mel frames) after each window.
     pub fn run(
@@ -265,57 +321,44 @@ impl Transcriber<'_> {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Transcript> {
         self.check()?;
+        let o = &self.options;
         let specials = &self.tokenizer.specials;
-        let rules = Rules::new(
-            specials.clone(),
-            self.decoder.vocab,
-            &self.generation.begin_suppress_tokens,
-            &self.generation.suppress_tokens,
-        );
-        let text_of = |tokens: &[u32]| self.tokenizer.decode(tokens);
-        let mut transcript = Transcript {
-            language: None,
-            language_probability: None,
-            segments: Vec::new(),
-            windows: 0,
-            windows_silent: 0,
-            windows_reread: 0,
-            fallbacks: 0,
-            encoder_ms: 0.0,
-            decoder_ms: 0.0,
-            decoder_tokens: 0,
-        };
+        let rules = self.rules();
+        let mut transcript = Transcript::default();
         let content_frames = mel.content_frames();
-        let n_mels = mel.n_mels();
-        let mut window = vec![0.0f32; n_mels * WINDOW_FRAMES];
-        let mut encode_at = |seek: usize, transcript: &mut Transcript| -> Result<Vec<f32>> {
-            mel.segment(seek, &mut window);
+        let mut input = vec![0.0f32; mel.n_mels() * WINDOW_FRAMES];
+        let mut start_window = |seek: usize, transcript: &mut Transcript| -> Result<Window> {
+            mel.segment(seek, &mut input);
             let started = Instant::now();
-            let out = encode(&window)?;
+            let encoded = encode(&input)?;
             transcript.encoder_ms += started.elapsed().as_secs_f64() * 1e3;
-            Ok(out)
+            let started = Instant::now();
+            let window = self.decoder.start(&encoded);
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            tracing::debug!("cross-attention K/V of the window at {seek}: {ms:.1} ms");
+            transcript.decoder_ms += ms;
+            Ok(window)
         };
-        // The prompt: start-of-transcript, then language and task on multilingual models.
-        let mut prompt = vec![specials.sot];
-        // The first window's decoder state, when language detection already prepared it.
+        // The start-of-transcript sequence: language and task on multilingual models.
+        let mut sot_sequence = vec![specials.sot];
+        // The first window, when language detection already encoded it.
         let mut first_window = None;
         if self.generation.is_multilingual {
-            let code = match &self.options.language {
+            let code = match &o.language {
                 Some(code) => code.clone(),
                 None => {
-                    let encoded = encode_at(0, &mut transcript)?;
+                    let window = start_window(0, &mut transcript)?;
                     let started = Instant::now();
-                    let mut state = self.decoder.start(&encoded);
-                    let (code, probability) = self.detect_language(&mut state);
+                    let (code, probability) = self.detect_language(&window);
                     transcript.decoder_ms += started.elapsed().as_secs_f64() * 1e3;
                     transcript.decoder_tokens += 1;
                     transcript.language_probability = Some(probability);
-                    first_window = Some(state);
+                    first_window = Some(window);
                     code
                 }
             };
-            prompt.push(self.language_token(&code)?);
-            prompt.push(match self.options.task {
+            sot_sequence.push(self.language_token(&code)?);
+            sot_sequence.push(match o.task {
                 Task::Transcribe => specials.transcribe,
                 Task::Translate => specials.translate,
             });
@@ -323,67 +366,27 @@ impl Transcriber<'_> {
         } else {
             transcript.language = Some("en".into());
         }
-        let sample_len = self.decoder.max_positions / 2;
-        let seconds_per_frame = HOP_LENGTH as f64 / crate::audio::SAMPLE_RATE as f64;
-        let duration = ((content_frames as f64 * seconds_per_frame) * 1e3).round() / 1e3;
-        let mut seek = 0;
-        while seek < content_frames {
+        let prompts = prompt::Prompts::new(self, &sot_sequence)?;
+        let mut state = Progress {
+            seek: 0,
+            all_tokens: prompts.initial.clone(),
+            prompt_reset_since: 0,
+        };
+        while state.seek < content_frames {
             crate::interrupt::check()?;
+            let seek = state.seek;
             let segment_frames = WINDOW_FRAMES.min(content_frames - seek);
-            let time_offset = seek as f64 * seconds_per_frame;
             transcript.windows += 1;
-            let mut state = match first_window.take().filter(|_| seek == 0) {
-                Some(state) => state,
-                None => {
-                    let encoded = encode_at(seek, &mut transcript)?;
-                    let started = Instant::now();
-                    let state = self.decoder.start(&encoded);
-                    let ms = started.elapsed().as_secs_f64() * 1e3;
-                    tracing::debug!("cross-attention K/V of the window at {seek}: {ms:.1} ms");
-                    transcript.decoder_ms += ms;
-                    state
-                }
+            let window = match first_window.take().filter(|_| seek == 0) {
+                Some(window) => window,
+                None => start_window(seek, &mut transcript)?,
             };
-            let started = Instant::now();
-            // A fixed seed per segment keeps runs repeatable.
-            let mut rng = Rng::new(seek as u64 ^ 0x5EED);
-            // On a pool thread: the decoder's small parallel products then start on the thread
-            // that runs them, instead of being injected into the pool from outside and waited
-            // for, dozens of times per token.
-            let attempts = rayon::scope(|_| {
-                let mut attempts: Vec<Decoded> = Vec::new();
-                for &temperature in &self.options.temperatures {
-                    let attempt = decode_segment(
-                        self.decoder,
-                        &mut state,
-                        &rules,
-                        &text_of,
-                        &prompt,
-                        sample_len,
-                        temperature,
-                        &mut rng,
-                    );
-                    let done = !self.options.needs_fallback(&attempt);
-                    attempts.push(attempt);
-                    if done {
-                        break;
-                    }
-                }
-                attempts
-            });
-            transcript.fallbacks += attempts.len() - 1;
-            let ms = started.elapsed().as_secs_f64() * 1e3;
-            let steps: usize = attempts.iter().map(|a| a.forward_tokens).sum();
-            transcript.decoder_tokens += steps;
-            tracing::debug!(
-                "decoded the window at {seek}: {steps} tokens in {ms:.1} ms ({:.2} ms/token)",
-                ms / steps.max(1) as f64
-            );
-            transcript.decoder_ms += ms;
-            let result = self.options.choose(attempts);
-            if self.options.is_silent(&result) {
+            let prompt = prompts.for_window(&state.all_tokens[state.prompt_reset_since..]);
+            let result = self.decode_window(&window, &rules, &prompt, seek, &mut transcript);
+            if o.is_silent(&result) {
                 transcript.windows_silent += 1;
-                seek = match sound::reread_from(|t| mel.frame_level(t), seek, segment_frames) {
+                state.seek = match sound::reread_from(|t| mel.frame_level(t), seek, segment_frames)
+                {
                     Some(from) => {
                         tracing::debug!(
                             "window at {seek} called silent but ends in sound: re-read from {from}"
@@ -393,103 +396,62 @@ impl Transcriber<'_> {
                     }
                     None => seek + segment_frames,
                 };
-                progress(seek.min(content_frames), content_frames);
+                progress(state.seek.min(content_frames), content_frames);
                 continue;
             }
-            let (pieces, advance) =
-                split_by_timestamps(&result.tokens, specials.timestamp_begin, segment_frames);
-            for (start_pos, end_pos, tokens) in pieces {
-                let text = self.tokenizer.decode(&tokens);
-                // Whole milliseconds: the sums of 10 ms and 20 ms steps are not exact in binary.
-                let seconds =
-                    |pos: u32| ((time_offset + pos as f64 * TIMESTAMP_SECONDS) * 1e3).round() / 1e3;
-                // A timestamp may point past the end of the audio (into the padding): cut there.
-                let (start, end) = (
-                    seconds(start_pos).min(duration),
-                    seconds(end_pos).min(duration),
-                );
-                // OpenAI clears instantaneous or empty segments; we leave them out.
-                if start == end || text.trim().is_empty() {
-                    continue;
-                }
-                transcript.segments.push(Segment {
-                    id: transcript.segments.len(),
-                    seek,
-                    start,
-                    end,
-                    text,
-                    tokens,
-                    temperature: result.temperature,
-                    avg_logprob: result.avg_logprob,
-                    compression_ratio: result.compression_ratio,
-                    no_speech_prob: result.no_speech_prob,
-                });
+            let advance = self.emit(&result, seek, segment_frames, &mut state, &mut transcript);
+            if !o.condition_on_previous_text || result.temperature > o.prompt_reset_on_temperature {
+                state.prompt_reset_since = state.all_tokens.len();
             }
-            seek += advance;
-            progress(seek.min(content_frames), content_frames);
+            state.seek = seek + advance;
+            progress(state.seek.min(content_frames), content_frames);
         }
         Ok(transcript)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn decoded(avg_logprob: f64, compression_ratio: f64, no_speech_prob: f64) -> Decoded {
-        Decoded {
-            tokens: vec![],
-            avg_logprob,
-            no_speech_prob,
-            temperature: 0.0,
-            compression_ratio,
-            forward_tokens: 1,
+    /// Cut a window's decode into segments at its timestamps and add the non-empty ones to
+    /// the transcript (and their tokens to the previous text); the frames to advance.
+    fn emit(
+        &self,
+        result: &Decoded,
+        seek: usize,
+        segment_frames: usize,
+        state: &mut Progress,
+        transcript: &mut Transcript,
+    ) -> usize {
+        let seconds_per_frame = HOP_LENGTH as f64 / crate::audio::SAMPLE_RATE as f64;
+        let time_offset = seek as f64 * seconds_per_frame;
+        let (pieces, advance) = split_by_timestamps(
+            &result.tokens,
+            self.tokenizer.specials.timestamp_begin,
+            segment_frames,
+        );
+        for (start_pos, end_pos, tokens) in pieces {
+            let text = self.tokenizer.decode(&tokens);
+            // Whole milliseconds: the sums of 10 ms and 20 ms steps are not exact in binary.
+            let seconds =
+                |pos: u32| ((time_offset + pos as f64 * TIMESTAMP_SECONDS) * 1e3).round() / 1e3;
+            // A closing timestamp may point past the end of the audio (into the padding): the
+            // references keep it as it is, and so do we.
+            let (start, end) = (seconds(start_pos), seconds(end_pos));
+            // faster-whisper leaves out instantaneous or empty segments.
+            if start == end || text.trim().is_empty() {
+                continue;
+            }
+            state.all_tokens.extend_from_slice(&tokens);
+            transcript.segments.push(Segment {
+                id: transcript.segments.len(),
+                seek,
+                start,
+                end,
+                text,
+                tokens,
+                temperature: result.temperature,
+                avg_logprob: result.avg_logprob,
+                compression_ratio: result.compression_ratio,
+                no_speech_prob: result.no_speech_prob,
+            });
         }
-    }
-
-    #[test]
-    fn loops_and_improbable_decodes_fall_back_unless_the_window_is_silence() {
-        let o = Options::default();
-        assert!(!o.needs_fallback(&decoded(-0.3, 1.5, 0.01)));
-        assert!(
-            o.needs_fallback(&decoded(-0.3, 3.1, 0.01)),
-            "repetition loop"
-        );
-        assert!(o.needs_fallback(&decoded(-1.4, 1.5, 0.01)), "improbable");
-        assert!(
-            !o.needs_fallback(&decoded(-1.4, 1.5, 0.9)),
-            "silence: no retry"
-        );
-        assert!(o.is_silent(&decoded(-1.4, 1.5, 0.9)));
-        assert!(
-            !o.is_silent(&decoded(-0.2, 1.5, 0.9)),
-            "confident text is kept"
-        );
-        let greedy_only = Options {
-            compression_ratio_threshold: None,
-            logprob_threshold: None,
-            ..Options::default()
-        };
-        assert!(!greedy_only.needs_fallback(&decoded(-3.0, 5.0, 0.0)));
-    }
-
-    #[test]
-    fn when_every_temperature_fails_the_most_probable_non_loop_is_kept() {
-        let o = Options::default();
-        let mut attempts = vec![
-            decoded(-1.2, 1.5, 0.0),
-            decoded(-0.5, 3.0, 0.0), // likelier, but a repetition loop
-            decoded(-4.0, 1.1, 0.0), // the temperature-1.0 sample
-        ];
-        for (i, a) in attempts.iter_mut().enumerate() {
-            a.temperature = i as f32 * 0.5;
-        }
-        assert_eq!(o.choose(attempts.clone()).temperature, 0.0);
-        // A passing last attempt is kept as it is.
-        attempts.push(decoded(-0.2, 1.3, 0.0));
-        assert_eq!(o.choose(attempts).avg_logprob, -0.2);
-        // Only loops: the likeliest loop.
-        let loops = vec![decoded(-0.9, 3.0, 0.0), decoded(-0.4, 2.9, 0.0)];
-        assert_eq!(o.choose(loops).avg_logprob, -0.4);
+        advance
     }
 }

@@ -1,6 +1,7 @@
-//! The logit filters of OpenAI's `whisper/decoding.py`, in its order: `SuppressBlank`,
-//! `SuppressTokens`, `ApplyTimestampRules`. Pure functions of the logits and the tokens sampled
-//! so far, so each rule is tested on its own.
+//! The logit filters of OpenAI's `whisper/decoding.py` as CTranslate2 applies them for
+//! faster-whisper, in their order: `SuppressBlank`, `SuppressTokens`, `ApplyTimestampRules`.
+//! Pure functions of the logits and the tokens sampled so far, so each rule is tested on its
+//! own.
 
 use crate::tokenizer::Specials;
 
@@ -10,35 +11,59 @@ pub struct Rules {
     pub specials: Specials,
     /// Logits beyond this are not tokens (`vocab`).
     pub vocab: usize,
-    /// Suppressed at the first sampled position: " " and end-of-text (`begin_suppress_tokens`).
+    /// Suppressed at the first sampled position (`suppress_blank`): " " and end-of-text
+    /// (`begin_suppress_tokens`); empty when blank is allowed.
     pub begin_suppress: Vec<u32>,
-    /// Always suppressed: the non-speech symbols of `generation_config.suppress_tokens` plus the
-    /// task, start and no-speech special tokens (OpenAI adds those in `_get_suppress_tokens`).
+    /// Always suppressed (`suppress_tokens`, see `suppressed_tokens`).
     pub suppress: Vec<u32>,
     /// The first timestamp may be at most this many steps (1.0 s = 50).
     pub max_initial_timestamp_index: Option<u32>,
+    /// Whether the decode has timestamps (the timestamp rules apply); `<|notimestamps|>` in
+    /// the prompt turns them off.
+    pub timestamps: bool,
+}
+
+/// faster-whisper's `get_suppressed_tokens`: the ids asked for, `-1` standing for the model's
+/// non-speech symbols (`generation_config.suppress_tokens`), plus the task and start tokens.
+/// (OpenAI also suppresses `<|nocaptions|>`; CTranslate2, which faster-whisper runs, does not,
+/// and neither do we.)
+pub fn suppressed_tokens(asked: &[i64], non_speech: &[u32], specials: &Specials) -> Vec<u32> {
+    let mut all: Vec<u32> = asked
+        .iter()
+        .filter_map(|&t| u32::try_from(t).ok())
+        .collect();
+    if asked.contains(&-1) {
+        all.extend_from_slice(non_speech);
+    }
+    all.extend([
+        specials.transcribe,
+        specials.translate,
+        specials.sot,
+        specials.sot_prev,
+        specials.sot_lm,
+    ]);
+    all.sort_unstable();
+    all.dedup();
+    all
 }
 
 impl Rules {
-    /// Rules for a vocabulary, with OpenAI's defaults (suppress blank, 1 s initial timestamp).
-    pub fn new(specials: Specials, vocab: usize, begin_suppress: &[u32], suppress: &[u32]) -> Self {
-        let mut all: Vec<u32> = suppress.to_vec();
-        all.extend([
-            specials.transcribe,
-            specials.translate,
-            specials.sot,
-            specials.sot_prev,
-            specials.sot_lm,
-            specials.no_speech,
-        ]);
-        all.sort_unstable();
-        all.dedup();
+    /// Rules for a vocabulary with faster-whisper's defaults: blank suppressed at the start,
+    /// the default suppress list, a 1 s initial timestamp, timestamps on.
+    pub fn new(
+        specials: Specials,
+        vocab: usize,
+        begin_suppress: &[u32],
+        non_speech: &[u32],
+    ) -> Self {
+        let suppress = suppressed_tokens(&[-1], non_speech, &specials);
         Rules {
             specials,
             vocab,
             begin_suppress: begin_suppress.to_vec(),
-            suppress: all,
+            suppress,
             max_initial_timestamp_index: Some(50),
+            timestamps: true,
         }
     }
 
@@ -58,7 +83,9 @@ impl Rules {
         }
         // SuppressTokens.
         forbid(logits, &self.suppress);
-        self.apply_timestamp_rules(logits, sampled);
+        if self.timestamps {
+            self.apply_timestamp_rules(logits, sampled);
+        }
     }
 
     fn apply_timestamp_rules(&self, logits: &mut [f32], sampled: &[u32]) {
@@ -181,9 +208,10 @@ mod tests {
     fn text_follows_a_pair_of_timestamps_and_blank_is_allowed_after_the_start() {
         let r = rules();
         // A segment [0.00 .. 0.40] just closed: text or end-of-text only (not the suppressed 3,
-        // not the specials).
+        // not the specials except no-speech, which faster-whisper's suppression list leaves
+        // open, unlike OpenAI's).
         let got = allowed(&r, &[0.0; 118], &[18, 5, 38, 38]);
-        assert_eq!(got, vec![0, 1, 2, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(got, vec![0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 16]);
     }
 
     #[test]
@@ -193,7 +221,7 @@ mod tests {
         logits[10] = 10.0; // end-of-text likelier than all timestamps together
         let got = allowed(&r, &logits, &[18, 5, 38]);
         // The segment may end at 38 itself (the closing twin) or later, or the text may end.
-        let mut want = vec![10];
+        let mut want = vec![10, 16];
         want.extend(38..118);
         assert_eq!(got, want);
         // With flat logits the 80 timestamps outweigh end-of-text, which is then forbidden too.

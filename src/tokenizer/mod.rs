@@ -2,8 +2,11 @@
 //! (ids to bytes; transcription only ever turns ids into text), the special tokens, and the
 //! timestamp tokens that follow them (`<|0.00|>` ... `<|30.00|>`, 20 ms apart).
 
+mod encode;
+
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
@@ -26,14 +29,18 @@ pub struct Specials {
     pub timestamp_begin: u32,
 }
 
-/// Ids to text for one model's vocabulary.
-#[derive(Debug, Clone)]
+/// Ids to text, and text to ids, for one model's vocabulary.
+#[derive(Debug)]
 pub struct Tokenizer {
     /// The bytes of every ordinary (BPE) token, by id.
     bytes: Vec<Vec<u8>>,
     /// Special tokens by content (`<|en|>` -> 50259).
     special_ids: HashMap<String, u32>,
     pub specials: Specials,
+    /// `tokenizer.json` itself: its merges are read the first time text is encoded (prompts),
+    /// not at every start (50,000 pairs).
+    source: String,
+    encoder: OnceLock<std::result::Result<encode::Encoder, String>>,
 }
 
 impl Tokenizer {
@@ -124,6 +131,8 @@ impl Tokenizer {
             bytes,
             special_ids,
             specials,
+            source: text.to_string(),
+            encoder: OnceLock::new(),
         })
     }
 
@@ -147,6 +156,19 @@ impl Tokenizer {
         (id - self.specials.timestamp_begin) as f64 * TIMESTAMP_SECONDS
     }
 
+    /// The ids of `text` as the model's byte-level BPE encodes it (GPT-2's pre-tokenizer,
+    /// then the merges in rank order), with no special tokens added: faster-whisper's
+    /// `tokenizer.encode(text)` for prompts and hotwords.
+    pub fn encode(&self, text: &str) -> std::result::Result<Vec<u32>, String> {
+        let encoder = self
+            .encoder
+            .get_or_init(|| encode::Encoder::from_json(&self.source, &self.bytes));
+        encoder
+            .as_ref()
+            .map_err(Clone::clone)
+            .map(|e| e.encode(text))
+    }
+
     /// The text of the ordinary tokens among `ids` (special and timestamp tokens are skipped), as
     /// UTF-8; a character split across tokens is joined, an incomplete one is replaced by U+FFFD.
     pub fn decode(&self, ids: &[u32]) -> String {
@@ -160,22 +182,13 @@ impl Tokenizer {
     }
 }
 
-/// GPT-2's byte-level alphabet inverted: the printable character standing for each byte.
-/// Printable Latin-1 bytes stand for themselves; the other 68 map to U+0100 onwards in order.
+/// GPT-2's byte-level alphabet inverted: the byte each vocabulary character stands for.
 fn unicode_to_byte() -> HashMap<char, u8> {
-    let printable = |b: u8| (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || b >= 0xAE;
-    let mut map = HashMap::new();
-    let mut next = 0u32;
-    for b in 0..=255u8 {
-        let c = if printable(b) {
-            char::from(b)
-        } else {
-            next += 1;
-            char::from_u32(0x100 + next - 1).expect("below U+0200")
-        };
-        map.insert(c, b);
-    }
-    map
+    encode::byte_chars()
+        .iter()
+        .enumerate()
+        .map(|(b, &c)| (c, b as u8))
+        .collect()
 }
 
 #[cfg(test)]
