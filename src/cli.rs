@@ -281,6 +281,9 @@ pub struct TranscribeArgs {
 
     #[command(flatten)]
     pub decoding: DecodingArgs,
+
+    #[command(flatten)]
+    pub words: WordArgs,
 }
 
 /// Decoding options; defaults are faster-whisper `transcribe()`'s (except
@@ -360,6 +363,42 @@ pub struct DecodingArgs {
     /// A window's first timestamp is at most this many seconds.
     #[arg(long, default_value_t = 1.0, value_name = "S")]
     pub max_initial_timestamp: f64,
+}
+
+/// Word timestamps and the subtitle layout they allow (as OpenAI's command line).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Words and subtitles")]
+pub struct WordArgs {
+    /// Time every word (from the cross-attention of the model's alignment heads, as OpenAI
+    /// and faster-whisper do): `-f json` gives each segment a `words` list, and segment bounds
+    /// follow their words.
+    #[arg(long)]
+    pub word_timestamps: bool,
+
+    /// With --word-timestamps: these marks join the following word.
+    #[arg(long, default_value = "\"'“¿([{-", value_name = "CHARS")]
+    pub prepend_punctuations: String,
+
+    /// With --word-timestamps: these marks join the preceding word.
+    #[arg(long, default_value = "\"'.。,，!！?？:：”)]}、", value_name = "CHARS")]
+    pub append_punctuations: String,
+
+    /// srt/vtt with --word-timestamps: characters per line before a line break.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_line_width: Option<u32>,
+
+    /// srt/vtt with --word-timestamps and --max-line-width: lines per cue (cues then no
+    /// longer follow segments).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_line_count: Option<u32>,
+
+    /// srt/vtt with --word-timestamps, without --max-line-width: words per line.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_words_per_line: Option<u32>,
+
+    /// srt/vtt with --word-timestamps: one cue per word, the word underlined (karaoke style).
+    #[arg(long)]
+    pub highlight_words: bool,
 }
 
 /// A fallback threshold, or `off`.

@@ -34,6 +34,7 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
     if inputs.is_empty() {
         return Err(Error::Usage("no audio files found in the inputs".into()));
     }
+    let layout = cue_layout(args)?;
     let outputs: Vec<Option<PathBuf>> = match out_dir {
         Some(dir) => inputs::output_paths(&inputs, dir, args.format.extension())?
             .into_iter()
@@ -142,8 +143,8 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
         let placement = placement_summary(executor.ledger());
         let product = match format {
             TranscriptFormat::Txt => format::txt(&transcript),
-            TranscriptFormat::Srt => format::srt(&transcript),
-            TranscriptFormat::Vtt => format::vtt(&transcript),
+            TranscriptFormat::Srt => format::srt(&transcript, &layout),
+            TranscriptFormat::Vtt => format::vtt(&transcript, &layout),
             TranscriptFormat::Json => {
                 let mut doc = json!({
                     "schema_version": super::SCHEMA_VERSION,
@@ -232,8 +233,38 @@ fn options_of(args: &TranscribeArgs) -> Options {
         suppress_tokens: d.suppress_tokens.clone(),
         without_timestamps: d.without_timestamps,
         max_initial_timestamp: d.max_initial_timestamp,
+        word_timestamps: args.words.word_timestamps,
+        prepend_punctuations: args.words.prepend_punctuations.clone(),
+        append_punctuations: args.words.append_punctuations.clone(),
         ..Options::default()
     }
+}
+
+/// The subtitle layout options, which need word timestamps (as in OpenAI's command line).
+fn cue_layout(args: &TranscribeArgs) -> Result<format::CueLayout> {
+    let w = &args.words;
+    let layout = format::CueLayout {
+        max_line_width: w.max_line_width.map(|n| n as usize),
+        max_line_count: w.max_line_count.map(|n| n as usize),
+        max_words_per_line: w.max_words_per_line.map(|n| n as usize),
+        highlight_words: w.highlight_words,
+    };
+    let asked = layout.max_line_width.is_some()
+        || layout.max_line_count.is_some()
+        || layout.max_words_per_line.is_some()
+        || layout.highlight_words;
+    if asked && !w.word_timestamps {
+        return Err(Error::Usage(
+            "--max-line-width, --max-line-count, --max-words-per-line and --highlight-words need --word-timestamps".into(),
+        ));
+    }
+    if layout.max_line_count.is_some() && layout.max_line_width.is_none() {
+        tracing::warn!("--max-line-count has no effect without --max-line-width");
+    }
+    if layout.max_words_per_line.is_some() && layout.max_line_width.is_some() {
+        tracing::warn!("--max-words-per-line has no effect with --max-line-width");
+    }
+    Ok(layout)
 }
 
 /// Decode, compute the whole log-mel and transcribe one input: (transcript, audio s, mel ms).

@@ -98,19 +98,34 @@ impl CrossKv {
     /// frames, before the softmax: what word alignment reads from the alignment heads.
     pub fn scores(&self, q: &[f32], head: usize) -> Vec<f32> {
         let hd = self.head_dim;
-        let q = &q[head * hd..(head + 1) * hd];
         let scale = 1.0 / (hd as f32).sqrt();
+        let q: Vec<f32> = q[head * hd..(head + 1) * hd]
+            .iter()
+            .map(|&x| x * scale)
+            .collect();
         let base = head * self.tiles * hd * TILE;
-        let key = |c: usize, t: usize| -> f32 {
-            let at = base + ((t / TILE) * hd + c) * TILE + t % TILE;
-            match &self.keys {
-                Store::F32(k) => k[at],
-                Store::F16(k) => half::f16::from_bits(k[at]).to_f32(),
+        let mut out = vec![0.0f32; self.tiles * TILE];
+        let mut lanes = [0.0f32; TILE];
+        // Tile by tile: each channel's 64 frames are contiguous, so the inner loop vectorises.
+        for (tile, acc) in out.chunks_exact_mut(TILE).enumerate() {
+            for (c, &qc) in q.iter().enumerate() {
+                let at = base + (tile * hd + c) * TILE;
+                let keys: &[f32] = match &self.keys {
+                    Store::F32(k) => &k[at..at + TILE],
+                    Store::F16(k) => {
+                        k[at..at + TILE]
+                            .reinterpret_cast::<half::f16>()
+                            .convert_to_f32_slice(&mut lanes);
+                        &lanes
+                    }
+                };
+                for (a, &k) in acc.iter_mut().zip(keys) {
+                    *a += qc * k;
+                }
             }
-        };
-        (0..self.frames)
-            .map(|t| (0..hd).map(|c| q[c] * scale * key(c, t)).sum())
-            .collect()
+        }
+        out.truncate(self.frames);
+        out
     }
 }
 

@@ -6,6 +6,7 @@
 use std::arch::x86_64::*;
 
 use crate::model::tensor_file::F16Data;
+use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 use rayon::prelude::*;
 
 /// A row-major `[rows][cols]` matrix of f16 values.
@@ -72,29 +73,41 @@ pub fn matmul_half_par(out: &mut [f32], x: &[f32], w: &Half, bias: Option<&[f32]
             });
         return;
     }
-    // Columns in parallel; each task writes its columns of every row through its own buffer.
+    if m >= GEMM_ROWS {
+        matmul_half_gemm_par(out, x, w, bias, m);
+        return;
+    }
     // Each weight row is converted from f16 once for up to `ROWS_AT_ONCE` activation rows.
+    column_tasks_par(out, n, m, |cols| {
+        let width = cols.len();
+        let mut part = vec![0.0f32; m * width];
+        let mut dots = [0.0f32; ROWS_AT_ONCE];
+        for (c, j) in cols.enumerate() {
+            let wj = &w.bits[j * k..(j + 1) * k];
+            let b = bias.map_or(0.0, |b| b[j]);
+            for first in (0..m).step_by(ROWS_AT_ONCE) {
+                let rows = (m - first).min(ROWS_AT_ONCE);
+                dot_half_rows(&x[first * k..(first + rows) * k], k, wj, &mut dots[..rows]);
+                for (r, &dot) in dots[..rows].iter().enumerate() {
+                    part[(first + r) * width + c] = dot + b;
+                }
+            }
+        }
+        part
+    });
+}
+
+/// Output columns in parallel, `COLS_PER_TASK` per task: `task(cols)` returns those columns of
+/// all `m` rows (`[m][cols.len()]`), scattered into `out` (`[m][n]`) afterwards, so no task
+/// writes another's memory.
+fn column_tasks_par<F>(out: &mut [f32], n: usize, m: usize, task: F)
+where
+    F: Fn(std::ops::Range<usize>) -> Vec<f32> + Sync,
+{
     let tasks = n.div_ceil(COLS_PER_TASK);
     let results: Vec<Vec<f32>> = (0..tasks)
         .into_par_iter()
-        .map(|t| {
-            let cols = t * COLS_PER_TASK..((t + 1) * COLS_PER_TASK).min(n);
-            let width = cols.len();
-            let mut part = vec![0.0f32; m * width];
-            let mut dots = [0.0f32; ROWS_AT_ONCE];
-            for (c, j) in cols.enumerate() {
-                let wj = &w.bits[j * k..(j + 1) * k];
-                let b = bias.map_or(0.0, |b| b[j]);
-                for first in (0..m).step_by(ROWS_AT_ONCE) {
-                    let rows = (m - first).min(ROWS_AT_ONCE);
-                    dot_half_rows(&x[first * k..(first + rows) * k], k, wj, &mut dots[..rows]);
-                    for (r, &dot) in dots[..rows].iter().enumerate() {
-                        part[(first + r) * width + c] = dot + b;
-                    }
-                }
-            }
-            part
-        })
+        .map(|t| task(t * COLS_PER_TASK..((t + 1) * COLS_PER_TASK).min(n)))
         .collect();
     for (t, part) in results.iter().enumerate() {
         let start = t * COLS_PER_TASK;
@@ -104,6 +117,58 @@ pub fn matmul_half_par(out: &mut [f32], x: &[f32], w: &Half, bias: Option<&[f32]
                 .copy_from_slice(&part[i * width..(i + 1) * width]);
         }
     }
+}
+
+/// From this many rows (a prompt, or a transcript forced through for word alignment) a block
+/// of weight rows is converted to f32 once and multiplied by a real GEMM: the dot kernels
+/// would re-read each weight row for every 8 activation rows.
+const GEMM_ROWS: usize = 16;
+
+/// `matmul_half_par` for many rows: per task, `COLS_PER_TASK` weight rows converted to f32,
+/// then one GEMM `[m][k] x [k][cols]` (the converted rows read through strides as the
+/// transposed operand).
+fn matmul_half_gemm_par(out: &mut [f32], x: &[f32], w: &Half, bias: Option<&[f32]>, m: usize) {
+    let (n, k) = (w.rows, w.cols);
+    column_tasks_par(out, n, m, |cols| {
+        let width = cols.len();
+        let mut panel = vec![0.0f32; width * k];
+        w.bits[cols.start * k..cols.end * k]
+            .reinterpret_cast::<half::f16>()
+            .convert_to_f32_slice(&mut panel);
+        let mut part = vec![0.0f32; m * width];
+        if let Some(b) = bias {
+            for row in part.chunks_exact_mut(width) {
+                row.copy_from_slice(&b[cols.clone()]);
+            }
+        }
+        // SAFETY: dst is m x width row-major (rs width, cs 1); lhs m x k row-major (rs k,
+        // cs 1); rhs is k x width read from `panel` = [width][k] (rs 1, cs k); all three
+        // buffers have exactly those sizes. alpha 1 with read_dst adds onto the bias.
+        unsafe {
+            gemm::gemm(
+                m,
+                width,
+                k,
+                part.as_mut_ptr(),
+                1,
+                width as isize,
+                true,
+                x.as_ptr(),
+                1,
+                k as isize,
+                panel.as_ptr(),
+                k as isize,
+                1,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+        part
+    });
 }
 
 /// Activation rows one converted weight row serves at once (beam search's hypotheses).
@@ -255,7 +320,7 @@ mod tests {
 
     #[test]
     fn half_products_match_f64_on_the_rounded_weights() {
-        for m in [1, 3, 9] {
+        for m in [1, 3, 9, 20] {
             check_half_product(m);
         }
     }

@@ -11,6 +11,7 @@
 //! conditioning is off by default, and a window called silent that ends in sound is re-read
 //! from that sound instead of skipped (`sound`).
 
+pub mod align;
 pub mod format;
 pub mod options;
 pub mod prompt;
@@ -18,6 +19,7 @@ pub mod rules;
 pub mod search;
 mod segments;
 mod sound;
+pub mod words;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -33,6 +35,8 @@ pub use options::{Options, Task};
 use rules::{Rules, suppressed_tokens};
 use search::{Context, Decoded, Rng, Search};
 use segments::split_by_timestamps;
+pub use words::Word;
+use words::{Piece, WindowWords, add_word_timestamps, last_end};
 
 /// The fields of a Hugging Face `generation_config.json` that decoding uses.
 #[derive(Debug, Clone, Deserialize)]
@@ -77,6 +81,9 @@ pub struct Segment {
     pub avg_logprob: f64,
     pub compression_ratio: f64,
     pub no_speech_prob: f64,
+    /// With word timestamps: the segment's words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub words: Option<Vec<Word>>,
 }
 
 /// A finished transcription with its timings.
@@ -127,6 +134,19 @@ struct Progress {
     all_tokens: Vec<u32>,
     /// `all_tokens[prompt_reset_since..]` is what the next window is conditioned on.
     prompt_reset_since: usize,
+    /// End of the last word heard (seconds; word timestamps only).
+    last_speech: f64,
+}
+
+/// What `emit` needs to know about the window it cuts.
+struct WindowAt<'a> {
+    window: &'a Window,
+    seek: usize,
+    /// Mel frames of the window that hold audio.
+    frames: usize,
+    /// The start-of-transcript sequence (word alignment is forced through after it).
+    sot_sequence: &'a [u32],
+    language: &'a str,
 }
 
 impl Transcriber<'_> {
@@ -371,7 +391,9 @@ impl Transcriber<'_> {
             seek: 0,
             all_tokens: prompts.initial.clone(),
             prompt_reset_since: 0,
+            last_speech: 0.0,
         };
+        let language = transcript.language.clone().unwrap_or_default();
         while state.seek < content_frames {
             crate::interrupt::check()?;
             let seek = state.seek;
@@ -399,7 +421,14 @@ impl Transcriber<'_> {
                 progress(state.seek.min(content_frames), content_frames);
                 continue;
             }
-            let advance = self.emit(&result, seek, segment_frames, &mut state, &mut transcript);
+            let at = WindowAt {
+                window: &window,
+                seek,
+                frames: segment_frames,
+                sot_sequence: &sot_sequence,
+                language: &language,
+            };
+            let advance = self.emit(&result, &at, &mut state, &mut transcript);
             if !o.condition_on_previous_text || result.temperature > o.prompt_reset_on_temperature {
                 state.prompt_reset_since = state.all_tokens.len();
             }
@@ -409,49 +438,107 @@ impl Transcriber<'_> {
         Ok(transcript)
     }
 
-    /// Cut a window's decode into segments at its timestamps and add the non-empty ones to
-    /// the transcript (and their tokens to the previous text); the frames to advance.
+    /// Cut a window's decode into segments at its timestamps (and time their words), add the
+    /// non-empty ones to the transcript (and their tokens to the previous text); the frames to
+    /// advance.
     fn emit(
         &self,
         result: &Decoded,
-        seek: usize,
-        segment_frames: usize,
+        at: &WindowAt,
         state: &mut Progress,
         transcript: &mut Transcript,
     ) -> usize {
-        let seconds_per_frame = HOP_LENGTH as f64 / crate::audio::SAMPLE_RATE as f64;
-        let time_offset = seek as f64 * seconds_per_frame;
-        let (pieces, advance) = split_by_timestamps(
-            &result.tokens,
-            self.tokenizer.specials.timestamp_begin,
-            segment_frames,
-        );
-        for (start_pos, end_pos, tokens) in pieces {
-            let text = self.tokenizer.decode(&tokens);
-            // Whole milliseconds: the sums of 10 ms and 20 ms steps are not exact in binary.
-            let seconds =
-                |pos: u32| ((time_offset + pos as f64 * TIMESTAMP_SECONDS) * 1e3).round() / 1e3;
-            // A closing timestamp may point past the end of the audio (into the padding): the
-            // references keep it as it is, and so do we.
-            let (start, end) = (seconds(start_pos), seconds(end_pos));
+        let specials = &self.tokenizer.specials;
+        // faster-whisper's `seek * time_per_frame`.
+        let time_offset = at.seek as f64 * (HOP_LENGTH as f64 / crate::audio::SAMPLE_RATE as f64);
+        let split = split_by_timestamps(&result.tokens, specials.timestamp_begin, at.frames);
+        let mut advance = split.advance;
+        // A closing timestamp may point past the end of the audio (into the padding): the
+        // references keep it as it is, and so do we.
+        let mut pieces: Vec<Piece> = split
+            .pieces
+            .into_iter()
+            .map(|(start, end, tokens)| Piece {
+                start: time_offset + start,
+                end: time_offset + end,
+                tokens,
+                words: Vec::new(),
+            })
+            .collect();
+        if self.options.word_timestamps {
+            self.time_words(&mut pieces, at, state.last_speech, transcript);
+            let last_word_end = last_end(&pieces);
+            if !split.single_timestamp_ending
+                && let Some(end) = last_word_end.filter(|&e| e > time_offset)
+            {
+                // The next window starts where the last word ended (Python's round()).
+                let next = (end * 100.0).round_ties_even() as usize;
+                advance = next.saturating_sub(at.seek).max(1);
+            }
+            if let Some(end) = last_word_end {
+                state.last_speech = end;
+            }
+        }
+        for piece in pieces {
+            let text = self.tokenizer.decode(&piece.tokens);
             // faster-whisper leaves out instantaneous or empty segments.
-            if start == end || text.trim().is_empty() {
+            if piece.start == piece.end || text.trim().is_empty() {
                 continue;
             }
-            state.all_tokens.extend_from_slice(&tokens);
+            state.all_tokens.extend_from_slice(&piece.tokens);
+            // Whole milliseconds: the sums of 10 ms and 20 ms steps are not exact in binary.
+            let ms = |seconds: f64| (seconds * 1e3).round() / 1e3;
             transcript.segments.push(Segment {
                 id: transcript.segments.len(),
-                seek,
-                start,
-                end,
+                seek: at.seek,
+                start: ms(piece.start),
+                end: ms(piece.end),
                 text,
-                tokens,
+                tokens: piece.tokens,
                 temperature: result.temperature,
                 avg_logprob: result.avg_logprob,
                 compression_ratio: result.compression_ratio,
                 no_speech_prob: result.no_speech_prob,
+                words: self.options.word_timestamps.then_some(piece.words),
             });
         }
         advance
+    }
+
+    /// Word timestamps for a window's pieces: the window's text aligned to its frames, then
+    /// faster-whisper's word timing.
+    fn time_words(
+        &self,
+        pieces: &mut [Piece],
+        at: &WindowAt,
+        last_speech: f64,
+        transcript: &mut Transcript,
+    ) {
+        let specials = &self.tokenizer.specials;
+        let text: Vec<u32> = pieces
+            .iter()
+            .flat_map(|p| p.tokens.iter().copied().filter(|&t| t < specials.eot))
+            .collect();
+        let started = Instant::now();
+        let request = align::AlignRequest {
+            start_sequence: at.sot_sequence,
+            no_timestamps: specials.no_timestamps,
+            eot: specials.eot,
+            text: &text,
+            mel_frames: at.frames,
+            heads: &self.generation.alignment_heads,
+        };
+        let alignment = rayon::scope(|_| align::align(self.decoder, at.window, &request));
+        transcript.decoder_ms += started.elapsed().as_secs_f64() * 1e3;
+        transcript.decoder_tokens += at.sot_sequence.len() + text.len() + 2;
+        let window = WindowWords {
+            tokenizer: self.tokenizer,
+            language: at.language,
+            alignment: &alignment,
+            seek: at.seek,
+            prepend_punctuations: &self.options.prepend_punctuations,
+            append_punctuations: &self.options.append_punctuations,
+        };
+        add_word_timestamps(pieces, &window, last_speech);
     }
 }

@@ -79,8 +79,8 @@ impl Default for Options {
             without_timestamps: false,
             max_initial_timestamp: 1.0,
             word_timestamps: false,
-            prepend_punctuations: "\"'“¿([{-".into(),
-            append_punctuations: "\"'.。,，!！?？:：”)]}、".into(),
+            prepend_punctuations: super::words::PREPEND_PUNCTUATIONS.into(),
+            append_punctuations: super::words::APPEND_PUNCTUATIONS.into(),
         }
     }
 }

@@ -36,11 +36,12 @@ pub fn references(key: &str, model: &str) -> &'static serde_json::Map<String, Va
     manifest()[key][model].as_object().unwrap()
 }
 
-/// A scratch directory for this test process.
+/// A scratch directory for these tests, under the one Cargo provides to integration tests
+/// (rewritten by every run, so nothing piles up in /tmp).
 pub fn scratch() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("npu-whisper-tx-{}", std::process::id()));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("transcribe");
         std::fs::create_dir_all(&dir).unwrap();
         dir
     })

@@ -9,3 +9,4 @@ mod common;
 mod contract;
 mod fixtures;
 mod parity;
+mod words;
