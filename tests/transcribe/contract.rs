@@ -113,6 +113,28 @@ fn the_tokenizer_decodes_faster_whispers_tokens_to_its_text() {
 }
 
 #[test]
+fn the_tokenizer_encodes_prompts_to_the_ids_of_faster_whispers_tokenizer() {
+    for model in ["base", "tiny.en"] {
+        let tokenizer = npu_whisper::tokenizer::Tokenizer::from_file(
+            &Path::new(&model_dir(model)).join("tokenizer.json"),
+        )
+        .unwrap();
+        let cases = manifest()["encode"][model].as_array().unwrap();
+        assert!(cases.len() >= 10, "{model}: {} cases", cases.len());
+        for case in cases {
+            let text = case["text"].as_str().unwrap();
+            let want: Vec<u32> = case["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_u64().unwrap() as u32)
+                .collect();
+            assert_eq!(tokenizer.encode(text).unwrap(), want, "{model} {text:?}");
+        }
+    }
+}
+
+#[test]
 fn stdout_carries_only_the_transcript_in_each_format() {
     let run = |format: &str| {
         let output = Command::cargo_bin("npu-whisper")

@@ -85,6 +85,41 @@ fn beam5_f32_equals_faster_whisper_token_for_token() {
     }
 }
 
+/// faster-whisper's argument names as our flags: `initial_prompt` -> `--initial-prompt`, a
+/// `true` flag alone, other values after it.
+fn flags_of(arguments: &serde_json::Map<String, Value>) -> Vec<String> {
+    let mut flags = Vec::new();
+    for (name, value) in arguments {
+        flags.push(format!("--{}", name.replace('_', "-")));
+        match value {
+            Value::Bool(true) => {}
+            Value::String(text) => flags.push(text.clone()),
+            other => panic!("argument {name}: {other} has no flag form"),
+        }
+    }
+    flags
+}
+
+#[test]
+fn prompts_hotwords_and_conditioning_equal_faster_whisper_token_for_token() {
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for model in ["base", "tiny.en"] {
+        for (clip, reference) in references("prompted", model) {
+            let flags = flags_of(reference["arguments"].as_object().unwrap());
+            let mut args = vec!["--precision", "f32"];
+            args.extend(flags.iter().map(String::as_str));
+            let ours = transcribe_with(clip, model, &args, false);
+            if let Some(why) = departure(&ours, reference) {
+                failures.push(format!("{model} {clip} {flags:?}: {why}"));
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 8);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
 /// Word errors against the spoken scripts over every clip: (ours, faster-whisper's, words),
 /// with the per-clip lines.
 fn word_error_totals(
