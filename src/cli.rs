@@ -80,7 +80,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Check the machine for the NPU path: device, driver, firmware, memlock, XRT, kernels.
     Doctor(DoctorArgs),
-    /// Import a CTranslate2 (faster-whisper) Whisper model into the Hugging Face layout.
+    /// Import a CTranslate2 (faster-whisper) Whisper model into the Hugging Face layout, or
+    /// Silero VAD's ONNX file into safetensors.
     Convert(ConvertArgs),
     /// Fetch, list and remove cached models (Hugging Face Hub, or PyPI for base, tiny.en and
     /// silero-vad).
@@ -231,6 +232,12 @@ pub struct EncodeArgs {
     /// each complete on disk as soon as its window is encoded.
     #[arg(long)]
     pub split: bool,
+
+    /// Encode only the 30 s windows that hold speech (see Voice activity detection); the
+    /// output records which time ranges it holds (.safetensors metadata `encoded_ranges`, and
+    /// the report).
+    #[command(flatten)]
+    pub vad: VadArgs,
 }
 
 #[derive(Debug, Args)]
@@ -284,6 +291,9 @@ pub struct TranscribeArgs {
 
     #[command(flatten)]
     pub words: WordArgs,
+
+    #[command(flatten)]
+    pub vad: VadArgs,
 }
 
 /// Decoding options; defaults are faster-whisper `transcribe()`'s (except
@@ -401,6 +411,63 @@ pub struct WordArgs {
     pub highlight_words: bool,
 }
 
+/// Voice activity detection (faster-whisper's `vad_filter` and `VadOptions`, same defaults).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Voice activity detection")]
+pub struct VadArgs {
+    /// Find speech with Silero VAD v6 first (fetched on first use as `silero-vad`) and work on
+    /// speech only; times stay those of the recording. Whisper's words on silence and noise
+    /// ("you", "Thank you.") go away.
+    #[arg(long)]
+    pub vad: bool,
+
+    /// With --vad: a 32 ms chunk whose speech probability is at least this is speech.
+    #[arg(long, default_value_t = 0.5, value_name = "P", value_parser = parse_probability)]
+    pub vad_threshold: f32,
+
+    /// With --vad: below this probability always silence; between it and --vad-threshold,
+    /// speech only if the chunk before was [default: --vad-threshold - 0.15, at least 0.01].
+    #[arg(long, value_name = "P", value_parser = parse_probability)]
+    pub vad_neg_threshold: Option<f32>,
+
+    /// With --vad: speech shorter than this is dropped.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub vad_min_speech_duration_ms: u32,
+
+    /// With --vad: longer speech is split (at a pause of more than 98 ms where there is one).
+    #[arg(long, default_value = "inf", value_name = "S", value_parser = parse_positive_seconds)]
+    pub vad_max_speech_duration_s: f64,
+
+    /// With --vad: silence this long ends a stretch of speech.
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    pub vad_min_silence_duration_ms: u32,
+
+    /// With --vad: padding kept on each side of a stretch of speech.
+    #[arg(long, default_value_t = 400, value_name = "MS")]
+    pub vad_speech_pad_ms: u32,
+
+    /// With --vad: the VAD weights (a .safetensors file `convert` wrote, or the .onnx file)
+    /// instead of the cached silero-vad.
+    #[arg(long, value_name = "FILE")]
+    pub vad_model: Option<PathBuf>,
+}
+
+fn parse_probability(text: &str) -> Result<f32, String> {
+    text.trim()
+        .parse::<f32>()
+        .ok()
+        .filter(|p| (0.0..=1.0).contains(p))
+        .ok_or_else(|| format!("`{text}` is not a probability between 0 and 1"))
+}
+
+fn parse_positive_seconds(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0 && !s.is_nan())
+        .ok_or_else(|| format!("`{text}` is not a number of seconds above 0 (or `inf`)"))
+}
+
 /// A fallback threshold, or `off`.
 pub type Threshold = Option<f64>;
 
@@ -482,12 +549,14 @@ impl From<OpKindArg> for crate::encoder::OpKind {
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
     /// A CTranslate2 Whisper `model.bin` (binary format 6), with `config.json` and
-    /// `tokenizer.json` beside it, as faster-whisper models ship.
-    #[arg(value_name = "MODEL.bin")]
+    /// `tokenizer.json` beside it, as faster-whisper models ship; or `silero_vad_v6.onnx`
+    /// from the faster-whisper wheel (its weights become a float32 safetensors file).
+    #[arg(value_name = "MODEL.bin|VAD.onnx")]
     pub model_bin: PathBuf,
 
     /// Output directory (Hugging Face hub layout: config.json, generation_config.json,
-    /// tokenizer.json, model.safetensors).
+    /// tokenizer.json, model.safetensors); for the VAD, a `.safetensors` file (or a directory
+    /// to hold silero_vad_v6.safetensors).
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
 

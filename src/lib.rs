@@ -47,6 +47,7 @@ pub mod mel;
 pub mod npu;
 pub mod tokenizer;
 pub mod transcribe;
+pub mod vad;
 
 pub use error::{Error, Result};
 pub mod encoder;

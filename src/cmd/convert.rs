@@ -1,4 +1,5 @@
-//! `npu-whisper convert`: CTranslate2 model.bin -> Hugging Face hub layout.
+//! `npu-whisper convert`: CTranslate2 model.bin -> Hugging Face hub layout; Silero VAD's ONNX
+//! file -> safetensors.
 
 use std::time::Instant;
 
@@ -6,8 +7,12 @@ use super::{SCHEMA_VERSION, elapsed_ms};
 use crate::cli::{ConvertArgs, DtypeArg, GlobalArgs};
 use crate::error::Result;
 use crate::model::ct2::{self, OutputDtype};
+use crate::vad;
 
 pub fn run(args: &ConvertArgs, global: &GlobalArgs) -> Result<()> {
+    if args.model_bin.extension().is_some_and(|e| e == "onnx") {
+        return convert_vad(args, global);
+    }
     let started = Instant::now();
     let dtype = match args.dtype {
         DtypeArg::F16 => OutputDtype::F16,
@@ -43,6 +48,48 @@ pub fn run(args: &ConvertArgs, global: &GlobalArgs) -> Result<()> {
             report.dtype,
             report.bytes as f64 / 1e6,
             ms
+        );
+    }
+    Ok(())
+}
+
+/// Silero VAD v6's ONNX file -> a float32 safetensors file `--vad-model` (and `--vad`'s cache)
+/// loads.
+fn convert_vad(args: &ConvertArgs, global: &GlobalArgs) -> Result<()> {
+    let started = Instant::now();
+    let input = &args.model_bin;
+    let tensors = vad::weights::import_onnx_file(input)?;
+    let output = if args.output.is_dir() || args.output.to_string_lossy().ends_with('/') {
+        std::fs::create_dir_all(&args.output).map_err(|source| {
+            crate::error::Error::WriteOutput {
+                path: args.output.clone(),
+                source,
+            }
+        })?;
+        args.output.join(vad::weights::WEIGHTS_FILE)
+    } else {
+        args.output.clone()
+    };
+    vad::weights::write(&tensors, &output)?;
+    let values: usize = tensors.values().map(|(_, v)| v.len()).sum();
+    let ms = elapsed_ms(started);
+    if global.json {
+        let doc = serde_json::json!({
+            "schema_version": SCHEMA_VERSION,
+            "command": "convert",
+            "input": input,
+            "output": output,
+            "tensors": tensors.len(),
+            "parameters": values,
+            "ms": ms,
+        });
+        println!("{doc:#}");
+    } else if !global.quiet {
+        println!(
+            "converted {} -> {}\n  Silero VAD v6: {} tensors, {values} float32 values in {ms:.0} ms",
+            input.display(),
+            output.display(),
+            tensors.len()
         );
     }
     Ok(())

@@ -63,6 +63,28 @@ pub(crate) fn resolve_model(
     crate::model::resolve(arg, needs, global.offline, progress.as_ref())
 }
 
+/// The VAD and its options when `--vad` is given (the weights fetched on first use).
+pub(crate) fn vad_of(
+    args: &crate::cli::VadArgs,
+    global: &crate::cli::GlobalArgs,
+) -> Result<Option<(crate::vad::Vad, crate::vad::VadOptions)>> {
+    if !args.vad {
+        return Ok(None);
+    }
+    let progress = crate::hub::progress::for_stderr(global.quiet);
+    let path =
+        crate::vad::locate_weights(args.vad_model.as_deref(), global.offline, progress.as_ref())?;
+    let options = crate::vad::VadOptions {
+        threshold: args.vad_threshold,
+        neg_threshold: args.vad_neg_threshold,
+        min_speech_duration_ms: args.vad_min_speech_duration_ms,
+        max_speech_duration_s: args.vad_max_speech_duration_s,
+        min_silence_duration_ms: args.vad_min_silence_duration_ms,
+        speech_pad_ms: args.vad_speech_pad_ms,
+    };
+    Ok(Some((crate::vad::Vad::load(&path)?, options)))
+}
+
 /// Milliseconds since `start`, for summaries.
 pub(crate) fn elapsed_ms(start: std::time::Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1e3

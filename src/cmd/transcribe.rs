@@ -16,7 +16,10 @@ use crate::export::OutputTarget;
 use crate::mel::LogMel;
 use crate::model::{Model, ModelSource};
 use crate::tokenizer::Tokenizer;
-use crate::transcribe::{GenerationConfig, Options, Task, Transcriber, Transcript, format};
+use crate::transcribe::{
+    GenerationConfig, Options, Task, Transcriber, Transcript, format, restore_speech_times,
+};
+use crate::vad::{self, Vad, VadOptions};
 
 pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
     let total = Instant::now();
@@ -35,6 +38,7 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
         return Err(Error::Usage("no audio files found in the inputs".into()));
     }
     let layout = cue_layout(args)?;
+    let vad = super::vad_of(&args.vad, global)?;
     let outputs: Vec<Option<PathBuf>> = match out_dir {
         Some(dir) => inputs::output_paths(&inputs, dir, args.format.extension())?
             .into_iter()
@@ -126,11 +130,12 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
             &transcriber,
             &mut executor,
             &front_end,
+            vad.as_ref(),
             &input.source,
             &progress,
         );
         progress.finish_and_clear();
-        let (transcript, audio_s, mel_ms) = match result {
+        let (transcript, measured) = match result {
             Ok(done) => done,
             Err(e @ Error::Interrupted) => return Err(e),
             Err(e) if many => {
@@ -151,12 +156,13 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
                     "input": input.source.display_path().display().to_string(),
                     "model": model_name,
                     "encoder_precision": precision.name(),
-                    "duration_s": audio_s,
+                    "duration_s": measured.audio_s,
                     "text": transcript.text(),
                     "placement": placement,
                     "timings_ms": {
                         "load": load_ms,
-                        "mel": mel_ms,
+                        "vad": measured.vad_ms,
+                        "mel": measured.mel_ms,
                         "encoder": transcript.encoder_ms,
                         "decoder": transcript.decoder_ms,
                     },
@@ -192,8 +198,7 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
                     &model_name,
                     precision,
                     &transcript,
-                    audio_s,
-                    mel_ms,
+                    &measured,
                     load_ms,
                     &placement,
                     executor.device_note()
@@ -267,26 +272,67 @@ fn cue_layout(args: &TranscribeArgs) -> Result<format::CueLayout> {
     Ok(layout)
 }
 
-/// Decode, compute the whole log-mel and transcribe one input: (transcript, audio s, mel ms).
+/// What one input's transcription measured besides the transcript.
+#[derive(Clone, Copy)]
+struct Measured {
+    audio_s: f64,
+    mel_ms: f64,
+    /// Voice activity detection, when `--vad` ran.
+    vad_ms: Option<f64>,
+}
+
+/// Decode, find speech (`--vad`), compute the whole log-mel and transcribe one input.
 fn transcribe_one(
     transcriber: &Transcriber,
     executor: &mut Executor,
     front_end: &LogMel,
+    vad: Option<&(Vad, VadOptions)>,
     source: &AudioSource,
     progress: &indicatif::ProgressBar,
-) -> Result<(Transcript, f64, f64)> {
+) -> Result<(Transcript, Measured)> {
     let audio = audio::load(source)?;
-    let started = Instant::now();
-    let mel = front_end.whole(&audio.samples);
-    let mel_ms = elapsed_ms(started);
-    let mut encode =
-        |window: &[f32]| -> Result<Vec<f32>> { Ok(executor.encode_window(window)?.to_vec()) };
-    // Seconds of audio: 100 mel frames each.
-    let transcript = transcriber.run(&mel, &mut encode, &mut |seek, content| {
-        progress.set_length(content.div_ceil(100) as u64);
-        progress.set_position((seek / 100) as u64);
-    })?;
-    Ok((transcript, audio.duration_secs(), mel_ms))
+    let mut measured = Measured {
+        audio_s: audio.duration_secs(),
+        mel_ms: 0.0,
+        vad_ms: None,
+    };
+    let (samples, speech) = match vad {
+        Some((vad, options)) => {
+            let started = Instant::now();
+            let ranges = vad.speech(&audio.samples, options);
+            measured.vad_ms = Some(elapsed_ms(started));
+            tracing::info!(
+                "VAD: {} stretch(es) of speech, {:.1} of {:.1} s",
+                ranges.len(),
+                ranges.iter().map(|r| r.end - r.start).sum::<usize>() as f64 / 16000.0,
+                measured.audio_s
+            );
+            (vad::collect(&audio.samples, &ranges), Some(ranges))
+        }
+        None => (audio.samples, None),
+    };
+    let mut transcript = if samples.is_empty() {
+        // Nothing to transcribe: no language either, unless it was given.
+        Transcript {
+            language: transcriber.options.language.clone(),
+            ..Transcript::default()
+        }
+    } else {
+        let started = Instant::now();
+        let mel = front_end.whole(&samples);
+        measured.mel_ms = elapsed_ms(started);
+        let mut encode =
+            |window: &[f32]| -> Result<Vec<f32>> { Ok(executor.encode_window(window)?.to_vec()) };
+        // Seconds of audio: 100 mel frames each.
+        transcriber.run(&mel, &mut encode, &mut |seek, content| {
+            progress.set_length(content.div_ceil(100) as u64);
+            progress.set_position((seek / 100) as u64);
+        })?
+    };
+    if let Some(ranges) = speech {
+        restore_speech_times(&mut transcript, &ranges);
+    }
+    Ok((transcript, measured))
 }
 
 /// The stderr summary: where time went, speed, placement.
@@ -296,8 +342,7 @@ fn summary(
     model_name: &str,
     precision: Precision,
     t: &Transcript,
-    audio_s: f64,
-    mel_ms: f64,
+    measured: &Measured,
     load_ms: f64,
     placement: &str,
     device_note: Option<&str>,
@@ -307,13 +352,18 @@ fn summary(
         (Some(code), None) => code.clone(),
         (None, _) => "-".into(),
     };
-    let work_s = (mel_ms + t.encoder_ms + t.decoder_ms) / 1e3;
+    let Measured {
+        audio_s,
+        mel_ms,
+        vad_ms,
+    } = *measured;
+    let work_s = (vad_ms.unwrap_or(0.0) + mel_ms + t.encoder_ms + t.decoder_ms) / 1e3;
     let mut text = format!(
         "input      {} ({audio_s:.2} s)\n\
          model      {model_name} (encoder {}), language {language}\n\
          segments   {} from {} window(s) of 30 s ({} silent, {} of them re-read from sound at the end; {} temperature fallback(s))\n\
          time       load {load_ms:.0} ms, mel {mel_ms:.1} ms, encoder {:.0} ms, decoder {:.0} ms ({} tokens, {:.0} tokens/s)\n\
-         speed      {:.1}x realtime (audio s / mel+encoder+decoder s); RTF {:.4}\n\
+         speed      {:.1}x realtime (audio s / vad+mel+encoder+decoder s); RTF {:.4}\n\
          placement  encoder {placement}; decoder cpu\n",
         source.display_path().display(),
         precision.name(),
@@ -329,6 +379,13 @@ fn summary(
         audio_s / work_s.max(1e-9),
         work_s / audio_s.max(1e-9),
     );
+    if let (Some(ms), Some(speech)) = (vad_ms, &t.speech) {
+        let kept: f64 = speech.iter().map(|s| s.end - s.start).sum();
+        text.push_str(&format!(
+            "vad        {} stretch(es) of speech, {kept:.1} of {audio_s:.1} s transcribed (silero-vad v6, {ms:.0} ms)\n",
+            speech.len()
+        ));
+    }
     if let Some(note) = device_note {
         text.push_str(&format!("device     {note}\n"));
     }

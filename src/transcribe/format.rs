@@ -202,12 +202,10 @@ mod tests {
                 segment(1, 3725.12, 3727.0, " Bye."),
             ],
             windows: 1,
-            windows_silent: 0,
-            windows_reread: 0,
-            fallbacks: 0,
             encoder_ms: 1.0,
             decoder_ms: 1.0,
             decoder_tokens: 10,
+            ..Transcript::default()
         }
     }
 

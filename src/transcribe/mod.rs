@@ -19,6 +19,7 @@ pub mod rules;
 pub mod search;
 mod segments;
 mod sound;
+mod speech;
 pub mod words;
 
 use std::collections::BTreeMap;
@@ -35,6 +36,7 @@ pub use options::{Options, Task};
 use rules::{Rules, suppressed_tokens};
 use search::{Context, Decoded, Rng, Search};
 use segments::split_by_timestamps;
+pub use speech::{SpeechSpan, restore_speech_times};
 pub use words::Word;
 use words::{Piece, WindowWords, add_word_timestamps, last_end};
 
@@ -107,6 +109,9 @@ pub struct Transcript {
     /// Token rows run through the decoder (prompts, every hypothesis and every temperature's
     /// attempt included).
     pub decoder_tokens: usize,
+    /// With voice activity detection: the stretches of the recording that were transcribed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speech: Option<Vec<SpeechSpan>>,
 }
 
 impl Transcript {

@@ -705,6 +705,36 @@ fn the_pypi_route_is_taken_when_the_hub_cannot_be_reached_and_refuses_unpinned_w
 }
 
 #[test]
+fn vad_on_an_empty_cache_fetches_silero_vad_through_pypi_first() {
+    // `--vad` with nothing cached takes the catalogue's PyPI route for silero-vad on its own
+    // (no `model fetch` first); the imitation index offers a wheel whose digest is not the
+    // pinned one, so the fetch stops there, before any audio is read, in one line.
+    let hub = ImitationHub::start();
+    hub.add_wheel(
+        "faster-whisper",
+        "faster_whisper-1.2.1-py3-none-any.whl",
+        vec![1, 2, 3],
+        &"cd".repeat(32),
+    );
+    let scene = Scene::new(&hub);
+    let tiny = npu_whisper::model::cache_dir().join("tiny.en");
+    let out = scene.run(
+        &[
+            "transcribe",
+            common::sample("jfk.wav").to_str().unwrap(),
+            "--model",
+            tiny.to_str().unwrap(),
+            "--vad",
+        ],
+        &[],
+    );
+    assert_fails(&out, 3, "the catalogue pins 79a66ad5");
+    assert!(stderr(&out).contains("silero-vad"), "{}", stderr(&out));
+    assert!(hub.log().iter().any(|l| l.path.contains("faster-whisper")));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
 fn real_base_weights_through_the_imitation_hub_encode_jfk_as_the_local_copy_does() {
     let local = npu_whisper::model::cache_dir().join("base");
     assert!(

@@ -9,4 +9,5 @@ mod common;
 mod contract;
 mod fixtures;
 mod parity;
+mod vad;
 mod words;

@@ -17,7 +17,7 @@ fn clips(key: &str, model: &str) -> Vec<&'static str> {
 }
 
 /// Where our transcript departs from faster-whisper's: the first differing segment, or None.
-fn departure(ours: &Value, reference: &Value) -> Option<String> {
+pub fn departure(ours: &Value, reference: &Value) -> Option<String> {
     let (a, b) = (
         ours["segments"].as_array().unwrap(),
         reference["segments"].as_array().unwrap(),

@@ -82,6 +82,7 @@ pub(super) fn batch(
                         "windows": done.windows, "shape": done.shape,
                         "timings_ms": {"decode": done.decode_ms, "mel": done.mel_ms, "encoder": done.encoder_ms, "export": done.export_ms},
                         "x_realtime": done.audio_s / compute,
+                        "encoded_ranges": done.speech.as_ref().map(|s| &s.encoded_ranges),
                     }),
                 );
             }

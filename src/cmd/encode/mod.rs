@@ -6,6 +6,7 @@ use std::time::Instant;
 
 mod batch;
 mod report;
+mod speech;
 
 use super::{elapsed_ms, inputs};
 use crate::audio::{self, AudioSource, SAMPLE_RATE};
@@ -34,6 +35,8 @@ struct Encoded {
     export_ms: f64,
     /// bf16 against f32 over all windows (`--verify --precision bf16`).
     precision_check: Option<PrecisionCheck>,
+    /// With `--vad`: the windows encoded (`windows` counts them) and the speech found.
+    speech: Option<speech::SpeechWindows>,
 }
 
 /// The bf16 path's error against the f32 CPU path on the same log-mel.
@@ -53,6 +56,8 @@ struct Context {
     weights_path: std::path::PathBuf,
     trim: bool,
     split: bool,
+    /// `--vad`: encode only the windows with speech.
+    vad: Option<(crate::vad::Vad, crate::vad::VadOptions)>,
 }
 
 pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
@@ -94,10 +99,14 @@ pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
             ));
         }
     }
+    if args.vad.vad {
+        check_vad_output(args, target.as_ref(), out_dir.is_some())?;
+    }
     let outputs = match out_dir {
         Some(dir) => Some(inputs::output_paths(&inputs, dir, args.format.extension())?),
         None => None,
     };
+    let vad = super::vad_of(&args.vad, global)?;
 
     // Load time starts once the model is on disk (a first fetch is not load time).
     let resolved = super::resolve_model(args.model.as_deref(), crate::hub::Needs::Encoder, global)?;
@@ -126,6 +135,7 @@ pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
         weights_path: model.weights_path.clone(),
         trim: args.trim,
         split: args.split,
+        vad,
     };
     drop(model); // the executor holds its own arrangement of the weights
     let load_ms = elapsed_ms(started);
@@ -184,10 +194,27 @@ fn encode_one(
     let audio = audio::load(source)?;
     let decode_ms = elapsed_ms(started);
     let d = executor.plan().config.d_model;
-    let windows = mel::window_count(audio.samples.len());
+    let all_windows = mel::window_count(audio.samples.len());
+    let speech = context
+        .vad
+        .as_ref()
+        .map(|(vad, options)| speech::select(vad, options, &audio.samples));
+    let selected: Vec<usize> = match &speech {
+        Some(s) => s.windows.clone(),
+        None => (0..all_windows).collect(),
+    };
+    let windows = selected.len();
     let frames = audio.samples.len().div_ceil(SAMPLES_PER_FRAME).max(1);
+    // Rows of window `w` in the output: all 1500, or with --trim those that hold audio.
+    let rows_of = |w: usize| {
+        if context.trim {
+            (frames - w * ENCODER_FRAMES).min(ENCODER_FRAMES)
+        } else {
+            ENCODER_FRAMES
+        }
+    };
     let shape: Vec<usize> = if context.trim {
-        vec![frames, d]
+        vec![selected.iter().map(|&w| rows_of(w)).sum(), d]
     } else {
         vec![windows, ENCODER_FRAMES, d]
     };
@@ -199,7 +226,7 @@ fn encode_one(
     let mut kept = Vec::new();
     let mut precision_check: Option<PrecisionCheck> = None;
     let mut run_windows = |sink: &mut dyn FnMut(&[f32]) -> std::io::Result<()>| -> Result<()> {
-        for w in 0..windows {
+        for &w in &selected {
             crate::interrupt::check()?;
             let start = (w * mel::WINDOW_SAMPLES).min(audio.samples.len());
             let end = (start + mel::WINDOW_SAMPLES).min(audio.samples.len());
@@ -218,12 +245,7 @@ fn encode_one(
                 check.max_abs = check.max_abs.max(max_abs);
                 check.cosine = check.cosine.min(cosine);
             }
-            let rows = if context.trim {
-                (frames - w * ENCODER_FRAMES).min(ENCODER_FRAMES)
-            } else {
-                ENCODER_FRAMES
-            };
-            let part = &embeddings[..rows * d];
+            let part = &embeddings[..rows_of(w) * d];
             stats.add(part);
             let started = Instant::now();
             sink(part).map_err(|e| Error::Runtime(format!("writing the output: {e}")))?;
@@ -263,7 +285,7 @@ fn encode_one(
             })?;
             let started = Instant::now();
             let placement = placement_summary(executor.ledger());
-            let metadata = provenance(
+            let mut metadata = provenance(
                 source,
                 &context.model_name,
                 &context.weights_path,
@@ -273,6 +295,9 @@ fn encode_one(
                 context.trim,
                 &placement,
             )?;
+            if let (Some(selection), Some((_, options))) = (&speech, &context.vad) {
+                metadata.extend(speech::metadata(selection, options));
+            }
             export::write_safetensors(target.unwrap(), "embeddings", &shape, &kept, metadata)?;
             export_ms += elapsed_ms(started);
         }
@@ -305,7 +330,24 @@ fn encode_one(
         encoder_ms,
         export_ms,
         precision_check,
+        speech,
     })
+}
+
+/// `--vad` records which time ranges the output holds: only a .safetensors file has room for
+/// that, and one file per window (`--split`) would lose the record.
+fn check_vad_output(args: &EncodeArgs, target: Option<&OutputTarget>, out_dir: bool) -> Result<()> {
+    let npy = match target {
+        Some(OutputTarget::File(path)) => output_format(path)? == "npy",
+        Some(OutputTarget::Stdout) => true,
+        None => out_dir && args.format == crate::cli::FormatArg::Npy,
+    };
+    if npy || args.split {
+        return Err(Error::Usage(
+            "--vad records the time ranges it encoded in the output's metadata: write .safetensors (-o OUT.safetensors, or --format safetensors with -o DIR/), without --split".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Max abs difference and cosine of two equally long vectors (in f64).

@@ -66,7 +66,7 @@ pub(super) fn report_single(
                 "load": load_ms, "decode": decode_ms, "mel": mel_ms, "encoder": encoder_ms,
                 "export": export_ms, "total": total_ms,
             },
-            "encoder_ms_per_window": encoder_ms / windows as f64,
+            "encoder_ms_per_window": encoder_ms / windows.max(1) as f64,
             "encoder_gflops_per_s": encoder_flops / (encoder_ms / 1e3) / 1e9,
             "x_realtime": x_realtime,
             "rtf": rtf,
@@ -75,6 +75,7 @@ pub(super) fn report_single(
             "npu_calls_per_window": calls_per_window,
             "projected_npu": projections,
             "precision_check": done.precision_check,
+            "vad": done.speech,
             "ledger": ledger,
             "output": target.map(|t| t.display_path()),
         });
@@ -84,7 +85,7 @@ pub(super) fn report_single(
     } else {
         let mut text = format!(
             "input      {} ({}, {} Hz, {} ch)\n\
-             duration   {audio_s:.2} s, {windows} window(s) of 30 s\n\
+             duration   {audio_s:.2} s, {windows} window(s) of 30 s encoded\n\
              model      {model_name} ({}, {} layers run of {}, d_model {d}, {} mels)\n\
              embeddings {shape:?} float32\n\
              stats      mean {:.5}  std {:.5}  L2 norm {:.3}  first {:?}\n\
@@ -103,9 +104,22 @@ pub(super) fn report_single(
             stats.std,
             stats.l2_norm,
             stats.first,
-            encoder_ms / windows as f64,
+            encoder_ms / windows.max(1) as f64,
             encoder_flops / (encoder_ms / 1e3) / 1e9,
         );
+        if let Some(speech) = &done.speech {
+            let ranges: Vec<String> = speech
+                .encoded_ranges
+                .iter()
+                .map(|[a, b]| format!("{a:.1}-{b:.1} s"))
+                .collect();
+            text.push_str(&format!(
+                "vad        {} stretch(es) of speech (silero-vad v6, {:.0} ms); encoded {} ({windows} window(s) of 30 s)\n",
+                speech.speech.len(),
+                speech.vad_ms,
+                if ranges.is_empty() { "nothing".to_string() } else { ranges.join(", ") },
+            ));
+        }
         if let Some(note) = executor.device_note() {
             text.push_str(&format!("device     {note}\n"));
         }
