@@ -3,6 +3,7 @@
 //! penalty) and `Sampling` (the best of several samples at a temperature). The logit filters of
 //! `rules` apply to every hypothesis; the hypotheses of a window decode as one batch per step.
 
+use rayon::prelude::*;
 use std::io::Write;
 
 use super::rules::{Rules, log_softmax, log_sum_exp};
@@ -210,16 +211,21 @@ impl Run<'_, '_> {
         let mut top_finished = false;
         for step in 0..self.sample_len {
             let last_step = step + 1 == self.sample_len;
+            // Each hypothesis' own best continuations (rows in parallel), then the best of
+            // those: the same set as one pass over all rows, ties still broken by index.
+            let rows: Vec<TopK> = logits
+                .par_chunks_mut(vocab)
+                .zip(beams.par_iter())
+                .enumerate()
+                .map(|(b, (row, (tokens, score)))| {
+                    self.context.rules.apply(row, tokens);
+                    let lse = log_sum_exp(row);
+                    best_continuations(row, *score, lse, b * vocab, 2 * size)
+                })
+                .collect();
             let mut best = TopK::new(2 * size);
-            for (b, (tokens, score)) in beams.iter().enumerate() {
-                let row = &mut logits[b * vocab..(b + 1) * vocab];
-                self.context.rules.apply(row, tokens);
-                let lse = log_sum_exp(row);
-                for (t, &l) in row.iter().enumerate() {
-                    if l > f32::NEG_INFINITY {
-                        best.offer(score + (l - lse), b * vocab + t);
-                    }
-                }
+            for (score, flat) in rows.into_iter().flat_map(TopK::into_sorted) {
+                best.offer(score, flat);
             }
             let candidates: Vec<(f32, usize, u32)> = best
                 .into_sorted()
@@ -366,6 +372,30 @@ impl TopK {
     }
 }
 
+/// The `k` best `score + (logit - lse)` of a row (CTranslate2's order of operations: the
+/// log-probability, then the hypothesis' score added), indices from `first`, forbidden (`-inf`)
+/// logits never among them. Once `k` are held, a logit is compared raw against the bar the
+/// worst kept score sets, so most of the 51,865 logits cost one comparison.
+fn best_continuations(row: &[f32], score: f32, lse: f32, first: usize, k: usize) -> TopK {
+    let mut top = TopK::new(k);
+    let mut bar = f32::NEG_INFINITY;
+    for (t, &l) in row.iter().enumerate() {
+        // `>=`: an equal score may still win on its (smaller) index against a later holder;
+        // `offer` decides. Strictly above -inf: forbidden tokens are never candidates.
+        if l >= bar && l > f32::NEG_INFINITY {
+            top.offer(score + (l - lse), first + t);
+            if let Some(&(worst, _)) = top.items.last().filter(|_| top.items.len() == k) {
+                // The raw logit whose score equals the worst kept one, lowered by a margin far
+                // above the rounding of that sum, so no candidate `offer` would admit is
+                // skipped.
+                let exact = worst - score + lse;
+                bar = exact - 1e-4 * (1.0 + exact.abs() + score.abs() + lse.abs());
+            }
+        }
+    }
+    top
+}
+
 /// The first index of the largest logit (torch's argmax picks the first on ties).
 fn argmax(logits: &[f32]) -> u32 {
     let mut best = 0;
@@ -438,6 +468,28 @@ mod tests {
         assert!((share(counts[0]) - 0.5).abs() < 0.02, "{counts:?}");
         assert!((share(counts[2]) - 0.25).abs() < 0.02, "{counts:?}");
         assert_eq!(argmax(&logits), 0);
+    }
+
+    #[test]
+    fn the_fast_row_scan_keeps_what_offering_every_logit_keeps() {
+        // Ties, forbidden tokens, and scores where the raw-logit bar is near the kept worst.
+        let row: Vec<f32> = (0..5000)
+            .map(|i| match i % 7 {
+                0 => f32::NEG_INFINITY,
+                1 => 3.25,
+                _ => ((i * 7919) % 1013) as f32 / 97.0 - 5.0,
+            })
+            .collect();
+        for (score, lse, k) in [(0.0, 0.0, 10), (-3.7, 12.1, 10), (-120.25, 8.5, 3)] {
+            let mut all = TopK::new(k);
+            for (t, &l) in row.iter().enumerate() {
+                if l > f32::NEG_INFINITY {
+                    all.offer(score + (l - lse), 100 + t);
+                }
+            }
+            let fast = best_continuations(&row, score, lse, 100, k);
+            assert_eq!(fast.into_sorted(), all.into_sorted());
+        }
     }
 
     #[test]
