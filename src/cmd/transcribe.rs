@@ -8,8 +8,8 @@ use serde_json::json;
 
 use super::{elapsed_ms, inputs};
 use crate::audio::{self, AudioSource};
-use crate::cli::{GlobalArgs, TaskArg, TranscribeArgs, TranscriptFormat};
-use crate::decoder::DecoderWeights;
+use crate::cli::{GlobalArgs, KvStorageArg, TaskArg, TranscribeArgs, TranscriptFormat};
+use crate::decoder::{DecoderWeights, KvStorage};
 use crate::error::{Error, Result};
 use crate::exec::{ExecOptions, Executor, Precision, placement_summary};
 use crate::export::OutputTarget;
@@ -65,6 +65,10 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
             .unwrap_or_default()
     };
     let precision = args.precision.resolve();
+    let kv_storage = match (args.kv_storage, precision) {
+        (KvStorageArg::F32, _) | (KvStorageArg::Auto, Precision::F32) => KvStorage::F32,
+        (KvStorageArg::F16, _) | (KvStorageArg::Auto, Precision::Bf16) => KvStorage::F16,
+    };
     let options = ExecOptions {
         precision,
         device: args.device.into(),
@@ -79,7 +83,8 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
             let tokenizer = Tokenizer::from_file(&model_dir.join("tokenizer.json"))?;
             let generation =
                 GenerationConfig::from_file(&model_dir.join("generation_config.json"))?;
-            let decoder = DecoderWeights::load(&source.file, &source.config, precision)?;
+            let decoder =
+                DecoderWeights::load(&source.file, &source.config, precision, kv_storage)?;
             tracing::info!(
                 "tokenizer and decoder weights loaded in {:.0} ms",
                 elapsed_ms(step)
@@ -156,6 +161,10 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
                     "input": input.source.display_path().display().to_string(),
                     "model": model_name,
                     "encoder_precision": precision.name(),
+                    "kv_storage": match kv_storage {
+                        KvStorage::F32 => "f32",
+                        KvStorage::F16 => "f16",
+                    },
                     "duration_s": measured.audio_s,
                     "text": transcript.text(),
                     "placement": placement,

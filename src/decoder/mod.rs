@@ -14,6 +14,7 @@ pub mod weights;
 
 use crate::kernels::half::{attend, matmul_half_par};
 use crate::kernels::rows::{add, gelu, layer_norm};
+pub use cross::KvStorage;
 use cross::{CrossKv, attend_cross};
 use rayon::prelude::*;
 pub use weights::DecoderWeights;

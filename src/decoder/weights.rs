@@ -4,8 +4,11 @@
 //! token, which is what bounds a matrix-vector product. Arithmetic is f32.
 
 use crate::error::{Error, Result};
-use crate::model::Config;
+use crate::model::names::{
+    decoder_candidates as candidates, decoder_layer_candidates as layer_candidates,
+};
 use crate::model::tensor_file::TensorFile;
+use crate::model::{Config, fused_attention_bias};
 
 use super::cross::KvStorage;
 use crate::exec::Precision;
@@ -50,64 +53,20 @@ pub struct DecoderWeights {
     pub final_norm: Norm,
     pub heads: usize,
     pub vocab: usize,
-    /// The cross-attention K/V of each window: f32 under `--precision f32`, else f16.
+    /// How the cross-attention K/V of each window are kept (`--kv-storage`).
     pub kv_storage: KvStorage,
     pub max_positions: usize,
 }
 
-/// Hugging Face name suffixes under `decoder.` and their OpenAI spellings.
-const NAMES: [(&str, &str); 24] = [
-    ("self_attn_layer_norm.weight", "attn_ln.weight"),
-    ("self_attn_layer_norm.bias", "attn_ln.bias"),
-    ("self_attn.q_proj.weight", "attn.query.weight"),
-    ("self_attn.q_proj.bias", "attn.query.bias"),
-    ("self_attn.k_proj.weight", "attn.key.weight"),
-    ("self_attn.v_proj.weight", "attn.value.weight"),
-    ("self_attn.v_proj.bias", "attn.value.bias"),
-    ("self_attn.out_proj.weight", "attn.out.weight"),
-    ("self_attn.out_proj.bias", "attn.out.bias"),
-    ("encoder_attn_layer_norm.weight", "cross_attn_ln.weight"),
-    ("encoder_attn_layer_norm.bias", "cross_attn_ln.bias"),
-    ("encoder_attn.q_proj.weight", "cross_attn.query.weight"),
-    ("encoder_attn.q_proj.bias", "cross_attn.query.bias"),
-    ("encoder_attn.k_proj.weight", "cross_attn.key.weight"),
-    ("encoder_attn.v_proj.weight", "cross_attn.value.weight"),
-    ("encoder_attn.v_proj.bias", "cross_attn.value.bias"),
-    ("encoder_attn.out_proj.weight", "cross_attn.out.weight"),
-    ("encoder_attn.out_proj.bias", "cross_attn.out.bias"),
-    ("final_layer_norm.weight", "mlp_ln.weight"),
-    ("final_layer_norm.bias", "mlp_ln.bias"),
-    ("fc1.weight", "mlp.0.weight"),
-    ("fc1.bias", "mlp.0.bias"),
-    ("fc2.weight", "mlp.2.weight"),
-    ("fc2.bias", "mlp.2.bias"),
-];
-
-/// The names one decoder tensor may have: `model.decoder.X`, `decoder.X`, then OpenAI's.
-fn candidates(hf: &str, openai: &str) -> Vec<String> {
-    vec![
-        format!("model.decoder.{hf}"),
-        format!("decoder.{hf}"),
-        format!("decoder.{openai}"),
-    ]
-}
-
-fn layer_candidates(layer: usize, suffix: &str) -> Vec<String> {
-    let openai = NAMES
-        .iter()
-        .find(|(hf, _)| *hf == suffix)
-        .map(|(_, o)| *o)
-        .expect("every layer suffix is in NAMES");
-    candidates(
-        &format!("layers.{layer}.{suffix}"),
-        &format!("blocks.{layer}.{openai}"),
-    )
-}
-
 impl DecoderWeights {
     /// Load the decoder described by `config` from `file`; `precision` is the encoder's (see
-    /// `DecoderLayer::cross_kv`).
-    pub fn load(file: &TensorFile, config: &Config, precision: Precision) -> Result<Self> {
+    /// `DecoderLayer::cross_kv`), `kv_storage` how each window's cross-attention K/V are kept.
+    pub fn load(
+        file: &TensorFile,
+        config: &Config,
+        precision: Precision,
+        kv_storage: KvStorage,
+    ) -> Result<Self> {
         let d = config.d_model;
         let layers = config.decoder_layers;
         let heads = config.decoder_attention_heads;
@@ -164,19 +123,17 @@ impl DecoderWeights {
                 let q = load_f16("self_attn.q_proj.weight", &[d, d])?;
                 let k = load_f16("self_attn.k_proj.weight", &[d, d])?;
                 let v = load_f16("self_attn.v_proj.weight", &[d, d])?;
-                let qkv_bias = [
-                    load("self_attn.q_proj.bias", &[d])?,
-                    vec![0.0; d],
+                let qkv_bias = fused_attention_bias(
+                    Some(load("self_attn.q_proj.bias", &[d])?),
                     load("self_attn.v_proj.bias", &[d])?,
-                ]
-                .concat();
+                );
                 let cross_kv = Linear::from_out_in(
                     &[
                         load("encoder_attn.k_proj.weight", &[d, d])?,
                         load("encoder_attn.v_proj.weight", &[d, d])?,
                     ]
                     .concat(),
-                    &[vec![0.0; d], load("encoder_attn.v_proj.bias", &[d])?].concat(),
+                    &fused_attention_bias(None, load("encoder_attn.v_proj.bias", &[d])?),
                     precision,
                 );
                 Ok(DecoderLayer {
@@ -216,10 +173,7 @@ impl DecoderWeights {
             heads,
             vocab,
             max_positions,
-            kv_storage: match precision {
-                Precision::F32 => KvStorage::F32,
-                Precision::Bf16 => KvStorage::F16,
-            },
+            kv_storage,
         })
     }
 

@@ -264,6 +264,17 @@ fn encoder_block_index(name: &str) -> Option<usize> {
     rest.split('.').next()?.parse().ok()
 }
 
+/// The bias of a fused attention projection. Whisper's key projections have no bias, so the
+/// K part is zeros: `[q | 0 | v]` for a self-attention QKV (`query` given), `[0 | v]` for a
+/// cross-attention KV.
+pub fn fused_attention_bias(query: Option<Vec<f32>>, value: Vec<f32>) -> Vec<f32> {
+    let d = value.len();
+    let mut bias = query.unwrap_or_default();
+    bias.resize(bias.len() + d, 0.0);
+    bias.extend(value);
+    bias
+}
+
 /// The model cache: `$NPU_WHISPER_MODEL_DIR`, else `$XDG_CACHE_HOME/npu-whisper/models`, else
 /// `~/.cache/npu-whisper/models`.
 pub fn cache_dir() -> PathBuf {
@@ -329,4 +340,21 @@ pub fn name_of_path(path: &Path) -> String {
         return format!("{org}/{}", name.replace("--", "/"));
     }
     model_name(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fused_attention_biases_have_zeros_for_the_key() {
+        assert_eq!(
+            fused_attention_bias(Some(vec![1.0, 2.0]), vec![5.0, 6.0]),
+            vec![1.0, 2.0, 0.0, 0.0, 5.0, 6.0]
+        );
+        assert_eq!(
+            fused_attention_bias(None, vec![5.0, 6.0]),
+            vec![0.0, 0.0, 5.0, 6.0]
+        );
+    }
 }

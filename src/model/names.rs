@@ -1,6 +1,7 @@
 //! Tensor names. A model may use Hugging Face names (`model.encoder.layers.N.self_attn.q_proj`)
 //! or OpenAI checkpoint names (`encoder.blocks.N.attn.query`); each encoder tensor has one
-//! `TensorRole` and both spellings.
+//! `TensorRole` and both spellings, and each decoder tensor its candidate names
+//! (`decoder_candidates`, `decoder_layer_candidates`).
 
 /// One encoder tensor, independent of naming convention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,4 +107,56 @@ impl TensorRole {
         let hf = self.hf_name();
         [format!("model.{hf}"), hf, self.openai_name()]
     }
+}
+
+/// Hugging Face name suffixes under `decoder.` and their OpenAI spellings.
+const DECODER_LAYER_NAMES: [(&str, &str); 24] = [
+    ("self_attn_layer_norm.weight", "attn_ln.weight"),
+    ("self_attn_layer_norm.bias", "attn_ln.bias"),
+    ("self_attn.q_proj.weight", "attn.query.weight"),
+    ("self_attn.q_proj.bias", "attn.query.bias"),
+    ("self_attn.k_proj.weight", "attn.key.weight"),
+    ("self_attn.v_proj.weight", "attn.value.weight"),
+    ("self_attn.v_proj.bias", "attn.value.bias"),
+    ("self_attn.out_proj.weight", "attn.out.weight"),
+    ("self_attn.out_proj.bias", "attn.out.bias"),
+    ("encoder_attn_layer_norm.weight", "cross_attn_ln.weight"),
+    ("encoder_attn_layer_norm.bias", "cross_attn_ln.bias"),
+    ("encoder_attn.q_proj.weight", "cross_attn.query.weight"),
+    ("encoder_attn.q_proj.bias", "cross_attn.query.bias"),
+    ("encoder_attn.k_proj.weight", "cross_attn.key.weight"),
+    ("encoder_attn.v_proj.weight", "cross_attn.value.weight"),
+    ("encoder_attn.v_proj.bias", "cross_attn.value.bias"),
+    ("encoder_attn.out_proj.weight", "cross_attn.out.weight"),
+    ("encoder_attn.out_proj.bias", "cross_attn.out.bias"),
+    ("final_layer_norm.weight", "mlp_ln.weight"),
+    ("final_layer_norm.bias", "mlp_ln.bias"),
+    ("fc1.weight", "mlp.0.weight"),
+    ("fc1.bias", "mlp.0.bias"),
+    ("fc2.weight", "mlp.2.weight"),
+    ("fc2.bias", "mlp.2.bias"),
+];
+
+/// The names one decoder tensor may have: `model.decoder.X`, `decoder.X`, then OpenAI's
+/// `decoder.Y`.
+pub fn decoder_candidates(hf: &str, openai: &str) -> Vec<String> {
+    vec![
+        format!("model.decoder.{hf}"),
+        format!("decoder.{hf}"),
+        format!("decoder.{openai}"),
+    ]
+}
+
+/// The names of decoder layer `layer`'s tensor `suffix` (its Hugging Face spelling, such as
+/// `fc1.weight`).
+pub fn decoder_layer_candidates(layer: usize, suffix: &str) -> Vec<String> {
+    let openai = DECODER_LAYER_NAMES
+        .iter()
+        .find(|(hf, _)| *hf == suffix)
+        .map(|(_, o)| *o)
+        .expect("every layer suffix is in DECODER_LAYER_NAMES");
+    decoder_candidates(
+        &format!("layers.{layer}.{suffix}"),
+        &format!("blocks.{layer}.{openai}"),
+    )
 }

@@ -347,7 +347,6 @@ impl Transcriber<'_> {
     ) -> Result<Transcript> {
         self.check()?;
         let o = &self.options;
-        let specials = &self.tokenizer.specials;
         let rules = self.rules();
         let mut transcript = Transcript::default();
         let content_frames = mel.content_frames();
@@ -364,33 +363,8 @@ impl Transcriber<'_> {
             transcript.decoder_ms += ms;
             Ok(window)
         };
-        // The start-of-transcript sequence: language and task on multilingual models.
-        let mut sot_sequence = vec![specials.sot];
-        // The first window, when language detection already encoded it.
-        let mut first_window = None;
-        if self.generation.is_multilingual {
-            let code = match &o.language {
-                Some(code) => code.clone(),
-                None => {
-                    let window = start_window(0, &mut transcript)?;
-                    let started = Instant::now();
-                    let (code, probability) = self.detect_language(&window);
-                    transcript.decoder_ms += started.elapsed().as_secs_f64() * 1e3;
-                    transcript.decoder_tokens += 1;
-                    transcript.language_probability = Some(probability);
-                    first_window = Some(window);
-                    code
-                }
-            };
-            sot_sequence.push(self.language_token(&code)?);
-            sot_sequence.push(match o.task {
-                Task::Transcribe => specials.transcribe,
-                Task::Translate => specials.translate,
-            });
-            transcript.language = Some(code);
-        } else {
-            transcript.language = Some("en".into());
-        }
+        let (sot_sequence, mut first_window) =
+            self.start_sequence(&mut start_window, &mut transcript)?;
         let prompts = prompt::Prompts::new(self, &sot_sequence)?;
         let mut state = Progress {
             seek: 0,
@@ -441,6 +415,42 @@ impl Transcriber<'_> {
             progress(state.seek.min(content_frames), content_frames);
         }
         Ok(transcript)
+    }
+
+    /// The start-of-transcript sequence (with language and task on multilingual models), the
+    /// language in `transcript`, and the first window when detecting the language encoded it.
+    fn start_sequence(
+        &self,
+        start_window: &mut dyn FnMut(usize, &mut Transcript) -> Result<Window>,
+        transcript: &mut Transcript,
+    ) -> Result<(Vec<u32>, Option<Window>)> {
+        let specials = &self.tokenizer.specials;
+        let o = &self.options;
+        if !self.generation.is_multilingual {
+            transcript.language = Some("en".into());
+            return Ok((vec![specials.sot], None));
+        }
+        let mut first_window = None;
+        let code = match &o.language {
+            Some(code) => code.clone(),
+            None => {
+                let window = start_window(0, transcript)?;
+                let started = Instant::now();
+                let (code, probability) = self.detect_language(&window);
+                transcript.decoder_ms += started.elapsed().as_secs_f64() * 1e3;
+                transcript.decoder_tokens += 1;
+                transcript.language_probability = Some(probability);
+                first_window = Some(window);
+                code
+            }
+        };
+        let task = match o.task {
+            Task::Transcribe => specials.transcribe,
+            Task::Translate => specials.translate,
+        };
+        let sot_sequence = vec![specials.sot, self.language_token(&code)?, task];
+        transcript.language = Some(code);
+        Ok((sot_sequence, first_window))
     }
 
     /// Cut a window's decode into segments at its timestamps (and time their words), add the

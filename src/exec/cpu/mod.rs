@@ -142,7 +142,10 @@ impl CpuWeights {
         };
         let layer = |l: &crate::model::LayerWeights| -> Result<CpuLayer> {
             let qkv_parts = [&l.query_weight, &l.key_weight, &l.value_weight];
-            let qkv_bias = [values(&l.query_bias)?, vec![0.0; d], values(&l.value_bias)?].concat();
+            let qkv_bias = crate::model::fused_attention_bias(
+                Some(values(&l.query_bias)?),
+                values(&l.value_bias)?,
+            );
             let qkv = Linear::from_rows(3 * d, d, qkv_bias, precision, |j, row| {
                 read_stacked_row(&qkv_parts, d, j, row)
             })?;
