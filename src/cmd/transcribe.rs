@@ -321,9 +321,15 @@ fn transcribe_one(
         None => (audio.samples, None),
     };
     let mut transcript = if samples.is_empty() {
-        // Nothing to transcribe: no language either, unless it was given.
+        // Nothing to transcribe: no language either, unless it was given (or the model knows
+        // only English).
+        let english_only = !transcriber.generation.is_multilingual;
         Transcript {
-            language: transcriber.options.language.clone(),
+            language: transcriber
+                .options
+                .language
+                .clone()
+                .or_else(|| english_only.then(|| "en".to_string())),
             ..Transcript::default()
         }
     } else {
@@ -389,7 +395,8 @@ fn summary(
         work_s / audio_s.max(1e-9),
     );
     if let (Some(ms), Some(speech)) = (vad_ms, &t.speech) {
-        let kept: f64 = speech.iter().map(|s| s.end - s.start).sum();
+        // A fold from +0.0: an empty f64 sum is -0.0, which prints as "-0.0".
+        let kept = speech.iter().fold(0.0, |sum, s| sum + (s.end - s.start));
         text.push_str(&format!(
             "vad        {} stretch(es) of speech, {kept:.1} of {audio_s:.1} s transcribed (silero-vad v6, {ms:.0} ms)\n",
             speech.len()

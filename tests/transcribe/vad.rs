@@ -350,3 +350,20 @@ fn encode_with_vad_encodes_only_the_windows_with_speech_and_says_which() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains(".safetensors"));
 }
+
+#[test]
+fn a_recording_without_speech_gives_no_segments_and_succeeds() {
+    let silence = crate::common::fixture("audio/silence_1s.wav");
+    for (model, language) in [
+        ("tiny.en", serde_json::json!("en")),
+        ("base", serde_json::Value::Null),
+    ] {
+        let doc = transcribe_file(&silence, model, &["--vad"], false);
+        assert_eq!(doc["segments"], serde_json::json!([]), "{model}");
+        assert_eq!(doc["speech"], serde_json::json!([]), "{model}");
+        assert_eq!(doc["windows"], 0, "{model}");
+        // English-only models know their language; a multilingual one is not guessed from
+        // silence.
+        assert_eq!(doc["language"], language, "{model}");
+    }
+}
