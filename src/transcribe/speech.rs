@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::Transcript;
+use super::words::round2;
 use crate::vad::{SpeechMap, SpeechRange};
 
 /// A stretch of the recording that was transcribed, in seconds.
@@ -27,7 +28,8 @@ impl SpeechSpan {
 /// `ranges` joined together) to the recording's timeline. A word keeps to the range of its
 /// middle, so it is never stretched across removed silence; a segment with words takes its
 /// bounds from them, one without is mapped start and end on their own (an end exactly at a
-/// range's end stays in that range).
+/// range's end stays in that range); times rounded to 0.01 s as faster-whisper's
+/// `get_original_time` rounds them.
 pub fn restore_speech_times(transcript: &mut Transcript, ranges: &[SpeechRange]) {
     let map = SpeechMap::new(ranges);
     for segment in &mut transcript.segments {
@@ -35,8 +37,8 @@ pub fn restore_speech_times(transcript: &mut Transcript, ranges: &[SpeechRange])
             Some(words) => {
                 for word in words.iter_mut() {
                     let range = map.range_of((word.start + word.end) / 2.0, false);
-                    word.start = map.original_time(word.start, range);
-                    word.end = map.original_time(word.end, range);
+                    word.start = round2(map.original_time(word.start, range));
+                    word.end = round2(map.original_time(word.end, range));
                 }
                 segment.start = words[0].start;
                 segment.end = words[words.len() - 1].end;

@@ -61,7 +61,7 @@ fn is_within(needle: &str, haystack: &str) -> bool {
 
 /// Python's `round(x, 2)` (correctly rounded, ties to even on the exact binary value, which is
 /// what Rust's formatting does too).
-fn round2(x: f64) -> f64 {
+pub(crate) fn round2(x: f64) -> f64 {
     format!("{x:.2}")
         .parse()
         .expect("a formatted number parses")

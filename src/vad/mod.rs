@@ -41,7 +41,7 @@ impl Vad {
     pub fn probabilities(&self, samples: &[f32]) -> Vec<f32> {
         let mut padded = samples.to_vec();
         padded.resize((samples.len() / CHUNK + 1) * CHUNK, 0.0);
-        self.net.probabilities(&padded)
+        self.net.probabilities(padded)
     }
 
     /// The recording's speech ranges.

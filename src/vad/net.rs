@@ -103,15 +103,14 @@ pub struct Silero {
 }
 
 impl Silero {
-    /// One speech probability per 512 samples of `padded` (a whole multiple of 512), as
+    /// One speech probability per 512 samples of `audio` (a whole multiple of 512), as
     /// faster-whisper's `SileroVADModel.__call__` computes them: each chunk gets the last 64
     /// samples of the one before as context (zeros for the first), the LSTM state runs through
     /// the whole recording, and — reproduced on purpose — the last 64 samples of the last chunk
     /// are zeroed (`context[-1] = 0` writes through a NumPy view into the audio).
-    pub fn probabilities(&self, padded: &[f32]) -> Vec<f32> {
-        assert_eq!(padded.len() % CHUNK, 0, "whole chunks");
-        let chunks = padded.len() / CHUNK;
-        let mut audio = padded.to_vec();
+    pub fn probabilities(&self, mut audio: Vec<f32>) -> Vec<f32> {
+        assert_eq!(audio.len() % CHUNK, 0, "whole chunks");
+        let chunks = audio.len() / CHUNK;
         let len = audio.len();
         if len >= CONTEXT {
             audio[len - CONTEXT..].fill(0.0);

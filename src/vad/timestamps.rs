@@ -43,7 +43,7 @@ pub struct SpeechRange {
     pub end: usize,
 }
 
-const SAMPLE_RATE: f64 = 16000.0;
+const SAMPLE_RATE: f64 = crate::audio::SAMPLE_RATE as f64;
 
 /// `get_speech_timestamps` on the probabilities of a recording of `audio_len` samples.
 pub fn speech_ranges(probs: &[f32], audio_len: usize, o: &VadOptions) -> Vec<SpeechRange> {

@@ -22,7 +22,7 @@ pub type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 
 /// Our tensor names, their shapes, and the ONNX initializer each comes from (`None`: found
 /// through the LSTM node's inputs, whose initializer names the exporter numbers).
-const LAYOUT: [(&str, &[usize], Option<&str>); 13] = [
+const LAYOUT: [(&str, &[usize], Option<&str>); 14] = [
     (
         "stft.basis",
         &[258, 1, 256],
@@ -56,8 +56,17 @@ const LAYOUT: [(&str, &[usize], Option<&str>); 13] = [
     ("lstm.recurrent_weights", &[1, 512, 128], None),
     ("lstm.bias", &[1, 1024], None),
     ("head.weight", &[1, 128, 1], Some("decoder.conv1d.weight")),
+    ("head.bias", &[1], Some("decoder.conv1d.bias")),
 ];
-const HEAD_BIAS: (&str, &[usize], &str) = ("head.bias", &[1], "decoder.conv1d.bias");
+
+/// The shape `LAYOUT` gives tensor `name`.
+fn layout_shape(name: &str) -> &'static [usize] {
+    LAYOUT
+        .iter()
+        .find(|(n, ..)| *n == name)
+        .map(|(_, shape, _)| *shape)
+        .expect("a name from LAYOUT")
+}
 
 fn not_silero(path: &Path, why: impl std::fmt::Display) -> Error {
     Error::model(path, format!("not Silero VAD v6 weights: {why}"))
@@ -87,11 +96,7 @@ pub fn import_onnx(path: &Path, bytes: &[u8]) -> Result<Tensors> {
     };
     let mut tensors = Tensors::new();
     let mut lstm_inputs = lstm.iter().skip(1);
-    for (ours, shape, theirs) in LAYOUT.iter().chain(std::iter::once(&(
-        HEAD_BIAS.0,
-        HEAD_BIAS.1,
-        Some(HEAD_BIAS.2),
-    ))) {
+    for (ours, shape, theirs) in &LAYOUT {
         let theirs = match theirs {
             Some(name) => name.to_string(),
             None => lstm_inputs
@@ -177,7 +182,8 @@ pub fn read(path: &Path) -> Result<Tensors> {
 
 /// The network from tensors by our names, every shape checked and every value finite.
 pub fn network(path: &Path, mut tensors: Tensors) -> Result<Silero> {
-    let mut take = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
+    let mut take = |name: &str| -> Result<Vec<f32>> {
+        let shape = layout_shape(name);
         let (got, values) = tensors
             .remove(name)
             .ok_or_else(|| not_silero(path, format!("no tensor {name}")))?;
@@ -192,32 +198,25 @@ pub fn network(path: &Path, mut tensors: Tensors) -> Result<Silero> {
         }
         Ok(values)
     };
-    let shape = |name: &str| {
-        LAYOUT
-            .iter()
-            .find(|(n, ..)| *n == name)
-            .map(|(_, s, _)| *s)
-            .unwrap_or(HEAD_BIAS.1)
-    };
-    let stft_basis = take("stft.basis", shape("stft.basis"))?;
+    let stft_basis = take("stft.basis")?;
     let strides = [1, 2, 2, 1];
     let mut convs = Vec::new();
     for (i, stride) in strides.into_iter().enumerate() {
         let weight_name = format!("conv.{i}.weight");
-        let weight_shape = shape(&weight_name);
-        let weight = take(&weight_name, weight_shape)?;
-        let bias = take(&format!("conv.{i}.bias"), &weight_shape[..1])?;
-        convs.push(Conv::from_onnx(&weight, bias, weight_shape[1], stride));
+        let weight = take(&weight_name)?;
+        let bias = take(&format!("conv.{i}.bias"))?;
+        let inputs = layout_shape(&weight_name)[1];
+        convs.push(Conv::from_onnx(&weight, bias, inputs, stride));
     }
-    let lstm_input = take("lstm.input_weights", shape("lstm.input_weights"))?;
-    let lstm_recurrent = take("lstm.recurrent_weights", shape("lstm.recurrent_weights"))?;
-    let biases = take("lstm.bias", shape("lstm.bias"))?;
+    let lstm_input = take("lstm.input_weights")?;
+    let lstm_recurrent = take("lstm.recurrent_weights")?;
+    let biases = take("lstm.bias")?;
     // ONNX keeps the input and the recurrent bias apart ([Wb, Rb]); the cell adds both.
     let lstm_bias = (0..4 * HIDDEN)
         .map(|g| biases[g] + biases[4 * HIDDEN + g])
         .collect();
-    let head_weight = take("head.weight", shape("head.weight"))?;
-    let head_bias = take("head.bias", HEAD_BIAS.1)?[0];
+    let head_weight = take("head.weight")?;
+    let head_bias = take("head.bias")?[0];
     Ok(Silero {
         stft_basis,
         convs: convs.try_into().expect("four convolutions"),
