@@ -238,17 +238,28 @@ impl DecoderWeights {
                 keys.extend_from_slice(&r[d..2 * d]);
                 values.extend_from_slice(&r[2 * d..]);
             }
-            for i in 0..m {
+            // Rows in parallel when there are several (beam search's hypotheses each read
+            // their own cache).
+            let attend_row = |i: usize, context: &mut [f32], scores: &mut Vec<f32>| {
                 let (keys, values) = &caches[owners[i]].layers[l];
+                let query = &qkv[i * 3 * d..i * 3 * d + d];
                 attend(
-                    &mut context[i * d..(i + 1) * d],
-                    &qkv[i * 3 * d..i * 3 * d + d],
+                    context,
+                    query,
                     keys,
                     values,
                     positions[i] + 1,
                     self.heads,
-                    &mut scores,
+                    scores,
                 );
+            };
+            if m == 1 {
+                attend_row(0, &mut context, &mut scores);
+            } else {
+                context
+                    .par_chunks_mut(d)
+                    .enumerate()
+                    .for_each_init(Vec::new, |scores, (i, row)| attend_row(i, row, scores));
             }
             let out = &layer.self_out;
             matmul_half_par(&mut projected, &context, &out.weight, Some(&out.bias), m);

@@ -222,7 +222,7 @@ unsafe fn softmax_avx512(row: &mut [f32]) {
     let mut vsum = _mm512_setzero_ps();
     let mut i = 0;
     while i < body {
-        let e = exp16(_mm512_sub_ps(unsafe { _mm512_loadu_ps(ptr.add(i)) }, vmax));
+        let e = math::exp16(_mm512_sub_ps(unsafe { _mm512_loadu_ps(ptr.add(i)) }, vmax));
         unsafe { _mm512_storeu_ps(ptr.add(i), e) };
         vsum = _mm512_add_ps(vsum, e);
         i += 16;
@@ -242,35 +242,6 @@ unsafe fn softmax_avx512(row: &mut [f32]) {
     for x in &mut row[body..] {
         *x *= inv;
     }
-}
-
-/// e^x on 16 lanes: `math::exp`'s Cody-Waite reduction and polynomial.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn exp16(x: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
-    use std::arch::x86_64::*;
-    let x = _mm512_min_ps(
-        _mm512_max_ps(x, _mm512_set1_ps(-87.0)),
-        _mm512_set1_ps(88.0),
-    );
-    let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-        _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
-    );
-    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_359_4), x);
-    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.121_944_4e-4), r);
-    let mut p = _mm512_set1_ps(1.987_569_1e-4);
-    for c in [
-        1.398_199_9e-3,
-        8.333_452e-3,
-        4.166_579_6e-2,
-        1.666_666_5e-1,
-        5.0e-1,
-    ] {
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
-    }
-    let r2 = _mm512_mul_ps(r, r);
-    let p = _mm512_add_ps(_mm512_fmadd_ps(p, r2, r), _mm512_set1_ps(1.0));
-    _mm512_scalef_ps(p, n)
 }
 
 /// The reductions keep 8 independent lanes so the compiler can vectorise them (a single running

@@ -6,50 +6,93 @@
 use std::arch::x86_64::*;
 
 use crate::model::tensor_file::F16Data;
-use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 use rayon::prelude::*;
 
-/// A row-major `[rows][cols]` matrix of f16 values.
+/// Values per chunk: one 512-bit register of f32 converted from 16 f16 values.
+const CHUNK: usize = 16;
+
+/// A `[rows][cols]` matrix of f16 values, stored in pairs of rows: a pair's 16-value chunks
+/// interleaved (row `2p` chunk 0, row `2p + 1` chunk 0, row `2p` chunk 1, ...), then each
+/// row's tail (`cols % 16` values). A product then reads one sequential stream and uses each
+/// loaded activation chunk for two rows; reading two rows side by side from their own places
+/// instead halved the streaming rate on this machine (the hardware prefetcher follows one
+/// stream better than two). An odd last row is paired with zeros.
 #[derive(Debug, Clone)]
 pub struct Half {
     pub rows: usize,
     pub cols: usize,
-    bits: F16Data,
+    bits: Vec<u16>,
 }
 
 impl Half {
     /// Round an f32 `[rows][cols]` matrix to f16 (exact for values that came from f16).
     pub fn from_f32(values: &[f32], rows: usize, cols: usize) -> Self {
         assert_eq!(values.len(), rows * cols);
+        let bits: Vec<u16> = values
+            .iter()
+            .map(|&v| half::f16::from_f32(v).to_bits())
+            .collect();
+        Self::from_bits(bits, rows, cols)
+    }
+
+    /// From f16 bit patterns, `[rows][cols]` row-major (copied into the paired layout).
+    pub fn from_bits(bits: impl Into<F16Data>, rows: usize, cols: usize) -> Self {
+        let bits: F16Data = bits.into();
+        assert_eq!(bits.len(), rows * cols);
+        let pairs = rows.div_ceil(2);
+        let mut packed = vec![0u16; pairs * 2 * cols];
+        packed
+            .par_chunks_mut(2 * cols.max(1))
+            .enumerate()
+            .for_each(|(p, pair)| {
+                for c in 0..2 {
+                    let r = 2 * p + c;
+                    if r < rows {
+                        let row = &bits[r * cols..(r + 1) * cols];
+                        for (at, value) in pair_positions(cols, c).zip(row) {
+                            pair[at] = *value;
+                        }
+                    }
+                }
+            });
         Half {
             rows,
             cols,
-            bits: F16Data::Owned(
-                values
-                    .iter()
-                    .map(|&v| half::f16::from_f32(v).to_bits())
-                    .collect(),
-            ),
+            bits: packed,
         }
-    }
-
-    /// From f16 bit patterns, `[rows][cols]` row-major.
-    pub fn from_bits(bits: impl Into<F16Data>, rows: usize, cols: usize) -> Self {
-        let bits = bits.into();
-        assert_eq!(bits.len(), rows * cols);
-        Half { rows, cols, bits }
     }
 
     /// Row `r` as f32 (an embedding lookup).
     pub fn row(&self, r: usize, out: &mut [f32]) {
-        let row = &self.bits[r * self.cols..(r + 1) * self.cols];
-        for (o, &b) in out.iter_mut().zip(row) {
-            *o = half::f16::from_bits(b).to_f32();
+        assert!(r < self.rows && out.len() == self.cols);
+        let pair = self.pair(r / 2);
+        for (o, at) in out.iter_mut().zip(pair_positions(self.cols, r % 2)) {
+            *o = half::f16::from_bits(pair[at]).to_f32();
         }
+    }
+
+    /// Rows `2p` and `2p + 1` in the paired layout.
+    fn pair(&self, p: usize) -> &[u16] {
+        &self.bits[p * 2 * self.cols..(p + 1) * 2 * self.cols]
     }
 }
 
-/// Output columns per parallel task: big enough that a task outweighs rayon's dispatch.
+/// Where the values of row `c` (0 or 1) of a pair of `cols`-wide rows lie in the pair's
+/// storage, in column order.
+fn pair_positions(cols: usize, c: usize) -> impl Iterator<Item = usize> {
+    let chunks = cols / CHUNK;
+    let tail = cols % CHUNK;
+    (0..cols).map(move |j| {
+        if j < chunks * CHUNK {
+            (j / CHUNK) * 2 * CHUNK + c * CHUNK + j % CHUNK
+        } else {
+            chunks * 2 * CHUNK + c * tail + (j - chunks * CHUNK)
+        }
+    })
+}
+
+/// Output columns per parallel task (even: tasks own whole pairs): big enough that a task
+/// outweighs rayon's dispatch.
 const COLS_PER_TASK: usize = 256;
 
 /// `out[m][n] = x[m][k] · W[n][k]^T (+ bias[n])` for a few rows `m` (a decoder step).
@@ -60,39 +103,48 @@ pub fn matmul_half_par(out: &mut [f32], x: &[f32], w: &Half, bias: Option<&[f32]
     if let Some(b) = bias {
         assert_eq!(b.len(), n);
     }
-    let column =
-        |j: usize| dot_half(&x[..k], &w.bits[j * k..(j + 1) * k]) + bias.map_or(0.0, |b| b[j]);
-    if m == 1 {
-        // One row (every decoding step after the prompt): tasks own contiguous output columns.
-        out.par_chunks_mut(COLS_PER_TASK)
-            .enumerate()
-            .for_each(|(t, part)| {
-                for (c, o) in part.iter_mut().enumerate() {
-                    *o = column(t * COLS_PER_TASK + c);
-                }
-            });
-        return;
-    }
     if m >= GEMM_ROWS {
         matmul_half_gemm_par(out, x, w, bias, m);
         return;
     }
-    // Each weight row is converted from f16 once for up to `ROWS_AT_ONCE` activation rows.
-    column_tasks_par(out, n, m, |cols| {
+    // Each pair of weight rows is converted from f16 once for up to `ROWS_AT_ONCE` activation
+    // rows.
+    let columns = |cols: std::ops::Range<usize>, part: &mut [f32]| {
         let width = cols.len();
-        let mut part = vec![0.0f32; m * width];
-        let mut dots = [0.0f32; ROWS_AT_ONCE];
-        for (c, j) in cols.enumerate() {
-            let wj = &w.bits[j * k..(j + 1) * k];
-            let b = bias.map_or(0.0, |b| b[j]);
+        let mut dots = [0.0f32; 2 * ROWS_AT_ONCE];
+        for j in cols.clone().step_by(2) {
+            let pair = w.pair(j / 2);
+            let both = (j + 1 < n) as usize + 1;
             for first in (0..m).step_by(ROWS_AT_ONCE) {
                 let rows = (m - first).min(ROWS_AT_ONCE);
-                dot_half_rows(&x[first * k..(first + rows) * k], k, wj, &mut dots[..rows]);
-                for (r, &dot) in dots[..rows].iter().enumerate() {
-                    part[(first + r) * width + c] = dot + b;
+                dot_pair_rows(
+                    &x[first * k..(first + rows) * k],
+                    k,
+                    pair,
+                    &mut dots[..2 * rows],
+                );
+                for r in 0..rows {
+                    for c in 0..both {
+                        let b = bias.map_or(0.0, |b| b[j + c]);
+                        part[(first + r) * width + j - cols.start + c] = dots[2 * r + c] + b;
+                    }
                 }
             }
         }
+    };
+    if m == 1 {
+        // One row (every greedy step): tasks own contiguous output columns.
+        out.par_chunks_mut(COLS_PER_TASK)
+            .enumerate()
+            .for_each(|(t, part)| {
+                let start = t * COLS_PER_TASK;
+                columns(start..start + part.len(), part)
+            });
+        return;
+    }
+    column_tasks_par(out, n, m, |cols| {
+        let mut part = vec![0.0f32; m * cols.len()];
+        columns(cols, &mut part);
         part
     });
 }
@@ -132,9 +184,9 @@ fn matmul_half_gemm_par(out: &mut [f32], x: &[f32], w: &Half, bias: Option<&[f32
     column_tasks_par(out, n, m, |cols| {
         let width = cols.len();
         let mut panel = vec![0.0f32; width * k];
-        w.bits[cols.start * k..cols.end * k]
-            .reinterpret_cast::<half::f16>()
-            .convert_to_f32_slice(&mut panel);
+        for (j, row) in cols.clone().zip(panel.chunks_exact_mut(k.max(1))) {
+            w.row(j, row);
+        }
         let mut part = vec![0.0f32; m * width];
         if let Some(b) = bias {
             for row in part.chunks_exact_mut(width) {
@@ -171,112 +223,132 @@ fn matmul_half_gemm_par(out: &mut [f32], x: &[f32], w: &Half, bias: Option<&[f32
     });
 }
 
-/// Activation rows one converted weight row serves at once (beam search's hypotheses).
+/// Activation rows one converted pair of weight rows serves at once (beam search's
+/// hypotheses): 2 x 8 accumulators, the two weight chunks and one activation chunk fit the
+/// 32 vector registers.
 const ROWS_AT_ONCE: usize = 8;
 
-/// `out[r] = x_r · f16(w)` for the rows `x_r` of `xs` (`out.len()` rows of `k`).
-fn dot_half_rows(xs: &[f32], k: usize, w: &[u16], out: &mut [f32]) {
+/// `out[2r + c] = x_r · f16(row c of the pair)` for the rows `x_r` of `xs` (`out.len() / 2`
+/// rows of `k`).
+fn dot_pair_rows(xs: &[f32], k: usize, pair: &[u16], out: &mut [f32]) {
+    assert!(out.len().is_multiple_of(2) && xs.len() == out.len() / 2 * k && pair.len() == 2 * k);
     #[cfg(target_arch = "x86_64")]
     if crate::cpu_features::has_avx512() {
-        // SAFETY: the CPU has AVX-512F; the kernels check their slice bounds.
+        // SAFETY: the CPU has AVX-512F (which includes the 512-bit f16 conversion); the
+        // lengths were asserted above.
         unsafe {
-            match out.len() {
-                1 => dot_half_rows_avx512::<1>(xs, k, w, out),
-                2 => dot_half_rows_avx512::<2>(xs, k, w, out),
-                3 => dot_half_rows_avx512::<3>(xs, k, w, out),
-                4 => dot_half_rows_avx512::<4>(xs, k, w, out),
-                5 => dot_half_rows_avx512::<5>(xs, k, w, out),
-                6 => dot_half_rows_avx512::<6>(xs, k, w, out),
-                7 => dot_half_rows_avx512::<7>(xs, k, w, out),
-                _ => dot_half_rows_avx512::<8>(xs, k, w, out),
+            match out.len() / 2 {
+                1 => dot_pair_one_row_avx512(xs, k, pair, out),
+                2 => dot_pair_rows_avx512::<2>(xs, k, pair, out),
+                3 => dot_pair_rows_avx512::<3>(xs, k, pair, out),
+                4 => dot_pair_rows_avx512::<4>(xs, k, pair, out),
+                5 => dot_pair_rows_avx512::<5>(xs, k, pair, out),
+                6 => dot_pair_rows_avx512::<6>(xs, k, pair, out),
+                7 => dot_pair_rows_avx512::<7>(xs, k, pair, out),
+                _ => dot_pair_rows_avx512::<8>(xs, k, pair, out),
             }
         }
         return;
     }
-    for (o, x) in out.iter_mut().zip(xs.chunks_exact(k)) {
-        *o = dot_half(x, w);
+    for c in 0..2 {
+        let weights: Vec<f32> = pair_positions(k, c)
+            .map(|at| half::f16::from_bits(pair[at]).to_f32())
+            .collect();
+        for (r, x) in xs.chunks_exact(k).enumerate() {
+            out[2 * r + c] = x.iter().zip(&weights).map(|(a, b)| a * b).sum();
+        }
     }
 }
 
-/// `R` rows against one weight row, two 16-value chunks per iteration (two accumulators per
-/// row: a single chain per row left the FMA units waiting on their own latency).
+/// The tails of a pair (`k % 16` values per row) against `R` rows, added onto `out`.
+fn add_pair_tails(xs: &[f32], k: usize, pair: &[u16], out: &mut [f32]) {
+    let (body, tail) = (k / CHUNK * CHUNK, k % CHUNK);
+    if tail == 0 {
+        return;
+    }
+    for (r, x) in xs.chunks_exact(k).enumerate() {
+        for c in 0..2 {
+            let weights = &pair[2 * body + c * tail..2 * body + (c + 1) * tail];
+            out[2 * r + c] += x[body..]
+                .iter()
+                .zip(weights)
+                .map(|(&a, &b)| a * half::f16::from_bits(b).to_f32())
+                .sum::<f32>();
+        }
+    }
+}
+
+/// One activation row against a pair: two chunks per iteration, so each weight row has two
+/// accumulator chains (one chain per row left the FMA units waiting on their own latency).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn dot_half_rows_avx512<const R: usize>(xs: &[f32], k: usize, w: &[u16], out: &mut [f32]) {
-    assert!(out.len() == R && xs.len() >= R * k && w.len() >= k);
+unsafe fn dot_pair_one_row_avx512(x: &[f32], k: usize, pair: &[u16], out: &mut [f32]) {
+    let chunks = k / CHUNK;
+    let mut acc = [[_mm512_setzero_ps(); 2]; 2];
+    let (w, x) = (pair.as_ptr(), x.as_ptr());
+    // SAFETY: chunk i of the pair is w[32i..32i + 32] and of x is x[16i..16i + 16], i < chunks
+    // = k / 16; the caller checked pair.len() == 2k and x.len() == k.
+    unsafe {
+        let chunk = |i: usize, c: usize| {
+            _mm512_cvtph_ps(_mm256_loadu_si256(
+                w.add(2 * CHUNK * i + CHUNK * c) as *const __m256i
+            ))
+        };
+        let mut i = 0;
+        while i + 2 <= chunks {
+            for (u, acc) in acc.iter_mut().enumerate() {
+                let xv = _mm512_loadu_ps(x.add(CHUNK * (i + u)));
+                acc[0] = _mm512_fmadd_ps(xv, chunk(i + u, 0), acc[0]);
+                acc[1] = _mm512_fmadd_ps(xv, chunk(i + u, 1), acc[1]);
+            }
+            i += 2;
+        }
+        if i < chunks {
+            let xv = _mm512_loadu_ps(x.add(CHUNK * i));
+            acc[0][0] = _mm512_fmadd_ps(xv, chunk(i, 0), acc[0][0]);
+            acc[0][1] = _mm512_fmadd_ps(xv, chunk(i, 1), acc[0][1]);
+        }
+        for (c, o) in out.iter_mut().enumerate() {
+            *o = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][c], acc[1][c]));
+        }
+    }
+    add_pair_tails(unsafe { std::slice::from_raw_parts(x, k) }, k, pair, out);
+}
+
+/// `R` activation rows against a pair: each chunk of an activation row is loaded once for
+/// both weight rows, each weight chunk converted once for all `R`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_pair_rows_avx512<const R: usize>(
+    xs: &[f32],
+    k: usize,
+    pair: &[u16],
+    out: &mut [f32],
+) {
+    let chunks = k / CHUNK;
     let mut acc = [[_mm512_setzero_ps(); 2]; R];
-    let mut i = 0;
-    // SAFETY: every load reads w[i..][..32] and xs[r * k + i..][..32] with i + 32 <= k and
-    // r < R (asserted), or the 16-value tail with i + 16 <= k.
+    let w = pair.as_ptr();
+    // SAFETY: chunk i of the pair is w[32i..32i + 32] and of row r is xs[rk + 16i..][..16],
+    // i < chunks = k / 16, r < R; the caller checked pair.len() == 2k and xs.len() == Rk.
     unsafe {
-        while i + 32 <= k {
-            let w0 = _mm512_cvtph_ps(_mm256_loadu_si256(w.as_ptr().add(i) as *const __m256i));
-            let w1 = _mm512_cvtph_ps(_mm256_loadu_si256(w.as_ptr().add(i + 16) as *const __m256i));
+        for i in 0..chunks {
+            let w0 = _mm512_cvtph_ps(_mm256_loadu_si256(w.add(2 * CHUNK * i) as *const __m256i));
+            let w1 = _mm512_cvtph_ps(_mm256_loadu_si256(
+                w.add(2 * CHUNK * i + CHUNK) as *const __m256i
+            ));
             for (r, acc) in acc.iter_mut().enumerate() {
-                let x = xs.as_ptr().add(r * k + i);
-                acc[0] = _mm512_fmadd_ps(_mm512_loadu_ps(x), w0, acc[0]);
-                acc[1] = _mm512_fmadd_ps(_mm512_loadu_ps(x.add(16)), w1, acc[1]);
+                let xv = _mm512_loadu_ps(xs.as_ptr().add(r * k + CHUNK * i));
+                acc[0] = _mm512_fmadd_ps(xv, w0, acc[0]);
+                acc[1] = _mm512_fmadd_ps(xv, w1, acc[1]);
             }
-            i += 32;
-        }
-        if i + 16 <= k {
-            let w0 = _mm512_cvtph_ps(_mm256_loadu_si256(w.as_ptr().add(i) as *const __m256i));
-            for (r, acc) in acc.iter_mut().enumerate() {
-                acc[0] = _mm512_fmadd_ps(_mm512_loadu_ps(xs.as_ptr().add(r * k + i)), w0, acc[0]);
-            }
-            i += 16;
         }
     }
-    for (r, (o, acc)) in out.iter_mut().zip(&acc).enumerate() {
-        let mut total = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
-        for j in i..k {
-            total += xs[r * k + j] * half::f16::from_bits(w[j]).to_f32();
+    for (r, acc) in acc.iter().enumerate() {
+        for c in 0..2 {
+            out[2 * r + c] = _mm512_reduce_add_ps(acc[c]);
         }
-        *o = total;
     }
-}
-
-/// `sum_i x[i] * f16(w[i])`.
-pub fn dot_half(x: &[f32], w: &[u16]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if crate::cpu_features::has_avx512() {
-        // SAFETY: the CPU has AVX-512F (which includes the 512-bit f16 conversion).
-        return unsafe { dot_half_avx512(x, w) };
-    }
-    x.iter()
-        .zip(w)
-        .map(|(&a, &b)| a * half::f16::from_bits(b).to_f32())
-        .sum()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn dot_half_avx512(x: &[f32], w: &[u16]) -> f32 {
-    let k = x.len().min(w.len());
-    let mut acc = [_mm512_setzero_ps(); 4];
-    let mut i = 0;
-    // SAFETY: every load reads x[i..i + 16] and w[i..i + 16] with i + 16 <= k.
-    unsafe {
-        while i + 64 <= k {
-            for (a, acc) in acc.iter_mut().enumerate() {
-                let o = i + 16 * a;
-                let wv = _mm512_cvtph_ps(_mm256_loadu_si256(w.as_ptr().add(o) as *const __m256i));
-                *acc = _mm512_fmadd_ps(_mm512_loadu_ps(x.as_ptr().add(o)), wv, *acc);
-            }
-            i += 64;
-        }
-        while i + 16 <= k {
-            let wv = _mm512_cvtph_ps(_mm256_loadu_si256(w.as_ptr().add(i) as *const __m256i));
-            acc[0] = _mm512_fmadd_ps(_mm512_loadu_ps(x.as_ptr().add(i)), wv, acc[0]);
-            i += 16;
-        }
-        let sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-        let mut total = _mm512_reduce_add_ps(sum);
-        for j in i..k {
-            total += x[j] * half::f16::from_bits(w[j]).to_f32();
-        }
-        total
-    }
+    add_pair_tails(xs, k, pair, out);
 }
 
 /// One query row against the first `len` rows of `keys` and `values` (`[positions][d]`), per
@@ -300,7 +372,7 @@ pub fn attend(
         let qh = &q[columns.clone()];
         for (t, s) in scores.iter_mut().enumerate() {
             let kh = &keys[t * d + columns.start..t * d + columns.end];
-            *s = qh.iter().zip(kh).map(|(a, b)| a * b).sum::<f32>() * scale;
+            *s = dot_lanes(qh, kh) * scale;
         }
         super::attention::softmax(scores);
         let oh = &mut out[columns.clone()];
@@ -314,19 +386,52 @@ pub fn attend(
     }
 }
 
+/// `a · b` in 8 independent partial sums, which the compiler vectorises (a single running
+/// sum is one serial chain of dependent adds).
+fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let mut sums = [0.0f32; LANES];
+    let (mut ca, mut cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for ((s, &x), &y) in sums.iter_mut().zip(x).zip(y) {
+            *s += x * y;
+        }
+    }
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    sums.iter().sum::<f32>() + tail
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn half_products_match_f64_on_the_rounded_weights() {
-        for m in [1, 3, 9, 20] {
+        for m in [1, 3, 5, 9, 20] {
             check_half_product(m);
         }
     }
 
+    #[test]
+    fn rows_read_back_from_the_paired_layout() {
+        for (rows, cols) in [(5, 40), (4, 32), (3, 7)] {
+            let w: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+            let half = Half::from_f32(&w, rows, cols);
+            let mut row = vec![0.0; cols];
+            for r in 0..rows {
+                half.row(r, &mut row);
+                assert_eq!(row, &w[r * cols..(r + 1) * cols], "{rows}x{cols} row {r}");
+            }
+        }
+    }
+
     fn check_half_product(m: usize) {
-        let (k, n) = (100, 300); // k: 64 + 16 + a 4-value tail; n: two tasks
+        let (k, n) = (100, 301); // k: 6 chunks + a 4-value tail; n: two tasks, an odd last row
         let x: Vec<f32> = (0..m * k)
             .map(|i| ((i * 31 % 17) as f32 - 8.0) / 8.0)
             .collect();

@@ -3,6 +3,7 @@
 //! Pure functions of the logits and the tokens sampled so far, so each rule is tested on its
 //! own.
 
+use crate::kernels::math::log_sum_exp;
 use crate::tokenizer::Specials;
 
 /// What the filters need to know about the model's vocabulary.
@@ -135,10 +136,7 @@ impl Rules {
         // (OpenAI compares log-probabilities; both sides share the normaliser, so the logits'
         // log-sum-exp over the timestamps against the largest text logit is the same test.)
         let timestamps = log_sum_exp(&logits[begin..vocab]);
-        let max_text = logits[..begin]
-            .iter()
-            .copied()
-            .fold(f32::NEG_INFINITY, f32::max);
+        let max_text = crate::kernels::math::max(&logits[..begin]);
         if timestamps > max_text {
             set(logits, 0..begin);
         }
@@ -149,25 +147,6 @@ impl Rules {
 pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
     let log_sum = log_sum_exp(logits);
     logits.iter().map(|&l| l - log_sum).collect()
-}
-
-/// `log(sum(exp(values)))`, stable (shifted by the maximum), the sum kept in f64; `-inf` for
-/// an empty or all-forbidden row.
-pub fn log_sum_exp(values: &[f32]) -> f32 {
-    let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if max == f32::NEG_INFINITY {
-        return max;
-    }
-    // f32 exp (2 ulp, vectorisable): a 51,865-wide row per decoded token.
-    let sum: f64 = values
-        .chunks(16)
-        .map(|c| {
-            c.iter()
-                .map(|&v| crate::kernels::math::exp(v - max))
-                .sum::<f32>() as f64
-        })
-        .sum();
-    max + sum.ln() as f32
 }
 
 #[cfg(test)]

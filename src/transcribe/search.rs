@@ -6,8 +6,9 @@
 use rayon::prelude::*;
 use std::io::Write;
 
-use super::rules::{Rules, log_softmax, log_sum_exp};
+use super::rules::{Rules, log_softmax};
 use crate::decoder::{DecoderWeights, KvCache, Window, reorder};
+use crate::kernels::math::log_sum_exp;
 
 /// How tokens are chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -379,17 +380,26 @@ impl TopK {
 fn best_continuations(row: &[f32], score: f32, lse: f32, first: usize, k: usize) -> TopK {
     let mut top = TopK::new(k);
     let mut bar = f32::NEG_INFINITY;
-    for (t, &l) in row.iter().enumerate() {
-        // `>=`: an equal score may still win on its (smaller) index against a later holder;
-        // `offer` decides. Strictly above -inf: forbidden tokens are never candidates.
-        if l >= bar && l > f32::NEG_INFINITY {
-            top.offer(score + (l - lse), first + t);
-            if let Some(&(worst, _)) = top.items.last().filter(|_| top.items.len() == k) {
-                // The raw logit whose score equals the worst kept one, lowered by a margin far
-                // above the rounding of that sum, so no candidate `offer` would admit is
-                // skipped.
-                let exact = worst - score + lse;
-                bar = exact - 1e-4 * (1.0 + exact.abs() + score.abs() + lse.abs());
+    for (c, chunk) in row.chunks(16).enumerate() {
+        // A chunk with nothing at or above the bar is passed over on its maximum (one vector
+        // comparison for 16 logits).
+        let highest = chunk.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        if highest < bar || highest == f32::NEG_INFINITY {
+            continue;
+        }
+        for (i, &l) in chunk.iter().enumerate() {
+            // `>=`: an equal score may still win on its (smaller) index against a later
+            // holder; `offer` decides. Strictly above -inf: forbidden tokens are never
+            // candidates.
+            if l >= bar && l > f32::NEG_INFINITY {
+                top.offer(score + (l - lse), first + 16 * c + i);
+                if let Some(&(worst, _)) = top.items.last().filter(|_| top.items.len() == k) {
+                    // The raw logit whose score equals the worst kept one, lowered by a margin
+                    // far above the rounding of that sum, so no candidate `offer` would admit
+                    // is skipped.
+                    let exact = worst - score + lse;
+                    bar = exact - 1e-4 * (1.0 + exact.abs() + score.abs() + lse.abs());
+                }
             }
         }
     }
