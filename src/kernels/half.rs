@@ -55,6 +55,7 @@ impl Half {
                     }
                 }
             });
+        bits.release();
         Half {
             rows,
             cols,

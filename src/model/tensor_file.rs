@@ -354,6 +354,42 @@ impl F16Data {
     }
 }
 
+impl F16Data {
+    /// Done with these values (they were copied elsewhere): let the kernel drop the mapped
+    /// file's pages that hold only them from this process' resident memory, so a copy does not
+    /// double the footprint. The mapping is read-only, so a later read would fault the same
+    /// bytes back in from the file.
+    pub fn release(self) {
+        if let F16Data::Mapped { map, start, len } = self {
+            let page = page_size();
+            let first = start.next_multiple_of(page);
+            let last = (start + 2 * len) / page * page;
+            if first < last {
+                // SAFETY: DontNeed on a read-only private file mapping only discards cached
+                // pages of it; no slice into them outlives this call (self is consumed, and
+                // other holders of the mapping re-read any dropped page from the file).
+                let _ = unsafe {
+                    map.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        first,
+                        last - first,
+                    )
+                };
+            }
+        }
+    }
+}
+
+/// The virtual-memory page size (4 KiB where it cannot be asked).
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size)
+        .ok()
+        .filter(|&s| s > 0)
+        .unwrap_or(4096)
+}
+
 impl From<Vec<u16>> for F16Data {
     fn from(bits: Vec<u16>) -> Self {
         F16Data::Owned(bits)
