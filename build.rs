@@ -20,6 +20,15 @@ fn main() {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=NPU_WHISPER_GIT_REV={rev}");
+    // `--version`: the revision and the optional features this binary was built with (as
+    // ripgrep prints its features), so a bug report says exactly what ran.
+    let xrt = if std::env::var_os("CARGO_FEATURE_XRT").is_some() {
+        "+xrt"
+    } else {
+        "-xrt"
+    };
+    let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
+    println!("cargo:rustc-env=NPU_WHISPER_LONG_VERSION={version} (rev {rev}, features: {xrt})");
     println!("cargo:rerun-if-changed=.git/HEAD");
     // HEAD names a branch; a commit moves the branch's ref (or packed-refs), not HEAD.
     if let Ok(head) = std::fs::read_to_string(".git/HEAD")

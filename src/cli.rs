@@ -33,7 +33,13 @@ Exit codes:
 /// Speech audio to Whisper encoder embeddings, on an AMD Ryzen AI NPU where present and on the
 /// CPU everywhere else, with a ledger of where every operation ran and how long it took.
 #[derive(Debug, Parser)]
-#[command(name = "npu-whisper", version, after_help = AFTER_HELP, propagate_version = true)]
+#[command(
+    name = "npu-whisper",
+    version,
+    long_version = env!("NPU_WHISPER_LONG_VERSION"),
+    after_help = AFTER_HELP,
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -738,7 +744,8 @@ pub fn command() -> clap::Command {
 /// subsections, so every flag of every subcommand is in `man npu-whisper`.
 pub fn man_page() -> Vec<u8> {
     let mut out = Vec::new();
-    let top = command();
+    // The bare version: the page is committed, and the git revision changes with every commit.
+    let top = command().long_version(None::<&str>);
     clap_mangen::Man::new(top.clone())
         .render(&mut out)
         .expect("writing to memory");

@@ -631,3 +631,36 @@ fn the_forced_avx2_path_gives_the_same_embeddings() {
         .fold(0.0f32, f32::max);
     assert!(max < 1e-4, "AVX-512 and AVX2 paths differ by {max}");
 }
+
+#[test]
+fn version_names_the_git_revision_and_the_features() {
+    let out = npu_whisper().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let line = String::from_utf8(out.stdout).unwrap();
+    let features = if cfg!(feature = "xrt") {
+        "+xrt"
+    } else {
+        "-xrt"
+    };
+    // The revision of the checkout this test runs in ("unknown" outside one, e.g. a package).
+    let rev = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or("unknown".to_string(), |o| {
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        });
+    let want = format!(
+        "npu-whisper {} (rev {rev}, features: {features})\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(line, want);
+    // -V stays the short form.
+    let short = npu_whisper().arg("-V").output().unwrap();
+    assert_eq!(
+        String::from_utf8(short.stdout).unwrap(),
+        format!("npu-whisper {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
