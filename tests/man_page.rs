@@ -1,5 +1,6 @@
-//! The committed man page is generated from the clap definitions and must be current.
-//! Regenerate with `scripts/gen-man` (NPU_WHISPER_BLESS=1 makes this test write it).
+//! The committed man page and shell completions are generated from the clap definitions and
+//! must be current (the Debian package installs them). Regenerate with `scripts/gen-man`
+//! (NPU_WHISPER_BLESS=1 makes these tests write them).
 
 use std::path::PathBuf;
 
@@ -32,4 +33,34 @@ fn man_page_is_current() {
         committed == fresh,
         "man/npu-whisper.1 is stale: run scripts/gen-man and commit the result"
     );
+}
+
+#[test]
+fn completions_are_current() {
+    use clap_complete::Shell;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("completions");
+    for (shell, file, marker) in [
+        (Shell::Bash, "npu-whisper.bash", "complete -F _npu__whisper"),
+        (Shell::Zsh, "_npu-whisper", "#compdef npu-whisper"),
+        (Shell::Fish, "npu-whisper.fish", "complete -c npu-whisper"),
+    ] {
+        let fresh = npu_whisper::cli::completion_script(shell);
+        let text = String::from_utf8_lossy(&fresh);
+        assert!(text.contains(marker), "{file}: no `{marker}`");
+        assert!(
+            text.contains("beam-size"),
+            "{file}: transcribe's options are missing"
+        );
+        let path = dir.join(file);
+        if std::env::var_os("NPU_WHISPER_BLESS").is_some() {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &fresh).unwrap();
+            continue;
+        }
+        let committed = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "completions/{file} is stale: run scripts/gen-man and commit the result"
+        );
+    }
 }

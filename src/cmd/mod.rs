@@ -27,13 +27,10 @@ pub fn run(cli: &Cli) -> Result<i32> {
         Command::Bench(args) => bench::run(args, &cli.global).map(|()| 0),
         Command::Doctor(_) => doctor::run(&cli.global),
         Command::Completions(args) => {
-            let mut command = crate::cli::command();
-            clap_complete::generate(
-                args.shell,
-                &mut command,
-                "npu-whisper",
-                &mut std::io::stdout(),
-            );
+            use std::io::Write;
+            std::io::stdout()
+                .write_all(&crate::cli::completion_script(args.shell))
+                .map_err(|e| crate::error::Error::Runtime(format!("writing to stdout: {e}")))?;
             Ok(0)
         }
     }

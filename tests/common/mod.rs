@@ -9,6 +9,27 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A fixture the published `.crate` leaves out to stay small (Cargo.toml `exclude`: the
+/// CTranslate2 encoder references). From an unpacked package (which has `Cargo.toml.orig`):
+/// `None`, after saying so on stderr, and the caller skips. In a checkout a missing file is a
+/// failure, never a skip.
+pub fn large_fixture(rel: &str) -> Option<PathBuf> {
+    let path = fixture(rel);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        root().join("Cargo.toml.orig").exists(),
+        "{} is missing",
+        path.display()
+    );
+    eprintln!(
+        "skipped: tests/fixtures/{rel} is not in the published package (large fixtures are \
+         excluded); run this test from a git checkout"
+    );
+    None
+}
+
 pub fn fixture(rel: &str) -> PathBuf {
     root().join("tests/fixtures").join(rel)
 }
