@@ -738,10 +738,6 @@ pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
 }
 
-/// The man page: the top-level page clap_mangen renders (synopsis, global options, the list
-/// of subcommands, exit codes), then one section per subcommand (nested ones as
-/// `model fetch`) with its description and its options under their help headings as
-/// subsections, so every flag of every subcommand is in `man npu-whisper`.
 /// The completion script for `shell` (`npu-whisper completions SHELL`, and the committed
 /// copies under `completions/` that the Debian package installs).
 pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
@@ -750,6 +746,10 @@ pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
     out
 }
 
+/// The man page: the top-level page clap_mangen renders (synopsis, global options, the list
+/// of subcommands, exit codes), then one section per subcommand (nested ones as
+/// `model fetch`) with its description and its options under their help headings as
+/// subsections, so every flag of every subcommand is in `man npu-whisper`.
 pub fn man_page() -> Vec<u8> {
     let mut out = Vec::new();
     // The bare version: the page is committed, and the git revision changes with every commit.

@@ -206,22 +206,14 @@ unsafe fn softmax_avx512(row: &mut [f32]) {
     use std::arch::x86_64::*;
     let n = row.len();
     let body = n - n % 16;
+    // SAFETY: this function runs only where AVX-512F is present.
+    let max = unsafe { math::max_avx512(row) };
     let ptr = row.as_mut_ptr();
-    let mut vmax = _mm512_set1_ps(f32::NEG_INFINITY);
-    let mut i = 0;
-    while i < body {
-        // SAFETY (all loads/stores here): i + 16 <= body <= row.len().
-        vmax = _mm512_max_ps(vmax, unsafe { _mm512_loadu_ps(ptr.add(i)) });
-        i += 16;
-    }
-    let mut max = _mm512_reduce_max_ps(vmax);
-    for &x in &row[body..] {
-        max = max.max(x);
-    }
     let vmax = _mm512_set1_ps(max);
     let mut vsum = _mm512_setzero_ps();
     let mut i = 0;
     while i < body {
+        // SAFETY (all loads/stores here): i + 16 <= body <= row.len().
         let e = math::exp16(_mm512_sub_ps(unsafe { _mm512_loadu_ps(ptr.add(i)) }, vmax));
         unsafe { _mm512_storeu_ps(ptr.add(i), e) };
         vsum = _mm512_add_ps(vsum, e);

@@ -286,7 +286,7 @@ fn add_pair_tails(xs: &[f32], k: usize, pair: &[u16], out: &mut [f32]) {
 unsafe fn dot_pair_one_row_avx512(x: &[f32], k: usize, pair: &[u16], out: &mut [f32]) {
     let chunks = k / CHUNK;
     let mut acc = [[_mm512_setzero_ps(); 2]; 2];
-    let (w, x) = (pair.as_ptr(), x.as_ptr());
+    let (w, xp) = (pair.as_ptr(), x.as_ptr());
     // SAFETY: chunk i of the pair is w[32i..32i + 32] and of x is x[16i..16i + 16], i < chunks
     // = k / 16; the caller checked pair.len() == 2k and x.len() == k.
     unsafe {
@@ -298,14 +298,14 @@ unsafe fn dot_pair_one_row_avx512(x: &[f32], k: usize, pair: &[u16], out: &mut [
         let mut i = 0;
         while i + 2 <= chunks {
             for (u, acc) in acc.iter_mut().enumerate() {
-                let xv = _mm512_loadu_ps(x.add(CHUNK * (i + u)));
+                let xv = _mm512_loadu_ps(xp.add(CHUNK * (i + u)));
                 acc[0] = _mm512_fmadd_ps(xv, chunk(i + u, 0), acc[0]);
                 acc[1] = _mm512_fmadd_ps(xv, chunk(i + u, 1), acc[1]);
             }
             i += 2;
         }
         if i < chunks {
-            let xv = _mm512_loadu_ps(x.add(CHUNK * i));
+            let xv = _mm512_loadu_ps(xp.add(CHUNK * i));
             acc[0][0] = _mm512_fmadd_ps(xv, chunk(i, 0), acc[0][0]);
             acc[0][1] = _mm512_fmadd_ps(xv, chunk(i, 1), acc[0][1]);
         }
@@ -313,7 +313,7 @@ unsafe fn dot_pair_one_row_avx512(x: &[f32], k: usize, pair: &[u16], out: &mut [
             *o = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][c], acc[1][c]));
         }
     }
-    add_pair_tails(unsafe { std::slice::from_raw_parts(x, k) }, k, pair, out);
+    add_pair_tails(x, k, pair, out);
 }
 
 /// `R` activation rows against a pair: each chunk of an activation row is loaded once for

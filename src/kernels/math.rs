@@ -94,9 +94,10 @@ pub fn max(values: &[f32]) -> f32 {
     values.iter().copied().fold(f32::NEG_INFINITY, f32::max)
 }
 
+/// `max` in AVX-512 (also softmax's first pass).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn max_avx512(values: &[f32]) -> f32 {
+pub(crate) unsafe fn max_avx512(values: &[f32]) -> f32 {
     use std::arch::x86_64::*;
     let mut chunks = values.chunks_exact(16);
     let mut vmax = _mm512_set1_ps(f32::NEG_INFINITY);

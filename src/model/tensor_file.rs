@@ -352,9 +352,7 @@ impl F16Data {
             }
         })
     }
-}
 
-impl F16Data {
     /// Done with these values (they were copied elsewhere): let the kernel drop the mapped
     /// file's pages that hold only them from this process' resident memory, so a copy does not
     /// double the footprint. The mapping is read-only, so a later read would fault the same
