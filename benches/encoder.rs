@@ -3,7 +3,7 @@
 
 use npu_whisper::exec::Executor;
 use npu_whisper::kernels::{attention, gemm};
-use npu_whisper::model::{Config, Model};
+use npu_whisper::model::{Config, EncoderModel};
 
 fn main() {
     divan::main();
@@ -51,7 +51,7 @@ fn attention_8_heads(bencher: divan::Bencher) {
 
 #[divan::bench(sample_count = 5)]
 fn encoder_base_window(bencher: divan::Bencher) {
-    let model = Model::synthetic(&Config::standard(80, 512, 6), 6);
+    let model = EncoderModel::synthetic(&Config::standard(80, 512, 6), 6);
     let mut executor = Executor::cpu(&model).unwrap();
     let mel = values(80 * 3000, 5);
     bencher.bench_local(|| {

@@ -601,35 +601,33 @@ pub enum TranscribePrecisionArg {
     Bf16,
 }
 
-impl TranscribePrecisionArg {
-    /// The precision to run: `auto` resolved for this CPU.
-    pub fn resolve(self) -> crate::exec::Precision {
-        use crate::exec::Precision;
-        match self {
-            Self::Auto if crate::cpu_features::has_avx512_bf16() => Precision::Bf16,
-            Self::Auto | Self::F32 => Precision::F32,
-            Self::Bf16 => Precision::Bf16,
-        }
-    }
-}
-
-impl From<DeviceArg> for crate::exec::DeviceRequest {
-    fn from(arg: DeviceArg) -> Self {
-        use crate::exec::DeviceRequest;
+impl From<TranscribePrecisionArg> for crate::Precision {
+    fn from(arg: TranscribePrecisionArg) -> Self {
         match arg {
-            DeviceArg::Auto => DeviceRequest::Auto,
-            DeviceArg::Cpu => DeviceRequest::Cpu,
-            DeviceArg::Npu => DeviceRequest::Npu,
-            DeviceArg::NpuSim => DeviceRequest::NpuSim,
+            TranscribePrecisionArg::Auto => crate::Precision::Auto,
+            TranscribePrecisionArg::F32 => crate::Precision::F32,
+            TranscribePrecisionArg::Bf16 => crate::Precision::Bf16,
         }
     }
 }
 
-impl From<PrecisionArg> for crate::exec::Precision {
+impl From<DeviceArg> for crate::exec::Device {
+    fn from(arg: DeviceArg) -> Self {
+        use crate::exec::Device;
+        match arg {
+            DeviceArg::Auto => Device::Auto,
+            DeviceArg::Cpu => Device::Cpu,
+            DeviceArg::Npu => Device::Npu,
+            DeviceArg::NpuSim => Device::NpuSim,
+        }
+    }
+}
+
+impl From<PrecisionArg> for crate::Precision {
     fn from(arg: PrecisionArg) -> Self {
         match arg {
-            PrecisionArg::F32 => crate::exec::Precision::F32,
-            PrecisionArg::Bf16 => crate::exec::Precision::Bf16,
+            PrecisionArg::F32 => crate::Precision::F32,
+            PrecisionArg::Bf16 => crate::Precision::Bf16,
         }
     }
 }

@@ -76,7 +76,54 @@ pub enum Error {
     Interrupted,
 }
 
+/// What kind of failure an [`Error`] is: what a caller branches on, and what the `npu-whisper`
+/// binary turns into its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Options or arguments that do not make sense together (exit 2).
+    Usage,
+    /// Input that cannot be used: audio, a model, a download (exit 3).
+    InvalidInput,
+    /// The NPU was required and could not do the work (exit 4).
+    NpuUnavailable,
+    /// Interrupted by Ctrl-C or SIGTERM (exit 130).
+    Interrupted,
+    /// Anything else at run time: I/O, the network, a device fault (exit 1).
+    Runtime,
+}
+
+impl ErrorKind {
+    /// The `npu-whisper` binary's exit code for this kind (documented in its man page).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorKind::Usage => exit_code::USAGE,
+            ErrorKind::InvalidInput => exit_code::INPUT_DATA,
+            ErrorKind::NpuUnavailable => exit_code::NPU_UNAVAILABLE,
+            ErrorKind::Interrupted => exit_code::INTERRUPTED,
+            ErrorKind::Runtime => exit_code::RUNTIME,
+        }
+    }
+}
+
 impl Error {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Audio { .. }
+            | Error::Model { .. }
+            | Error::ReadInput { .. }
+            | Error::Fetch { .. } => ErrorKind::InvalidInput,
+            Error::Usage(_) => ErrorKind::Usage,
+            Error::NpuUnavailable(_) => ErrorKind::NpuUnavailable,
+            Error::Interrupted => ErrorKind::Interrupted,
+            Error::WriteOutput { .. }
+            | Error::NotImplemented(_)
+            | Error::Network { .. }
+            | Error::Runtime(_) => ErrorKind::Runtime,
+        }
+    }
+
     pub fn audio(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Error::Audio {
             path: path.into(),
@@ -100,18 +147,6 @@ impl Error {
 
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Audio { .. }
-            | Error::Model { .. }
-            | Error::ReadInput { .. }
-            | Error::Fetch { .. } => exit_code::INPUT_DATA,
-            Error::Usage(_) => exit_code::USAGE,
-            Error::NpuUnavailable(_) => exit_code::NPU_UNAVAILABLE,
-            Error::Interrupted => exit_code::INTERRUPTED,
-            Error::WriteOutput { .. }
-            | Error::NotImplemented(_)
-            | Error::Network { .. }
-            | Error::Runtime(_) => exit_code::RUNTIME,
-        }
+        self.kind().exit_code()
     }
 }

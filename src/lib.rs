@@ -15,19 +15,16 @@
 //! assert_eq!(features.len(), 80 * 3000); // one 30 s window of 80 mels x 3000 frames
 //! ```
 //!
-//! Encoding a file with a model, window by window:
+//! Encoding a file with a model:
 //!
 //! ```no_run
-//! use npu_whisper::{audio, exec::Executor, mel::LogMel, model::Model};
+//! use npu_whisper::{Encoder, EncoderOptions, Model, audio};
 //! # fn main() -> npu_whisper::Result<()> {
-//! let model = Model::load("path/to/whisper-base".as_ref(), None)?;
+//! let model = Model::open("path/to/whisper-base")?;
+//! let encoder = Encoder::new(&model, &EncoderOptions::default())?;
 //! let audio = audio::load(&audio::AudioSource::File("speech.wav".into()))?;
-//! let front_end = LogMel::new(model.config.num_mel_bins);
-//! let mut encoder = Executor::cpu(&model)?;
-//! for window in front_end.windows(&audio.samples).chunks_exact(front_end.window_len()) {
-//!     let embeddings: &[f32] = encoder.encode_window(window)?; // [1500 x d_model]
-//!     println!("{} values", embeddings.len());
-//! }
+//! let embeddings = encoder.encode(&audio.samples)?;
+//! println!("{:?} on {}", embeddings.view().shape(), embeddings.placement());
 //! # Ok(())
 //! # }
 //! ```
@@ -49,7 +46,22 @@ pub mod tokenizer;
 pub mod transcribe;
 pub mod vad;
 
-pub use error::{Error, Result};
 pub mod encoder;
 pub mod exec;
 pub mod model;
+
+mod api;
+
+pub use api::{
+    Embeddings, Encoder, EncoderOptions, EncoderStream, FetchOptions, MachineInfo, Model,
+    NpuProjection, Precision, TranscribeOptions, Transcriber, cpu_gemm_peak_gflops, machine_info,
+};
+pub use decoder::KvStorage;
+pub use encoder::OpKind;
+pub use error::{Error, ErrorKind, Result};
+pub use exec::{Device, LedgerEntry, OpDevice, VerifyStats, placement_summary};
+pub use hub::progress::Progress as DownloadProgress;
+pub use model::Config as ModelConfig;
+pub use transcribe::format::CueLayout;
+pub use transcribe::{DecodingOptions, Segment, SpeechSpan, Task, Transcript, Word};
+pub use vad::{Vad, VadOptions};

@@ -8,7 +8,7 @@ use std::path::Path;
 use common::fixture;
 use npu_whisper::exec::Executor;
 use npu_whisper::model::ct2::{Ct2Model, OutputDtype, convert};
-use npu_whisper::model::{Model, Tensor};
+use npu_whisper::model::{EncoderModel, Tensor};
 
 fn put_string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&((s.len() + 1) as u16).to_le_bytes());
@@ -49,7 +49,7 @@ fn values(t: &Tensor) -> Vec<f32> {
 
 /// The tiny random model as CTranslate2 variables (float32).
 fn tiny_random_as_ct2() -> Vec<(String, Vec<usize>, u8, Vec<u8>)> {
-    let m = Model::load(&fixture("models/tiny-random-hf"), None).unwrap();
+    let m = EncoderModel::load(&fixture("models/tiny-random-hf"), None).unwrap();
     let (d, f, mels) = (
         m.config.d_model,
         m.config.encoder_ffn_dim,
@@ -187,8 +187,8 @@ fn convert_splits_fused_qkv_and_reproduces_the_encoder() {
     assert_eq!(generation["alignment_heads"], serde_json::json!([[1, 0]]));
     assert!(out.join("tokenizer.json").exists());
 
-    let converted = Model::load(&out, None).unwrap();
-    let original = Model::load(&fixture("models/tiny-random-hf"), None).unwrap();
+    let converted = EncoderModel::load(&out, None).unwrap();
+    let original = EncoderModel::load(&fixture("models/tiny-random-hf"), None).unwrap();
     assert_eq!(converted.config.encoder_attention_heads, 2);
     let (_, mel) = common::read_npy_gz(&fixture("mel/speech_espeak_16k.n80.npy.gz"));
     let a = Executor::cpu(&converted)

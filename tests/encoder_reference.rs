@@ -7,10 +7,10 @@ mod common;
 
 use common::{cosine, fixture, large_fixture, read_npy_gz};
 use npu_whisper::exec::Executor;
-use npu_whisper::model::{self, Model};
+use npu_whisper::model::{self, EncoderModel};
 
 /// Encode the committed reference mel of `clip` with `model` and compare to `reference`.
-fn check(model: &Model, clip: &str, reference: &str, max_abs_bound: f32) {
+fn check(model: &EncoderModel, clip: &str, reference: &str, max_abs_bound: f32) {
     let Some(reference_path) = large_fixture(&format!("encoder/{reference}")) else {
         return;
     };
@@ -37,14 +37,14 @@ fn check(model: &Model, clip: &str, reference: &str, max_abs_bound: f32) {
     );
 }
 
-fn cached(name: &str) -> Model {
+fn cached(name: &str) -> EncoderModel {
     let dir = model::cache_dir().join(name);
     assert!(
         dir.join("model.safetensors").exists(),
         "{} is missing: run scripts/fetch-model {name} (scripts/test does)",
         dir.display()
     );
-    Model::load(&dir, None).unwrap()
+    EncoderModel::load(&dir, None).unwrap()
 }
 
 #[test]
@@ -75,7 +75,7 @@ fn whisper_tiny_en_matches_ctranslate2_float32() {
 
 #[test]
 fn random_model_in_hf_layout_f16_matches_numpy_float64() {
-    let model = Model::load(&fixture("models/tiny-random-hf"), None).unwrap();
+    let model = EncoderModel::load(&fixture("models/tiny-random-hf"), None).unwrap();
     assert_eq!(model.config.d_model, 128);
     assert_eq!(model.config.encoder_attention_heads, 2);
     check(
@@ -89,7 +89,8 @@ fn random_model_in_hf_layout_f16_matches_numpy_float64() {
 #[test]
 fn random_model_as_one_openai_named_bf16_file_loads_and_matches() {
     // No config.json: dimensions come from the tensor shapes.
-    let model = Model::load(&fixture("models/tiny-random-openai.safetensors"), None).unwrap();
+    let model =
+        EncoderModel::load(&fixture("models/tiny-random-openai.safetensors"), None).unwrap();
     assert_eq!(model.config.encoder_layers, 2);
     assert_eq!(model.config.encoder_ffn_dim, 512);
     check(
@@ -109,7 +110,7 @@ fn a_model_directory_in_openai_naming_loads() {
         dir.path().join("model.safetensors"),
     )
     .unwrap();
-    let model = Model::load(dir.path(), None).unwrap();
+    let model = EncoderModel::load(dir.path(), None).unwrap();
     assert_eq!(model.config.encoder_layers, 2);
     check(
         &model,

@@ -55,7 +55,7 @@ fn the_model_loader_survives_mutated_safetensors_headers() {
         let mut bytes = header;
         bytes.extend_from_slice(&seed[header_end..]);
         std::fs::write(&path, &bytes).unwrap();
-        match npu_whisper::model::Model::load(&path, None) {
+        match npu_whisper::model::EncoderModel::load(&path, None) {
             Ok(_) => loaded += 1,
             Err(e) => {
                 assert_eq!(e.exit_code(), exit_code::INPUT_DATA, "{e}");

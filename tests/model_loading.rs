@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::Path;
 
 use common::fixture;
-use npu_whisper::model::Model;
+use npu_whisper::model::EncoderModel;
 use safetensors::{Dtype, SafeTensors};
 
 /// Copy the tiny random model's tensors, letting `edit` change the list, into `path`.
@@ -36,7 +36,7 @@ fn rewrite(path: &Path, edit: impl FnOnce(&mut BTreeMap<String, (Dtype, Vec<usiz
 /// The error of loading `path` and arranging its weights for the encoder (structure is checked
 /// when the model is opened, values when the executor reads them).
 fn load_error(path: &Path) -> String {
-    let err = match Model::load(path, None) {
+    let err = match EncoderModel::load(path, None) {
         Err(e) => e,
         Ok(model) => match npu_whisper::exec::Executor::cpu(&model) {
             Err(e) => e,
@@ -98,7 +98,7 @@ fn missing_misshapen_mistyped_and_nan_tensors_are_named() {
             (Dtype::F32, vec![1], vec![0; 4]),
         );
     });
-    assert!(Model::load(&p, None).is_ok());
+    assert!(EncoderModel::load(&p, None).is_ok());
 }
 
 #[test]
@@ -211,7 +211,7 @@ fn every_published_size_loads_from_shapes_alone() {
         let path = dir.path().join(format!("{name}.safetensors"));
         synthetic_encoder(&path, mels, d, layers);
         // Load only the first layer: the point is the dimensions, not gigabytes of zeros.
-        let model = Model::load(&path, Some(1)).unwrap();
+        let model = EncoderModel::load(&path, Some(1)).unwrap();
         assert_eq!(model.config.size_name(), name);
         assert_eq!(model.config.encoder_layers, layers);
         assert_eq!(model.config.encoder_attention_heads, d / 64);
@@ -258,13 +258,13 @@ fn a_sharded_model_loads_and_encodes_as_the_single_file() {
     use npu_whisper::exec::Executor;
     let dir = tempfile::tempdir().unwrap();
     write_shards(dir.path(), |_| {});
-    let sharded = Model::load(dir.path(), None).unwrap();
+    let sharded = EncoderModel::load(dir.path(), None).unwrap();
     assert!(
         sharded
             .weights_path
             .ends_with("model.safetensors.index.json")
     );
-    let single = Model::load(&fixture("models/tiny-random-hf"), None).unwrap();
+    let single = EncoderModel::load(&fixture("models/tiny-random-hf"), None).unwrap();
     let (_, mel) = common::read_npy_gz(&fixture("mel/speech_espeak_16k.n80.npy.gz"));
     let a = Executor::cpu(&sharded)
         .unwrap()

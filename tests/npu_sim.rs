@@ -6,18 +6,18 @@ mod common;
 use common::{cosine, fixture, large_fixture, read_npy_gz};
 use npu_whisper::encoder::OpKind;
 use npu_whisper::exec::npu::{Fault, FaultKind};
-use npu_whisper::exec::{Device, DeviceRequest, ExecOptions, Executor};
-use npu_whisper::model::{self, Model};
+use npu_whisper::exec::{Device, ExecOptions, Executor, OpDevice};
+use npu_whisper::model::{self, EncoderModel};
 
 fn sim_options() -> ExecOptions {
     ExecOptions {
-        device: DeviceRequest::NpuSim,
+        device: Device::NpuSim,
         ..ExecOptions::default()
     }
 }
 
-fn tiny() -> Model {
-    Model::load(&fixture("models/tiny-random-hf"), None).unwrap()
+fn tiny() -> EncoderModel {
+    EncoderModel::load(&fixture("models/tiny-random-hf"), None).unwrap()
 }
 
 fn speech_mel() -> Vec<f32> {
@@ -34,7 +34,7 @@ fn whisper_base_on_the_simulated_npu_matches_ctranslate2() {
         dir.exists(),
         "run scripts/fetch-model base (scripts/test does)"
     );
-    let model = Model::load(&dir, None).unwrap();
+    let model = EncoderModel::load(&dir, None).unwrap();
     let mut executor = Executor::new(&model, sim_options()).unwrap();
     let (_, mel) = read_npy_gz(&fixture("mel/jfk.n80.npy.gz"));
     let got = executor.encode_window(&mel).unwrap().to_vec();
@@ -46,7 +46,7 @@ fn whisper_base_on_the_simulated_npu_matches_ctranslate2() {
         executor
             .ledger()
             .iter()
-            .all(|e| e.device == Device::NpuSim && e.fallback.is_none())
+            .all(|e| e.device == OpDevice::NpuSim && e.fallback.is_none())
     );
     assert_eq!(executor.calls().len(), 46, "calls per window");
     let device_calls: u64 = executor.ledger().iter().map(|e| e.calls).sum();
@@ -62,9 +62,9 @@ fn cpu_ops_move_exactly_those_kinds_to_the_cpu() {
     executor.encode_window(&speech_mel()).unwrap();
     for e in executor.ledger() {
         let want = if matches!(e.op, OpKind::Attention | OpKind::Gelu) {
-            Device::Cpu
+            OpDevice::Cpu
         } else {
-            Device::NpuSim
+            OpDevice::NpuSim
         };
         assert_eq!(e.device, want, "{} layer {:?}", e.name, e.layer);
     }
@@ -96,7 +96,7 @@ fn a_faulty_npu_op_falls_back_alone_and_the_result_stays_right() {
             .collect();
         assert_eq!(
             fell_back,
-            vec![("attention", Some(1), Device::Cpu)],
+            vec![("attention", Some(1), OpDevice::Cpu)],
             "{kind:?}"
         );
         let distance = 1.0 - cosine(&got, &cpu);
@@ -121,7 +121,7 @@ fn require_npu_turns_a_fallback_into_exit_code_4() {
 #[test]
 fn the_real_npu_is_unavailable_here_and_says_why() {
     let options = ExecOptions {
-        device: DeviceRequest::Npu,
+        device: Device::Npu,
         require_npu: true,
         ..ExecOptions::default()
     };
@@ -132,7 +132,7 @@ fn the_real_npu_is_unavailable_here_and_says_why() {
     assert_eq!(err.exit_code(), 4);
     assert!(err.to_string().contains("/dev/accel/accel0"), "{err}");
     // Without --require-npu, auto and npu run on the CPU and say why.
-    for device in [DeviceRequest::Auto, DeviceRequest::Npu] {
+    for device in [Device::Auto, Device::Npu] {
         let executor = Executor::new(
             &tiny(),
             ExecOptions {

@@ -8,7 +8,7 @@ use npu_whisper::encoder::{AddSource, Buf, OpKind, Plan, Step, Weight};
 use npu_whisper::exec::cpu::{self, CpuWeights};
 use npu_whisper::exec::npu::{Backend, NpuAdapter};
 use npu_whisper::exec::{Buffers, Precision};
-use npu_whisper::model::{EncoderWeights, Model, Tensor};
+use npu_whisper::model::{EncoderModel, EncoderWeights, Tensor};
 use npu_whisper::npu::calls::plan_calls;
 use npu_whisper::npu::prepare::PreparedWeights;
 
@@ -30,7 +30,7 @@ enum BackendUnderTest {
 }
 
 struct Fixture {
-    model: Model,
+    model: EncoderModel,
     plan: Plan,
     cpu: CpuWeights,
     npu: NpuAdapter,
@@ -38,7 +38,7 @@ struct Fixture {
 }
 
 fn setup() -> Fixture {
-    let model = Model::load(&fixture("models/tiny-random-hf"), None).unwrap();
+    let model = EncoderModel::load(&fixture("models/tiny-random-hf"), None).unwrap();
     let plan = Plan::new(&model.config, model.encoder.layers.len());
     let mut buffers = Buffers::new(&plan);
     let mut rng = Rng(42);

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use npu_whisper::exec::{ExecOptions, Executor, Precision};
 use npu_whisper::kernels::{attention, gemm};
-use npu_whisper::model::{Config, Model};
+use npu_whisper::model::{Config, EncoderModel};
 
 struct Counting;
 
@@ -48,7 +48,7 @@ fn allocations_of(mut work: impl FnMut()) -> usize {
 /// Allocations during the third window of an encoder with `layers` layers.
 fn allocations_per_window(layers: usize, precision: Precision) -> usize {
     let config = Config::standard(80, D, layers);
-    let model = Model::synthetic(&config, layers);
+    let model = EncoderModel::synthetic(&config, layers);
     let options = ExecOptions {
         precision,
         ..ExecOptions::default()

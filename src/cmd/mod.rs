@@ -39,8 +39,8 @@ pub fn run(cli: &Cli) -> Result<i32> {
 /// Log why the requested device is not in use. `auto` choosing the CPU is normal on most
 /// machines (the summary's `device` line says why); an explicit `--device npu` that cannot be
 /// honoured deserves a warning as well.
-pub(crate) fn log_device_note(executor: &crate::exec::Executor, device: crate::cli::DeviceArg) {
-    if let Some(note) = executor.device_note() {
+pub(crate) fn log_device_note(note: Option<&str>, device: crate::cli::DeviceArg) {
+    if let Some(note) = note {
         if device == crate::cli::DeviceArg::Npu {
             tracing::warn!("{note}");
         } else {
@@ -49,15 +49,26 @@ pub(crate) fn log_device_note(executor: &crate::exec::Executor, device: crate::c
     }
 }
 
-/// The model for a command (`--model`, `$NPU_WHISPER_MODEL` or `base`), fetched with progress
-/// on stderr when it is not cached (not with `--offline`).
-pub(crate) fn resolve_model(
+/// The model for a command (`--model`, `$NPU_WHISPER_MODEL` or `base`), opened; fetched with
+/// progress on stderr when it is not cached (not with `--offline`). `encoder_only`: a model
+/// without a tokenizer will do.
+pub(crate) fn open_model(
     arg: Option<&str>,
-    needs: crate::hub::Needs,
+    encoder_only: bool,
     global: &crate::cli::GlobalArgs,
-) -> Result<crate::model::Resolved> {
-    let progress = crate::hub::progress::for_stderr(global.quiet);
-    crate::model::resolve(arg, needs, global.offline, progress.as_ref())
+) -> Result<crate::Model> {
+    let name = match arg {
+        Some(a) => a.to_string(),
+        None => match std::env::var(crate::model::MODEL_ENV) {
+            Ok(v) if !v.is_empty() => v,
+            _ => crate::model::DEFAULT_MODEL.to_string(),
+        },
+    };
+    let options = crate::FetchOptions::default()
+        .offline(global.offline)
+        .encoder_only(encoder_only)
+        .progress(crate::hub::progress::for_stderr(global.quiet));
+    crate::Model::fetch(&name, &options)
 }
 
 /// The VAD and its options when `--vad` is given (the weights fetched on first use).

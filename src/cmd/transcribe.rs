@@ -1,7 +1,7 @@
 //! `npu-whisper transcribe`: audio -> whole-file log-mel -> per 30 s segment, encoder (any
 //! device) and decoder (CPU) -> timed text. Stdout carries the transcript alone.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use serde_json::json;
@@ -9,17 +9,11 @@ use serde_json::json;
 use super::{elapsed_ms, inputs};
 use crate::audio::{self, AudioSource};
 use crate::cli::{GlobalArgs, KvStorageArg, TaskArg, TranscribeArgs, TranscriptFormat};
-use crate::decoder::{DecoderWeights, KvStorage};
-use crate::error::{Error, Result};
-use crate::exec::{ExecOptions, Executor, Precision, placement_summary};
 use crate::export::OutputTarget;
-use crate::mel::LogMel;
-use crate::model::{Model, ModelSource};
-use crate::tokenizer::Tokenizer;
-use crate::transcribe::{
-    GenerationConfig, Options, Task, Transcriber, Transcript, format, restore_speech_times,
+use crate::{
+    CueLayout, DecodingOptions, EncoderOptions, Error, KvStorage, Precision, Result, Task,
+    TranscribeOptions, Transcriber, Transcript, placement_summary,
 };
-use crate::vad::{self, Vad, VadOptions};
 
 pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
     let total = Instant::now();
@@ -47,79 +41,31 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
         None => vec![args.output.clone()],
     };
 
-    let resolved = super::resolve_model(
-        args.model.as_deref(),
-        crate::hub::Needs::Transcription,
-        global,
-    )?;
-    let model_path = resolved.path;
     let started = Instant::now();
-    let mut source = ModelSource::open(&model_path)?;
-    source.name = resolved.name;
-    let model_dir = if model_path.is_dir() {
-        model_path.clone()
-    } else {
-        model_path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default()
-    };
-    let precision = args.precision.resolve();
-    let kv_storage = match (args.kv_storage, precision) {
-        (KvStorageArg::F32, _) | (KvStorageArg::Auto, Precision::F32) => KvStorage::F32,
-        (KvStorageArg::F16, _) | (KvStorageArg::Auto, Precision::Bf16) => KvStorage::F16,
-    };
-    let options = ExecOptions {
-        precision,
-        device: args.device.into(),
-        require_npu: args.require_npu,
-        ..ExecOptions::default()
-    };
-    // The encoder's and the decoder's weights are converted and arranged independently: on two
-    // threads, load takes the longer of the two instead of their sum.
-    let (encoder_side, decoder_side) = std::thread::scope(|scope| {
-        let decoder_side = scope.spawn(|| -> Result<_> {
-            let step = Instant::now();
-            let tokenizer = Tokenizer::from_file(&model_dir.join("tokenizer.json"))?;
-            let generation =
-                GenerationConfig::from_file(&model_dir.join("generation_config.json"))?;
-            let decoder =
-                DecoderWeights::load(&source.file, &source.config, precision, kv_storage)?;
-            tracing::info!(
-                "tokenizer and decoder weights loaded in {:.0} ms",
-                elapsed_ms(step)
-            );
-            Ok((tokenizer, generation, decoder))
+    let model = super::open_model(args.model.as_deref(), false, global)?;
+    let options = TranscribeOptions::default()
+        .encoder(
+            EncoderOptions::default()
+                .device(args.device.into())
+                .precision(args.precision.into())
+                .require_npu(args.require_npu),
+        )
+        .decoding(options_of(args))
+        .kv_storage(match args.kv_storage {
+            KvStorageArg::Auto => None,
+            KvStorageArg::F32 => Some(KvStorage::F32),
+            KvStorageArg::F16 => Some(KvStorage::F16),
         });
-        let encoder_side = (|| -> Result<_> {
-            let model = Model::from_source(&source, None)?;
-            let executor = Executor::new(&model, options)?;
-            tracing::info!(
-                "encoder weights loaded and arranged in {:.0} ms",
-                elapsed_ms(started)
-            );
-            Ok((model.config.num_mel_bins, executor))
-        })();
-        let decoder_side = decoder_side
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (encoder_side, decoder_side)
-    });
-    let (mel_bins, mut executor) = encoder_side?;
-    let (tokenizer, generation, decoder) = decoder_side?;
-    super::log_device_note(&executor, args.device);
-    let front_end = LogMel::new(mel_bins);
-    let model_name = source.name.clone();
-    drop(source);
+    let mut transcriber = Transcriber::new(&model, options)?;
+    if let Some((vad, options)) = vad {
+        transcriber = transcriber.with_vad(vad, options);
+    }
+    super::log_device_note(transcriber.encoder().device_note(), args.device);
+    let precision = transcriber.encoder().precision();
+    let kv_storage = transcriber.kv_storage();
+    let model_name = model.name().to_string();
     let load_ms = elapsed_ms(started);
 
-    let transcriber = Transcriber {
-        decoder: &decoder,
-        tokenizer: &tokenizer,
-        generation: &generation,
-        options: options_of(args),
-    };
-    transcriber.check()?;
     let format = if global.json {
         TranscriptFormat::Json
     } else {
@@ -131,14 +77,7 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
             global,
             "transcribing {bar:30} {pos}/{len} s of audio, {elapsed} (eta {eta})",
         );
-        let result = transcribe_one(
-            &transcriber,
-            &mut executor,
-            &front_end,
-            vad.as_ref(),
-            &input.source,
-            &progress,
-        );
+        let result = transcribe_one(&transcriber, &input.source, &progress);
         progress.finish_and_clear();
         let (transcript, measured) = match result {
             Ok(done) => done,
@@ -150,11 +89,11 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
             }
             Err(e) => return Err(e),
         };
-        let placement = placement_summary(executor.ledger());
+        let placement = placement_summary(&transcript.ledger);
         let product = match format {
-            TranscriptFormat::Txt => format::txt(&transcript),
-            TranscriptFormat::Srt => format::srt(&transcript, &layout),
-            TranscriptFormat::Vtt => format::vtt(&transcript, &layout),
+            TranscriptFormat::Txt => transcript.to_txt(),
+            TranscriptFormat::Srt => transcript.to_srt(&layout),
+            TranscriptFormat::Vtt => transcript.to_vtt(&layout),
             TranscriptFormat::Json => {
                 let mut doc = json!({
                     "schema_version": super::SCHEMA_VERSION,
@@ -210,7 +149,7 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
                     &measured,
                     load_ms,
                     &placement,
-                    executor.device_note()
+                    transcriber.encoder().device_note()
                 )
             );
         }
@@ -220,9 +159,9 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
 }
 
 /// The transcription options of the command line.
-fn options_of(args: &TranscribeArgs) -> Options {
+fn options_of(args: &TranscribeArgs) -> DecodingOptions {
     let d = &args.decoding;
-    Options {
+    DecodingOptions {
         language: args.language.clone(),
         task: match args.task {
             TaskArg::Transcribe => Task::Transcribe,
@@ -235,7 +174,7 @@ fn options_of(args: &TranscribeArgs) -> Options {
         temperatures: if d.no_fallback {
             vec![0.0]
         } else {
-            Options::default().temperatures
+            DecodingOptions::default().temperatures
         },
         compression_ratio_threshold: d.compression_ratio_threshold,
         logprob_threshold: d.log_prob_threshold,
@@ -250,14 +189,14 @@ fn options_of(args: &TranscribeArgs) -> Options {
         word_timestamps: args.words.word_timestamps,
         prepend_punctuations: args.words.prepend_punctuations.clone(),
         append_punctuations: args.words.append_punctuations.clone(),
-        ..Options::default()
+        ..DecodingOptions::default()
     }
 }
 
 /// The subtitle layout options, which need word timestamps (as in OpenAI's command line).
-fn cue_layout(args: &TranscribeArgs) -> Result<format::CueLayout> {
+fn cue_layout(args: &TranscribeArgs) -> Result<CueLayout> {
     let w = &args.words;
-    let layout = format::CueLayout {
+    let layout = CueLayout {
         max_line_width: w.max_line_width.map(|n| n as usize),
         max_line_count: w.max_line_count.map(|n| n as usize),
         max_words_per_line: w.max_words_per_line.map(|n| n as usize),
@@ -290,63 +229,22 @@ struct Measured {
     vad_ms: Option<f64>,
 }
 
-/// Decode, find speech (`--vad`), compute the whole log-mel and transcribe one input.
+/// Decode one input and transcribe it.
 fn transcribe_one(
     transcriber: &Transcriber,
-    executor: &mut Executor,
-    front_end: &LogMel,
-    vad: Option<&(Vad, VadOptions)>,
     source: &AudioSource,
     progress: &indicatif::ProgressBar,
 ) -> Result<(Transcript, Measured)> {
     let audio = audio::load(source)?;
-    let mut measured = Measured {
+    let transcript = transcriber.transcribe_with_progress(&audio.samples, &mut |done, all| {
+        progress.set_length(all.ceil() as u64);
+        progress.set_position(done as u64);
+    })?;
+    let measured = Measured {
         audio_s: audio.duration_secs(),
-        mel_ms: 0.0,
-        vad_ms: None,
+        mel_ms: transcript.mel_ms,
+        vad_ms: transcript.vad_ms,
     };
-    let (samples, speech) = match vad {
-        Some((vad, options)) => {
-            let started = Instant::now();
-            let ranges = vad.speech(&audio.samples, options);
-            measured.vad_ms = Some(elapsed_ms(started));
-            tracing::info!(
-                "VAD: {} stretch(es) of speech, {:.1} of {:.1} s",
-                ranges.len(),
-                ranges.iter().map(|r| r.end - r.start).sum::<usize>() as f64 / 16000.0,
-                measured.audio_s
-            );
-            (vad::collect(&audio.samples, &ranges), Some(ranges))
-        }
-        None => (audio.samples, None),
-    };
-    let mut transcript = if samples.is_empty() {
-        // Nothing to transcribe: no language either, unless it was given (or the model knows
-        // only English).
-        let english_only = !transcriber.generation.is_multilingual;
-        Transcript {
-            language: transcriber
-                .options
-                .language
-                .clone()
-                .or_else(|| english_only.then(|| "en".to_string())),
-            ..Transcript::default()
-        }
-    } else {
-        let started = Instant::now();
-        let mel = front_end.whole(&samples);
-        measured.mel_ms = elapsed_ms(started);
-        let mut encode =
-            |window: &[f32]| -> Result<Vec<f32>> { Ok(executor.encode_window(window)?.to_vec()) };
-        // Seconds of audio: 100 mel frames each.
-        transcriber.run(&mel, &mut encode, &mut |seek, content| {
-            progress.set_length(content.div_ceil(100) as u64);
-            progress.set_position((seek / 100) as u64);
-        })?
-    };
-    if let Some(ranges) = speech {
-        restore_speech_times(&mut transcript, &ranges);
-    }
     Ok((transcript, measured))
 }
 

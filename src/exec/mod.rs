@@ -1,135 +1,56 @@
 //! The executor: runs the encoder plan op by op on a device, owns the activation buffers, and
 //! keeps the ledger of where each op ran, how often and how long.
 
+mod buffers;
 pub mod cpu;
 pub mod npu;
+
+pub use buffers::Buffers;
 
 use std::collections::BTreeSet;
 use std::time::Instant;
 
 use crate::encoder::{Buf, OpKind, Plan};
 use crate::error::{Error, Result};
-use crate::mel::WINDOW_FRAMES;
-use crate::model::Model;
-use crate::model::config::ENCODER_FRAMES;
+use crate::model::EncoderModel;
 use crate::npu::calls::{Call, plan_calls};
 use crate::npu::prepare::PreparedWeights;
 use npu::{Backend, Fault, NpuAdapter};
 
-/// Activation storage for one window, sized once from the plan and reused for every window.
-#[derive(Debug, Default, Clone)]
-pub struct Buffers {
-    mel: Vec<f32>,
-    stem: Vec<f32>,
-    residual: Vec<f32>,
-    normed: Vec<f32>,
-    qkv: Vec<f32>,
-    context: Vec<f32>,
-    projected: Vec<f32>,
-    hidden: Vec<f32>,
-    /// Scratch: im2col rows of the convolutions.
-    pub(crate) im2col: Vec<f32>,
-    /// Scratch: the mel input transposed to frames-first.
-    pub(crate) mel_frames: Vec<f32>,
-    /// Scratch: per-thread attention scores.
-    pub(crate) attention_scratch: crate::kernels::attention::ThreadScratch,
-    /// Scratch: bf16 activation pairs of the bf16 GEMMs.
-    pub(crate) bf16_pairs: Vec<u32>,
-    /// Scratch: the bf16 attention's packed K^T/V and per-thread blocks.
-    pub(crate) bf16_attention: crate::kernels::bf16::AttentionScratch,
-}
-
-impl Buffers {
-    pub fn new(plan: &Plan) -> Self {
-        let c = &plan.config;
-        let (t, d) = (ENCODER_FRAMES, c.d_model);
-        Buffers {
-            mel: vec![0.0; c.num_mel_bins * WINDOW_FRAMES],
-            stem: vec![0.0; WINDOW_FRAMES * d],
-            residual: vec![0.0; t * d],
-            normed: vec![0.0; t * d],
-            qkv: vec![0.0; t * 3 * d],
-            context: vec![0.0; t * d],
-            projected: vec![0.0; t * d],
-            hidden: vec![0.0; t * c.encoder_ffn_dim],
-            // The larger of the two convolutions' im2col matrices.
-            im2col: vec![0.0; (WINDOW_FRAMES * 3 * c.num_mel_bins).max(t * 3 * d)],
-            mel_frames: vec![0.0; c.num_mel_bins * WINDOW_FRAMES],
-            attention_scratch: crate::kernels::attention::ThreadScratch::for_attention(
-                ENCODER_FRAMES,
-            ),
-            bf16_pairs: Vec::new(),
-            bf16_attention: crate::kernels::bf16::AttentionScratch::default(),
-        }
-    }
-
-    fn slot(&mut self, buf: Buf) -> &mut Vec<f32> {
-        match buf {
-            Buf::Mel => &mut self.mel,
-            Buf::Stem => &mut self.stem,
-            Buf::Residual => &mut self.residual,
-            Buf::Normed => &mut self.normed,
-            Buf::Qkv => &mut self.qkv,
-            Buf::Context => &mut self.context,
-            Buf::Projected => &mut self.projected,
-            Buf::Hidden => &mut self.hidden,
-        }
-    }
-
-    pub fn get(&self, buf: Buf) -> &[f32] {
-        match buf {
-            Buf::Mel => &self.mel,
-            Buf::Stem => &self.stem,
-            Buf::Residual => &self.residual,
-            Buf::Normed => &self.normed,
-            Buf::Qkv => &self.qkv,
-            Buf::Context => &self.context,
-            Buf::Projected => &self.projected,
-            Buf::Hidden => &self.hidden,
-        }
-    }
-
-    pub fn get_mut(&mut self, buf: Buf) -> &mut [f32] {
-        self.slot(buf)
-    }
-
-    /// Move a buffer out so an op can write it while reading others; `put` returns it.
-    pub fn take(&mut self, buf: Buf) -> Vec<f32> {
-        std::mem::take(self.slot(buf))
-    }
-
-    pub fn put(&mut self, buf: Buf, values: Vec<f32>) {
-        *self.slot(buf) = values;
-    }
-}
-
-/// Where an op ran.
+/// Where an op ran (after any fallback).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Device {
+pub enum OpDevice {
     Cpu,
     NpuSim,
     Npu,
 }
 
-impl Device {
+impl OpDevice {
     pub fn name(self) -> &'static str {
         match self {
-            Device::Cpu => "cpu",
-            Device::NpuSim => "npu-sim",
-            Device::Npu => "npu",
+            OpDevice::Cpu => "cpu",
+            OpDevice::NpuSim => "npu-sim",
+            OpDevice::Npu => "npu",
         }
     }
 }
 
-/// What the user asked for with `--device`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceRequest {
-    /// The NPU when device, runtime and kernels are all usable; otherwise the CPU.
+/// The device asked for (`--device`). What each op actually ran on is in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Device {
+    /// The NPU when device, runtime and kernels are all usable; otherwise the CPU, and the
+    /// encoder's device note says why.
+    #[default]
     Auto,
+    /// The CPU only.
     Cpu,
+    /// The NPU (an AMD Ryzen AI NPU through XRT; needs the `xrt` feature); ops it cannot run
+    /// fall back to the CPU unless the NPU is required.
     Npu,
-    /// The software model of our NPU kernels (bit-faithfulness to hardware not yet checked).
+    /// The software model of our NPU kernels, for testing the NPU path without hardware
+    /// (bit-faithfulness to hardware not yet checked on a real device).
     NpuSim,
 }
 
@@ -155,7 +76,7 @@ impl Precision {
 pub struct ExecOptions {
     /// The CPU path's GEMM arithmetic.
     pub precision: Precision,
-    pub device: DeviceRequest,
+    pub device: Device,
     /// Op kinds forced to the CPU (`--cpu-ops`).
     pub cpu_ops: BTreeSet<OpKind>,
     /// Any fallback is an error (exit 4).
@@ -170,7 +91,7 @@ impl Default for ExecOptions {
     fn default() -> Self {
         ExecOptions {
             precision: Precision::F32,
-            device: DeviceRequest::Cpu,
+            device: Device::Cpu,
             cpu_ops: BTreeSet::new(),
             require_npu: false,
             verify: false,
@@ -194,13 +115,13 @@ pub struct LedgerEntry {
     pub name: &'static str,
     pub layer: Option<usize>,
     /// Where the op ran (after any fallback).
-    pub device: Device,
+    pub device: OpDevice,
     pub shape: String,
     /// The kernel that ran it on the NPU.
     pub kernel: Option<&'static str>,
     /// When the op ran inside another op's call (a fused epilogue): that op's name.
     pub fused_into: Option<&'static str>,
-    /// Device runs for this op (0 for fused ops and CPU ops).
+    /// OpDevice runs for this op (0 for fused ops and CPU ops).
     pub calls: u64,
     /// Times the op was executed (windows).
     pub runs: u64,
@@ -221,32 +142,65 @@ enum Unit {
     Npu(usize),
 }
 
-/// Runs the plan for one window at a time.
-pub struct Executor {
+/// The immutable half of an encoder: the plan, the weights arranged for the CPU kernels (and
+/// prepared for the NPU), the NPU calls and the schedule. It is `Send + Sync` and shared through
+/// an `Arc`, so one loaded model serves any number of concurrent encodes, each with its own
+/// [`EncoderState`] (as inference runtimes split a compiled plan from per-request state).
+pub struct CompiledEncoder {
     plan: Plan,
     cpu: cpu::CpuWeights,
     npu: Option<NpuAdapter>,
     calls: Vec<Call>,
     schedule: Vec<Unit>,
-    buffers: Buffers,
+    /// The ledger before any run: placements, kernels, fused ops, FLOPs.
     ledger: Vec<LedgerEntry>,
     options: ExecOptions,
     /// Why the requested device was not used, when it was not.
     device_note: Option<String>,
 }
 
-impl Executor {
-    /// A CPU-only f32 executor for every layer loaded in `model` (fails only on unusable
-    /// weights, e.g. a non-finite value).
-    pub fn cpu(model: &Model) -> Result<Self> {
-        Executor::new(model, ExecOptions::default())
+// One compiled encoder is shared between threads; a field that is not would break that here.
+const _: () = {
+    const fn shared<T: Send + Sync>() {}
+    shared::<CompiledEncoder>();
+};
+
+/// The per-call half: activations, scratch and the ledger of the windows this state ran.
+#[derive(Clone)]
+pub struct EncoderState {
+    buffers: Buffers,
+    ledger: Vec<LedgerEntry>,
+}
+
+impl EncoderState {
+    /// The last window's embeddings (`[1500][d]`).
+    pub fn output(&self) -> &[f32] {
+        self.buffers.get(Buf::Normed)
     }
 
-    /// An executor placing ops as `options` ask.
-    pub fn new(model: &Model, options: ExecOptions) -> Result<Self> {
+    /// Where each op ran, how often and how long, over the windows encoded with this state.
+    pub fn ledger(&self) -> &[LedgerEntry] {
+        &self.ledger
+    }
+
+    /// Zero the ledger's counters (after warm-up runs), keeping placements and fallbacks.
+    pub fn reset_counters(&mut self) {
+        for e in &mut self.ledger {
+            e.calls = 0;
+            e.runs = 0;
+            e.bytes = 0;
+            e.ms = 0.0;
+        }
+    }
+}
+
+impl CompiledEncoder {
+    /// Arrange `model`'s encoder for the devices `options` ask for (fails only on unusable
+    /// weights, e.g. a non-finite value, or on a device that is required and missing).
+    pub fn new(model: &EncoderModel, options: ExecOptions) -> Result<Self> {
         let plan = Plan::new(&model.config, model.encoder.layers.len());
         let (backend, device_note) = match options.device {
-            DeviceRequest::Cpu => {
+            Device::Cpu => {
                 if options.require_npu {
                     return Err(Error::Usage(
                         "--require-npu contradicts --device cpu".into(),
@@ -254,8 +208,8 @@ impl Executor {
                 }
                 (None, None)
             }
-            DeviceRequest::NpuSim => (Some(Backend::Sim), None),
-            DeviceRequest::Npu | DeviceRequest::Auto => match open_real_npu() {
+            Device::NpuSim => (Some(Backend::Sim), None),
+            Device::Npu | Device::Auto => match open_real_npu() {
                 Ok(backend) => (Some(backend), None),
                 Err(reason) if options.require_npu => return Err(Error::NpuUnavailable(reason)),
                 Err(reason) => (
@@ -265,10 +219,10 @@ impl Executor {
             },
         };
         let device = match &backend {
-            Some(Backend::Sim) => Device::NpuSim,
+            Some(Backend::Sim) => OpDevice::NpuSim,
             #[cfg(feature = "xrt")]
-            Some(Backend::Xrt(_)) => Device::Npu,
-            None => Device::Cpu,
+            Some(Backend::Xrt(_)) => OpDevice::Npu,
+            None => OpDevice::Cpu,
         };
         let on_npu: Vec<bool> = plan
             .ops
@@ -288,7 +242,7 @@ impl Executor {
                 op: op.kind,
                 name: op.name,
                 layer: op.layer,
-                device: if npu { device } else { Device::Cpu },
+                device: if npu { device } else { OpDevice::Cpu },
                 shape: op.shape_text(),
                 kernel: None,
                 fused_into: None,
@@ -332,16 +286,13 @@ impl Executor {
             }),
             None => None,
         };
-        Ok(Executor {
-            buffers: Buffers::new(&plan),
-            cpu: {
-                if options.precision == Precision::Bf16 && !crate::cpu_features::has_avx512_bf16() {
-                    return Err(Error::Runtime(
-                        "--precision bf16 needs a CPU with AVX512_BF16 (and AVX-512 not forced off); this one has none".into(),
-                    ));
-                }
-                cpu::CpuWeights::new(&model.config, &model.encoder, options.precision)?
-            },
+        if options.precision == Precision::Bf16 && !crate::cpu_features::has_avx512_bf16() {
+            return Err(Error::Runtime(
+                "--precision bf16 needs a CPU with AVX512_BF16 (and AVX-512 not forced off); this one has none".into(),
+            ));
+        }
+        Ok(CompiledEncoder {
+            cpu: cpu::CpuWeights::new(&model.config, &model.encoder, options.precision)?,
             npu,
             calls,
             schedule,
@@ -352,8 +303,21 @@ impl Executor {
         })
     }
 
+    /// A fresh per-call state: activation buffers for one window and an empty ledger.
+    pub fn state(&self) -> EncoderState {
+        EncoderState {
+            buffers: Buffers::new(&self.plan),
+            ledger: self.ledger.clone(),
+        }
+    }
+
     pub fn plan(&self) -> &Plan {
         &self.plan
+    }
+
+    /// The options this encoder was arranged for.
+    pub fn options(&self) -> &ExecOptions {
+        &self.options
     }
 
     /// The NPU calls of one window (empty on the CPU).
@@ -371,62 +335,63 @@ impl Executor {
         self.npu.as_ref().map_or(0, |n| n.prepared.resident_bytes())
     }
 
-    /// Encode one window's log-mel (`[n_mels][3000]`) and return its embeddings `[1500][d]`.
-    pub fn encode_window(&mut self, mel: &[f32]) -> Result<&[f32]> {
-        self.buffers.get_mut(Buf::Mel).copy_from_slice(mel);
-        for index in 0..self.schedule.len() {
-            let unit = self.schedule[index];
+    /// Encode one window's log-mel (`[n_mels][3000]`) with `state`'s buffers and return its
+    /// embeddings `[1500][d]`, which stay in `state` until its next window.
+    pub fn encode_window<'s>(&self, state: &'s mut EncoderState, mel: &[f32]) -> Result<&'s [f32]> {
+        state.buffers.get_mut(Buf::Mel).copy_from_slice(mel);
+        for &unit in &self.schedule {
             match unit {
                 Unit::Cpu(i) => {
                     let started = Instant::now();
-                    cpu::run(&self.plan.ops[i].step, &self.cpu, &mut self.buffers);
-                    let entry = &mut self.ledger[i];
+                    cpu::run(&self.plan.ops[i].step, &self.cpu, &mut state.buffers);
+                    let entry = &mut state.ledger[i];
                     entry.ms += started.elapsed().as_secs_f64() * 1e3;
                     entry.runs += 1;
                 }
                 Unit::CpuFused(i, fused) => {
                     let started = Instant::now();
-                    cpu::run_fused(&self.plan.ops[i].step, fused, &self.cpu, &mut self.buffers);
-                    self.ledger[i].ms += started.elapsed().as_secs_f64() * 1e3;
-                    self.ledger[i].runs += 1;
-                    self.ledger[i + 1].runs += 1;
+                    cpu::run_fused(&self.plan.ops[i].step, fused, &self.cpu, &mut state.buffers);
+                    state.ledger[i].ms += started.elapsed().as_secs_f64() * 1e3;
+                    state.ledger[i].runs += 1;
+                    state.ledger[i + 1].runs += 1;
                 }
-                Unit::Npu(c) => self.run_npu_call(c)?,
+                Unit::Npu(c) => self.run_npu_call(state, c)?,
             }
         }
-        Ok(self.buffers.get(Buf::Normed))
+        Ok(state.buffers.get(Buf::Normed))
     }
 
-    fn run_npu_call(&mut self, index: usize) -> Result<()> {
+    fn run_npu_call(&self, state: &mut EncoderState, index: usize) -> Result<()> {
         let call = &self.calls[index];
         let adapter = self
             .npu
             .as_ref()
             .expect("NPU units exist only with an adapter");
-        let snapshot = self.options.verify.then(|| self.buffers.clone());
+        let snapshot = self.options.verify.then(|| state.buffers.clone());
         let started = Instant::now();
-        let result = adapter.run(&self.plan, call, &self.buffers);
+        let result = adapter.run(&self.plan, call, &state.buffers);
         let elapsed = started.elapsed().as_secs_f64() * 1e3;
         let first = call.ops[0];
         match result {
             Ok(out) => {
-                self.buffers
+                state
+                    .buffers
                     .get_mut(out.output)
                     .copy_from_slice(&out.values);
-                let entry = &mut self.ledger[first];
+                let entry = &mut state.ledger[first];
                 entry.ms += elapsed;
                 entry.calls += call.runs as u64;
                 entry.bytes += call.bytes_moved() as u64;
                 for &i in &call.ops {
-                    self.ledger[i].runs += 1;
+                    state.ledger[i].runs += 1;
                 }
                 if let Some(mut reference) = snapshot {
                     for &i in &call.ops {
                         cpu::run(&self.plan.ops[i].step, &self.cpu, &mut reference);
                     }
-                    let stats = compare(reference.get(out.output), self.buffers.get(out.output));
+                    let stats = compare(reference.get(out.output), state.buffers.get(out.output));
                     for &i in &call.ops {
-                        let entry = &mut self.ledger[i];
+                        let entry = &mut state.ledger[i];
                         entry.verify = Some(match entry.verify {
                             Some(prev) if prev.cosine < stats.cosine => prev,
                             _ => stats,
@@ -449,31 +414,83 @@ impl Executor {
                 tracing::warn!("{where_}: NPU call failed ({reason}); running it on the CPU");
                 for &i in &call.ops {
                     let started = Instant::now();
-                    cpu::run(&self.plan.ops[i].step, &self.cpu, &mut self.buffers);
-                    let entry = &mut self.ledger[i];
+                    cpu::run(&self.plan.ops[i].step, &self.cpu, &mut state.buffers);
+                    let entry = &mut state.ledger[i];
                     entry.ms += started.elapsed().as_secs_f64() * 1e3;
                     entry.runs += 1;
-                    entry.device = Device::Cpu;
+                    entry.device = OpDevice::Cpu;
                     entry.fallback = Some(reason.clone());
                 }
-                self.ledger[first].ms += elapsed;
+                state.ledger[first].ms += elapsed;
                 Ok(())
             }
         }
     }
+}
+
+/// A compiled encoder with one state of its own: the single-threaded form used by the
+/// command-line pipelines, tests and benches.
+pub struct Executor {
+    compiled: std::sync::Arc<CompiledEncoder>,
+    state: EncoderState,
+}
+
+impl Executor {
+    /// A CPU-only f32 executor for every layer loaded in `model` (fails only on unusable
+    /// weights, e.g. a non-finite value).
+    pub fn cpu(model: &EncoderModel) -> Result<Self> {
+        Executor::new(model, ExecOptions::default())
+    }
+
+    /// An executor placing ops as `options` ask.
+    pub fn new(model: &EncoderModel, options: ExecOptions) -> Result<Self> {
+        Ok(Executor::from_compiled(std::sync::Arc::new(
+            CompiledEncoder::new(model, options)?,
+        )))
+    }
+
+    /// A state of its own for an already compiled (and perhaps shared) encoder.
+    pub fn from_compiled(compiled: std::sync::Arc<CompiledEncoder>) -> Self {
+        let state = compiled.state();
+        Executor { compiled, state }
+    }
+
+    /// The shared half.
+    pub fn compiled(&self) -> &std::sync::Arc<CompiledEncoder> {
+        &self.compiled
+    }
+
+    pub fn plan(&self) -> &Plan {
+        self.compiled.plan()
+    }
+
+    /// The NPU calls of one window (empty on the CPU).
+    pub fn calls(&self) -> &[Call] {
+        self.compiled.calls()
+    }
+
+    /// Why the requested device is not in use, if it is not.
+    pub fn device_note(&self) -> Option<&str> {
+        self.compiled.device_note()
+    }
+
+    /// Bytes of weights placed on the device once per model.
+    pub fn resident_bytes(&self) -> usize {
+        self.compiled.resident_bytes()
+    }
+
+    /// Encode one window's log-mel (`[n_mels][3000]`) and return its embeddings `[1500][d]`.
+    pub fn encode_window(&mut self, mel: &[f32]) -> Result<&[f32]> {
+        self.compiled.encode_window(&mut self.state, mel)
+    }
 
     pub fn ledger(&self) -> &[LedgerEntry] {
-        &self.ledger
+        self.state.ledger()
     }
 
     /// Zero the ledger's counters (after warm-up runs), keeping placements and fallbacks.
     pub fn reset_counters(&mut self) {
-        for e in &mut self.ledger {
-            e.calls = 0;
-            e.runs = 0;
-            e.bytes = 0;
-            e.ms = 0.0;
-        }
+        self.state.reset_counters();
     }
 }
 
@@ -490,7 +507,7 @@ fn cpu_fusion(plan: &Plan, on_npu: &[bool], i: usize) -> Option<cpu::Fused> {
 fn open_real_npu() -> std::result::Result<Backend, String> {
     #[cfg(feature = "xrt")]
     {
-        crate::npu::open_xrt_session().map(|s| Backend::Xrt(Box::new(s)))
+        crate::npu::open_xrt_session().map(|s| Backend::Xrt(Box::new(std::sync::Mutex::new(s))))
     }
     #[cfg(not(feature = "xrt"))]
     {
@@ -519,14 +536,14 @@ fn compare(reference: &[f32], got: &[f32]) -> VerifyStats {
 /// "npu-sim: 66/66 ops; cpu: 0/66"-style summary, every device listed.
 pub fn placement_summary(ledger: &[LedgerEntry]) -> String {
     let total = ledger.len();
-    let count = |d: Device| ledger.iter().filter(|e| e.device == d).count();
+    let count = |d: OpDevice| ledger.iter().filter(|e| e.device == d).count();
     let mut parts = Vec::new();
-    for d in [Device::Npu, Device::NpuSim] {
+    for d in [OpDevice::Npu, OpDevice::NpuSim] {
         if count(d) > 0 {
             parts.push(format!("{}: {}/{total} ops", d.name(), count(d)));
         }
     }
-    parts.push(format!("cpu: {}/{total} ops", count(Device::Cpu)));
+    parts.push(format!("cpu: {}/{total} ops", count(OpDevice::Cpu)));
     let fallbacks = ledger.iter().filter(|e| e.fallback.is_some()).count();
     if fallbacks > 0 {
         parts.push(format!("{fallbacks} fell back to the cpu"));

@@ -60,9 +60,11 @@ pub const RUN_TIMEOUT_MS: u32 = 5_000;
 pub enum Backend {
     /// The software model of our kernels.
     Sim,
-    /// The real NPU through XRT (feature `xrt`).
+    /// The real NPU through XRT (feature `xrt`). One hardware context serves every request of
+    /// a shared encoder, one call at a time: the session's instruction-stream cache is not
+    /// meant for concurrent use, and the device runs one call of a context at a time anyway.
     #[cfg(feature = "xrt")]
-    Xrt(Box<crate::npu::xrt::XrtSession>),
+    Xrt(Box<std::sync::Mutex<crate::npu::xrt::XrtSession>>),
 }
 
 /// What a successful call returns: the unpacked output, to be written by the executor.
@@ -87,7 +89,10 @@ impl NpuAdapter {
         match &self.backend {
             Backend::Sim => sim::run(call, &mut args)?,
             #[cfg(feature = "xrt")]
-            Backend::Xrt(session) => session.run(call, &mut args, RUN_TIMEOUT_MS)?,
+            Backend::Xrt(session) => session
+                .lock()
+                .map_err(|_| "an earlier NPU call panicked while holding the session".to_string())?
+                .run(call, &mut args, RUN_TIMEOUT_MS)?,
         }
         let out_index = call
             .args

@@ -91,7 +91,7 @@ impl Progress for Bar {
 /// The reporter for this process: a bar when stderr is a terminal (unless
 /// `HF_HUB_DISABLE_PROGRESS_BARS=1`, as huggingface_hub reads it), lines otherwise, nothing
 /// when `quiet`.
-pub fn for_stderr(quiet: bool) -> Box<dyn Progress> {
+pub fn for_stderr(quiet: bool) -> Box<dyn Progress + Send + Sync> {
     use std::io::IsTerminal;
     let bars_disabled =
         std::env::var("HF_HUB_DISABLE_PROGRESS_BARS").is_ok_and(|v| super::truthy(&v));

@@ -32,7 +32,9 @@ pub fn window_count(n_samples: usize) -> usize {
     n_samples.div_ceil(WINDOW_SAMPLES).max(1)
 }
 
-/// A log-mel front end with its filterbank, Hann window and FFT plan built once.
+/// A log-mel front end with its filterbank, Hann window and FFT plan built once (clones share
+/// the FFT plan).
+#[derive(Clone)]
 pub struct LogMel {
     n_mels: usize,
     filters: Vec<MelFilter>,

@@ -28,7 +28,7 @@ pub const MODEL_DIR_ENV: &str = "NPU_WHISPER_MODEL_DIR";
 pub const DEFAULT_MODEL: &str = "base";
 
 /// A loaded model: its dimensions and encoder weights.
-pub struct Model {
+pub struct EncoderModel {
     /// A short name: the cache name, directory name or file stem.
     pub name: String,
     /// The safetensors file the weights came from.
@@ -37,7 +37,7 @@ pub struct Model {
     pub encoder: EncoderWeights,
 }
 
-impl std::fmt::Debug for Model {
+impl std::fmt::Debug for EncoderModel {
     // The weights are millions of numbers; a debug print shows what identifies the model.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Model")
@@ -51,13 +51,13 @@ impl std::fmt::Debug for Model {
 
 /// A model's file opened and its dimensions read, before any weight is converted: the encoder and
 /// the decoder load their weights from it independently (and so concurrently).
-pub struct ModelSource {
+pub struct ModelFile {
     pub name: String,
     pub config: Config,
     pub file: TensorFile,
 }
 
-impl ModelSource {
+impl ModelFile {
     /// Open a model directory (Hugging Face hub layout: `config.json` + `model.safetensors`) or a
     /// single safetensors file (dimensions inferred from shapes).
     pub fn open(path: &Path) -> Result<Self> {
@@ -96,7 +96,7 @@ impl ModelSource {
             Some(config_path) => Config::from_json_file(&config_path)?,
             None => infer_config(&file)?,
         };
-        Ok(ModelSource {
+        Ok(ModelFile {
             name: name_of_path(path),
             config,
             file,
@@ -104,16 +104,16 @@ impl ModelSource {
     }
 }
 
-impl Model {
-    /// Load a model directory or safetensors file (see `ModelSource::open`). `max_layers` loads
+impl EncoderModel {
+    /// Load a model directory or safetensors file (see `ModelFile::open`). `max_layers` loads
     /// only the first layers of the encoder.
     pub fn load(path: &Path, max_layers: Option<usize>) -> Result<Self> {
-        Self::from_source(&ModelSource::open(path)?, max_layers)
+        Self::from_source(&ModelFile::open(path)?, max_layers)
     }
 
     /// The encoder weights of an opened model.
-    pub fn from_source(source: &ModelSource, max_layers: Option<usize>) -> Result<Self> {
-        let ModelSource { name, config, file } = source;
+    pub fn from_source(source: &ModelFile, max_layers: Option<usize>) -> Result<Self> {
+        let ModelFile { name, config, file } = source;
         let layers = match max_layers {
             Some(n) if n > config.encoder_layers => {
                 return Err(Error::Usage(format!(
@@ -137,7 +137,7 @@ impl Model {
                 outside[0]
             );
         }
-        Ok(Model {
+        Ok(EncoderModel {
             name: name.clone(),
             weights_path: file.path().to_path_buf(),
             config: config.clone(),
@@ -146,7 +146,7 @@ impl Model {
     }
 }
 
-impl Model {
+impl EncoderModel {
     /// A model of `config`'s dimensions with deterministic synthetic weights (for benchmarks:
     /// the arithmetic, and so the time, is that of a real model of the same size).
     pub fn synthetic(config: &Config, layers: usize) -> Self {
@@ -192,7 +192,7 @@ impl Model {
             final_norm_gamma: constant(1.0, d),
             final_norm_beta: constant(0.0, d),
         };
-        Model {
+        EncoderModel {
             name: format!("synthetic-{}", config.size_name()),
             weights_path: PathBuf::from("<synthetic>"),
             config: config.clone(),

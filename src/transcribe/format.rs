@@ -2,6 +2,23 @@
 
 use super::Transcript;
 
+impl Transcript {
+    /// Each segment's text on its own line, trimmed (`-f txt`).
+    pub fn to_txt(&self) -> String {
+        txt(self)
+    }
+
+    /// SubRip subtitles (`-f srt`), cues laid out as `layout` says.
+    pub fn to_srt(&self, layout: &CueLayout) -> String {
+        srt(self, layout)
+    }
+
+    /// WebVTT subtitles (`-f vtt`), cues laid out as `layout` says.
+    pub fn to_vtt(&self, layout: &CueLayout) -> String {
+        vtt(self, layout)
+    }
+}
+
 /// `-f txt`: each segment's text on its own line, trimmed, nothing else.
 pub fn txt(t: &Transcript) -> String {
     t.segments

@@ -5,7 +5,7 @@
 //! decode cut into segments at its timestamps (and words, with `word_timestamps`), and the seek
 //! advanced to the last complete one.
 //!
-//! `Transcriber::run` is the seek loop; it asks `detect_language` for the prompt's language,
+//! `Decoding::run` is the seek loop; it asks `detect_language` for the prompt's language,
 //! `decode_window` for each window's tokens (`search`, `rules`, the fallback of `options`), and
 //! `emit` for its segments. Where we differ from faster-whisper on purpose: previous-text
 //! conditioning is off by default, and a window called silent that ends in sound is re-read
@@ -32,7 +32,7 @@ use crate::decoder::{DecoderWeights, Window};
 use crate::error::{Error, Result};
 use crate::mel::{HOP_LENGTH, WINDOW_FRAMES, WholeMel};
 use crate::tokenizer::{TIMESTAMP_SECONDS, Tokenizer};
-pub use options::{Options, Task};
+pub use options::{DecodingOptions, Task};
 use rules::{Rules, suppressed_tokens};
 use search::{Context, Decoded, Rng, Search};
 use segments::split_by_timestamps;
@@ -104,7 +104,15 @@ pub struct Transcript {
     pub windows_reread: usize,
     /// Decodes repeated at a higher temperature.
     pub fallbacks: usize,
+    /// The whole recording's log-mel (not in the JSON document: `timings_ms` has it).
+    #[serde(skip)]
+    pub mel_ms: f64,
+    /// Voice activity detection, when it ran (not in the JSON document).
+    #[serde(skip)]
+    pub vad_ms: Option<f64>,
+    /// Time in the encoder, every window.
     pub encoder_ms: f64,
+    /// Time in the decoder, every window and temperature.
     pub decoder_ms: f64,
     /// Token rows run through the decoder (prompts, every hypothesis and every temperature's
     /// attempt included).
@@ -112,6 +120,10 @@ pub struct Transcript {
     /// With voice activity detection: the stretches of the recording that were transcribed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub speech: Option<Vec<SpeechSpan>>,
+    /// Where the encoder's ops ran, how often and how long (the JSON document has the
+    /// placement summary instead).
+    #[serde(skip)]
+    pub ledger: Vec<crate::exec::LedgerEntry>,
 }
 
 impl Transcript {
@@ -125,11 +137,11 @@ impl Transcript {
 }
 
 /// Everything decoding needs from a model directory.
-pub struct Transcriber<'a> {
+pub struct Decoding<'a> {
     pub decoder: &'a DecoderWeights,
     pub tokenizer: &'a Tokenizer,
     pub generation: &'a GenerationConfig,
-    pub options: Options,
+    pub options: DecodingOptions,
 }
 
 /// The state the seek loop carries from window to window.
@@ -154,7 +166,7 @@ struct WindowAt<'a> {
     language: &'a str,
 }
 
-impl Transcriber<'_> {
+impl Decoding<'_> {
     /// The prompt's language token, checked against the model (and the options' language).
     fn language_token(&self, code: &str) -> Result<u32> {
         let token = format!("<|{code}|>");

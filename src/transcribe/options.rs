@@ -14,7 +14,7 @@ pub enum Task {
 
 /// Decoding settings.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub struct DecodingOptions {
     /// A language code (`en`, `de`, ...); `None` detects it on the first 30 s.
     pub language: Option<String>,
     pub task: Task,
@@ -57,9 +57,9 @@ pub struct Options {
     pub append_punctuations: String,
 }
 
-impl Default for Options {
+impl Default for DecodingOptions {
     fn default() -> Self {
-        Options {
+        DecodingOptions {
             language: None,
             task: Task::Transcribe,
             beam_size: 5,
@@ -85,7 +85,7 @@ impl Default for Options {
     }
 }
 
-impl Options {
+impl DecodingOptions {
     /// Whether a decode at this temperature is retried at the next one: a repetition loop or
     /// an improbable decode, unless the window is silence (no speech likely and improbable).
     pub fn needs_fallback(&self, d: &Decoded) -> bool {
@@ -157,7 +157,7 @@ mod tests {
 
     #[test]
     fn loops_and_improbable_decodes_fall_back_unless_the_window_is_silence() {
-        let o = Options::default();
+        let o = DecodingOptions::default();
         assert!(!o.needs_fallback(&decoded(-0.3, 1.5, 0.01)));
         assert!(
             o.needs_fallback(&decoded(-0.3, 3.1, 0.01)),
@@ -175,17 +175,17 @@ mod tests {
             !o.is_silent(&decoded(-0.2, 1.5, 0.9)),
             "confident text is kept"
         );
-        let greedy_only = Options {
+        let greedy_only = DecodingOptions {
             compression_ratio_threshold: None,
             logprob_threshold: None,
-            ..Options::default()
+            ..DecodingOptions::default()
         };
         assert!(!greedy_only.needs_fallback(&decoded(-3.0, 5.0, 0.0)));
     }
 
     #[test]
     fn when_every_temperature_fails_the_most_probable_non_loop_is_kept() {
-        let o = Options::default();
+        let o = DecodingOptions::default();
         let mut attempts = vec![
             decoded(-1.2, 1.5, 0.0),
             decoded(-0.5, 3.0, 0.0), // likelier, but a repetition loop

@@ -5,7 +5,7 @@
 //! `condition_on_previous_text`, the tokens of the segments emitted since the last reset, at
 //! most the last 223.
 
-use super::Transcriber;
+use super::Decoding;
 use crate::error::{Error, Result};
 
 /// The parts of every window's prompt that do not change during a transcription.
@@ -24,7 +24,7 @@ pub struct Prompts {
 }
 
 impl Prompts {
-    pub fn new(t: &Transcriber, sot_sequence: &[u32]) -> Result<Self> {
+    pub fn new(t: &Decoding, sot_sequence: &[u32]) -> Result<Self> {
         let o = &t.options;
         let encode = |text: &str| {
             t.tokenizer

@@ -9,8 +9,8 @@ use super::{Context, encode_one};
 use crate::cli::{EncodeArgs, GlobalArgs};
 use crate::cmd::{SCHEMA_VERSION, elapsed_ms, inputs, print_summary};
 use crate::error::{Error, Result};
-use crate::exec::{Executor, placement_summary};
 use crate::export::OutputTarget;
+use crate::{EncoderStream, placement_summary};
 
 /// Encode every input into its output (or none), continuing past bad inputs; one line per
 /// input and a total. The exit code is that of the first failure (3 for unusable audio), 0 when
@@ -19,7 +19,7 @@ use crate::export::OutputTarget;
 pub(super) fn batch(
     args: &EncodeArgs,
     global: &GlobalArgs,
-    executor: &mut Executor,
+    stream: &mut EncoderStream,
     context: &Context,
     inputs: &[inputs::Input],
     outputs: &[Option<std::path::PathBuf>],
@@ -68,7 +68,7 @@ pub(super) fn batch(
             })?;
         }
         let target = output.clone().map(OutputTarget::File);
-        match encode_one(executor, context, &input.source, target.as_ref(), &hidden) {
+        match encode_one(stream, context, &input.source, target.as_ref(), &hidden) {
             Ok(done) => {
                 encoded += 1;
                 audio_s += done.audio_s;
@@ -113,8 +113,8 @@ pub(super) fn batch(
             "encoded": encoded, "skipped": skipped, "failed": failed,
             "audio_s": audio_s, "compute_s": compute_s, "wall_s": wall_s,
             "x_realtime": audio_s / compute_s.max(1e-9),
-            "placement": placement_summary(executor.ledger()),
-            "device_note": executor.device_note(),
+            "placement": placement_summary(stream.ledger()),
+            "device_note": context.encoder.device_note(),
         });
         format!("{doc:#}\n")
     } else if global.quiet {
@@ -131,9 +131,9 @@ pub(super) fn batch(
             "total      {encoded} encoded, {skipped} skipped, {failed} failed; {audio_s:.1} s of audio, {compute_s:.1} s of mel+encoder ({:.1}x realtime), {wall_s:.1} s wall\n\
              placement  {}\n",
             audio_s / compute_s.max(1e-9),
-            placement_summary(executor.ledger()),
+            placement_summary(stream.ledger()),
         ));
-        if let Some(note) = executor.device_note() {
+        if let Some(note) = context.encoder.device_note() {
             text.push_str(&format!("device     {note}\n"));
         }
         text

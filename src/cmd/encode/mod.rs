@@ -11,13 +11,14 @@ mod speech;
 use super::{elapsed_ms, inputs};
 use crate::audio::{self, AudioSource, SAMPLE_RATE};
 use crate::cli::{EncodeArgs, GlobalArgs};
-use crate::error::{Error, Result};
-use crate::exec::npu::{FAULT_ENV, Fault};
-use crate::exec::{DeviceRequest, ExecOptions, Executor, placement_summary};
 use crate::export::{self, OutputTarget};
 use crate::mel::{self, HOP_LENGTH, LogMel, N_FFT};
-use crate::model::Model;
-use crate::model::config::ENCODER_FRAMES;
+use crate::{
+    Device, Encoder, EncoderOptions, EncoderStream, Error, Precision, Result, placement_summary,
+};
+
+/// Encoder frames per 30 s window.
+const ENCODER_FRAMES: usize = 1500;
 
 /// Audio samples per encoder frame (20 ms): conv2 halves the 10 ms mel frames.
 const SAMPLES_PER_FRAME: usize = 2 * HOP_LENGTH;
@@ -49,15 +50,25 @@ struct PrecisionCheck {
 
 /// What stays the same across the inputs of a run.
 struct Context {
-    /// `--verify` with `--precision bf16`: an f32 CPU executor the bf16 output is compared with.
-    reference: std::cell::RefCell<Option<Executor>>,
+    /// `--verify` with `--precision bf16`: an f32 CPU encoder the bf16 output is compared with.
+    reference: std::cell::RefCell<Option<EncoderStream>>,
+    encoder: Encoder,
     front_end: LogMel,
     model_name: String,
-    weights_path: std::path::PathBuf,
+    model: crate::Model,
     trim: bool,
     split: bool,
+    /// The model's dimensions (for the report).
+    config: crate::ModelConfig,
     /// `--vad`: encode only the windows with speech.
     vad: Option<(crate::vad::Vad, crate::vad::VadOptions)>,
+}
+
+impl Context {
+    /// The weights' sha256 for the provenance record (hashed once per run, on first use).
+    fn model_sha256(&self) -> Result<String> {
+        self.model.weights_sha256()
+    }
 }
 
 pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
@@ -108,38 +119,34 @@ pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
     };
     let vad = super::vad_of(&args.vad, global)?;
 
+    let model = super::open_model(args.model.as_deref(), true, global)?;
     // Load time starts once the model is on disk (a first fetch is not load time).
-    let resolved = super::resolve_model(args.model.as_deref(), crate::hub::Needs::Encoder, global)?;
     let started = Instant::now();
-    let mut model = Model::load(&resolved.path, args.layers.map(|n| n.get()))?;
-    model.name = resolved.name;
-    let executor_started = Instant::now();
-    let mut executor = Executor::new(&model, exec_options(args)?)?;
-    super::log_device_note(&executor, args.device);
-    let config = model.config.clone();
+    let encoder = Encoder::new(&model, &encoder_options(args))?;
+    super::log_device_note(encoder.device_note(), args.device);
     let reference = if args.verify && args.precision == crate::cli::PrecisionArg::Bf16 {
-        Some(Executor::new(
-            &model,
-            ExecOptions {
-                device: DeviceRequest::Cpu,
-                ..ExecOptions::default()
-            },
-        )?)
+        let exact = EncoderOptions::default()
+            .device(Device::Cpu)
+            .precision(Precision::F32)
+            .layers(args.layers.map(|n| n.get()));
+        Some(Encoder::new(&model, &exact)?.stream())
     } else {
         None
     };
+    let mut stream = encoder.stream();
     let context = Context {
         reference: std::cell::RefCell::new(reference),
-        front_end: LogMel::new(config.num_mel_bins),
-        model_name: model.name.clone(),
-        weights_path: model.weights_path.clone(),
+        front_end: encoder.front_end().clone(),
+        model_name: model.name().to_string(),
+        model: model.clone(),
+        config: model.config().clone(),
+        encoder,
         trim: args.trim,
         split: args.split,
         vad,
     };
-    drop(model); // the executor holds its own arrangement of the weights
     let load_ms = elapsed_ms(started);
-    tracing::info!("weights arranged in {:.1} ms", elapsed_ms(executor_started));
+    tracing::info!("model opened and weights arranged in {load_ms:.1} ms");
 
     if outputs.is_some() || many {
         // Without an output directory, several inputs are encoded for their reports only.
@@ -150,7 +157,7 @@ pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
         return batch::batch(
             args,
             global,
-            &mut executor,
+            &mut stream,
             &context,
             &inputs,
             &outputs,
@@ -162,14 +169,13 @@ pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
     };
     let source = &input.source;
     let progress = window_progress(global);
-    let done = encode_one(&mut executor, &context, source, target.as_ref(), &progress)?;
+    let done = encode_one(&mut stream, &context, source, target.as_ref(), &progress)?;
     progress.finish_and_clear();
     report::report_single(
         args,
         global,
-        &executor,
+        &stream,
         &context,
-        &config,
         source,
         target.as_ref(),
         &done,
@@ -184,7 +190,7 @@ pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
 /// all embeddings. `.safetensors` is written at the end: its header records the placement,
 /// which is known only after the run.
 fn encode_one(
-    executor: &mut Executor,
+    stream: &mut EncoderStream,
     context: &Context,
     source: &AudioSource,
     target: Option<&OutputTarget>,
@@ -193,7 +199,7 @@ fn encode_one(
     let started = Instant::now();
     let audio = audio::load(source)?;
     let decode_ms = elapsed_ms(started);
-    let d = executor.plan().config.d_model;
+    let d = context.encoder.d_model();
     let all_windows = mel::window_count(audio.samples.len());
     let speech = context
         .vad
@@ -236,11 +242,13 @@ fn encode_one(
                 .window(&audio.samples[start..end], &mut mel);
             mel_ms += elapsed_ms(started);
             let started = Instant::now();
-            let embeddings = executor.encode_window(&mel)?;
+            let embeddings = stream.encode_mel(&mel)?;
+            let embeddings = embeddings.as_slice().expect("standard layout");
             encoder_ms += elapsed_ms(started);
             if let Some(reference) = context.reference.borrow_mut().as_mut() {
-                let want = reference.encode_window(&mel)?;
-                let (max_abs, cosine) = compare(want, embeddings);
+                let want = reference.encode_mel(&mel)?;
+                let (max_abs, cosine) =
+                    compare(want.as_slice().expect("standard layout"), embeddings);
                 let check = precision_check.get_or_insert(PrecisionCheck { max_abs, cosine });
                 check.max_abs = check.max_abs.max(max_abs);
                 check.cosine = check.cosine.min(cosine);
@@ -284,11 +292,11 @@ fn encode_one(
                 Ok(())
             })?;
             let started = Instant::now();
-            let placement = placement_summary(executor.ledger());
+            let placement = placement_summary(stream.ledger());
             let mut metadata = provenance(
                 source,
                 &context.model_name,
-                &context.weights_path,
+                context.model_sha256()?,
                 context.front_end.n_mels(),
                 audio.duration_secs(),
                 windows,
@@ -391,33 +399,27 @@ fn output_format(path: &Path) -> Result<&'static str> {
     }
 }
 
-fn exec_options(args: &EncodeArgs) -> Result<ExecOptions> {
-    let fault = match std::env::var(FAULT_ENV) {
-        Ok(spec) if !spec.is_empty() => Some(Fault::parse(&spec).map_err(Error::Usage)?),
-        _ => None,
-    };
-    Ok(ExecOptions {
-        precision: args.precision.into(),
-        device: args.device.into(),
-        cpu_ops: args.cpu_ops.iter().map(|&k| k.into()).collect(),
-        require_npu: args.require_npu,
-        verify: args.verify,
-        fault,
-    })
+fn encoder_options(args: &EncodeArgs) -> EncoderOptions {
+    EncoderOptions::default()
+        .precision(args.precision.into())
+        .device(args.device.into())
+        .cpu_ops(args.cpu_ops.iter().map(|&k| k.into()))
+        .require_npu(args.require_npu)
+        .verify(args.verify)
+        .layers(args.layers.map(|n| n.get()))
 }
 
 #[allow(clippy::too_many_arguments)]
 fn provenance(
     source: &AudioSource,
     model_name: &str,
-    weights_path: &Path,
+    model_sha256: String,
     n_mels: usize,
     duration_s: f64,
     windows: usize,
     trim: bool,
     placement: &str,
 ) -> Result<HashMap<String, String>> {
-    let sha256 = crate::hub::file_sha256(weights_path)?;
     let pairs = [
         (
             "producer",
@@ -428,7 +430,7 @@ fn provenance(
         ("windows", windows.to_string()),
         ("trimmed", trim.to_string()),
         ("model", model_name.to_string()),
-        ("model_sha256", sha256),
+        ("model_sha256", model_sha256),
         (
             "mel",
             format!(

@@ -6,43 +6,37 @@ use super::{Context, Encoded};
 use crate::audio::AudioSource;
 use crate::cli::{EncodeArgs, GlobalArgs};
 use crate::cmd::{SCHEMA_VERSION, print_summary};
-use crate::encoder::OpKind;
-use crate::exec::{Executor, LedgerEntry, placement_summary};
 use crate::export::OutputTarget;
-use crate::npu::cost;
+use crate::{EncoderStream, LedgerEntry, OpKind, placement_summary};
 
 /// The detailed report of a single-input run.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn report_single(
     args: &EncodeArgs,
     global: &GlobalArgs,
-    executor: &Executor,
+    stream: &EncoderStream,
     context: &Context,
-    config: &crate::model::Config,
     source: &AudioSource,
     target: Option<&OutputTarget>,
     done: &Encoded,
     load_ms: f64,
     total_ms: f64,
 ) {
+    let config = &context.config;
     let d = config.d_model;
     let (windows, shape, stats) = (done.windows, &done.shape, &done.stats);
     let (decode_ms, mel_ms, encoder_ms, export_ms) =
         (done.decode_ms, done.mel_ms, done.encoder_ms, done.export_ms);
     let model_name = &context.model_name;
-    let ledger = executor.ledger();
-    let calls_per_window = executor.calls().len();
+    let ledger = stream.ledger();
+    let calls_per_window = context.encoder.npu_calls_per_window();
     let placement = match calls_per_window {
         0 => placement_summary(ledger),
         n => format!("{} ({n} NPU calls per window)", placement_summary(ledger)),
     };
-    let projections: Vec<_> = if calls_per_window > 0 {
-        [&cost::NPU1, &cost::NPU4]
-            .into_iter()
-            .map(|d| cost::project(executor.calls(), d))
-            .collect()
-    } else {
-        Vec::new()
+    let projections = match calls_per_window {
+        0 => Vec::new(),
+        _ => context.encoder.npu_projections(),
     };
     let audio_s = done.audio_s;
     let compute_s = (mel_ms + encoder_ms) / 1e3;
@@ -58,8 +52,8 @@ pub(super) fn report_single(
             "source": done.source,
             "duration_s": audio_s,
             "windows": windows,
-            "model": {"name": model_name, "path": context.weights_path, "config": config},
-            "layers": executor.plan().layers,
+            "model": {"name": model_name, "path": context.model.weights_path(), "config": config},
+            "layers": context.encoder.layers(),
             "shape": shape,
             "statistics": stats,
             "timings_ms": {
@@ -70,7 +64,7 @@ pub(super) fn report_single(
             "encoder_gflops_per_s": encoder_flops / (encoder_ms / 1e3) / 1e9,
             "x_realtime": x_realtime,
             "rtf": rtf,
-            "device_note": executor.device_note(),
+            "device_note": context.encoder.device_note(),
             "placement": placement,
             "npu_calls_per_window": calls_per_window,
             "projected_npu": projections,
@@ -97,7 +91,7 @@ pub(super) fn report_single(
             done.source.sample_rate,
             done.source.channels,
             config.size_name(),
-            executor.plan().layers,
+            context.encoder.layers(),
             config.encoder_layers,
             config.num_mel_bins,
             stats.mean,
@@ -120,7 +114,7 @@ pub(super) fn report_single(
                 if ranges.is_empty() { "nothing".to_string() } else { ranges.join(", ") },
             ));
         }
-        if let Some(note) = executor.device_note() {
+        if let Some(note) = context.encoder.device_note() {
             text.push_str(&format!("device     {note}\n"));
         }
         if let Some(check) = done.precision_check {
@@ -138,8 +132,7 @@ pub(super) fn report_single(
         if !projections.is_empty() {
             text.push_str(&format!(
                 "           assumptions: {}; {}\n",
-                cost::NPU1.source,
-                cost::NPU4.source
+                projections[0].device.source, projections[1].device.source
             ));
         }
         match target {

@@ -230,6 +230,11 @@ pub struct XrtSession {
     _shim: XrtShim,
 }
 
+// SAFETY: the raw pointers are XRT handles (device, xclbin, context, kernels), not memory we
+// dereference; XRT lets a handle be used from any thread. The session is only ever reached
+// through the executor's `Mutex`, so no two threads use it (or its `RefCell`) at once.
+unsafe impl Send for XrtSession {}
+
 impl XrtSession {
     /// Open device 0 and load the kernels from `xclbin_dir`.
     pub fn open(shim: XrtShim, xclbin_dir: &Path) -> Result<Self, String> {

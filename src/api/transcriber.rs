@@ -1,0 +1,244 @@
+//! `Transcriber`: encoder (any device) and decoder (CPU) loaded together, and the whole
+//! pipeline of one recording: voice activity detection if asked, the log-mel of the whole
+//! recording, the seek loop, the speech ranges' times restored.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{Encoder, EncoderOptions, Model, Precision};
+use crate::decoder::{DecoderWeights, KvStorage};
+use crate::error::{Error, Result};
+use crate::transcribe::{Decoding, DecodingOptions, Transcript, restore_speech_times};
+use crate::vad::{self, Vad, VadOptions};
+
+/// Everything `transcribe` does, grouped as the command line groups it.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct TranscribeOptions {
+    /// Where and how the encoder runs.
+    pub encoder: EncoderOptions,
+    /// How each window is decoded (faster-whisper's defaults).
+    pub decoding: DecodingOptions,
+    /// How the decoder keeps each window's cross-attention keys and values; `None`: f16 with
+    /// the bf16 encoder, f32 with the f32 one (so `Precision::F32` is the exact path).
+    pub kv_storage: Option<KvStorage>,
+}
+
+impl TranscribeOptions {
+    /// Encode with `encoder`'s device and precision.
+    pub fn encoder(mut self, encoder: EncoderOptions) -> Self {
+        self.encoder = encoder;
+        self
+    }
+
+    /// Decode as `decoding` says.
+    pub fn decoding(mut self, decoding: DecodingOptions) -> Self {
+        self.decoding = decoding;
+        self
+    }
+
+    /// Keep the cross-attention keys and values as `kv_storage`.
+    pub fn kv_storage(mut self, kv_storage: Option<KvStorage>) -> Self {
+        self.kv_storage = kv_storage;
+        self
+    }
+}
+
+/// A model loaded for transcription. Cloning is cheap and clones share the weights, so one
+/// `Transcriber` serves concurrent callers.
+#[derive(Clone)]
+pub struct Transcriber {
+    encoder: Encoder,
+    decoder: Arc<DecoderWeights>,
+    model: Model,
+    options: TranscribeOptions,
+    kv_storage: KvStorage,
+    vad: Option<Arc<(Vad, VadOptions)>>,
+}
+
+impl std::fmt::Debug for Transcriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transcriber")
+            .field("model", &self.model.name())
+            .field("encoder", &self.encoder)
+            .field("kv_storage", &self.kv_storage)
+            .field("vad", &self.vad.is_some())
+            .finish()
+    }
+}
+
+impl Transcriber {
+    /// Load `model`'s encoder and decoder (on two threads: load takes the longer of the two,
+    /// not their sum) and check the options against the model (an English-only model cannot
+    /// translate, a language must be one the model knows).
+    pub fn new(model: &Model, options: TranscribeOptions) -> Result<Transcriber> {
+        let Some((tokenizer, generation)) = &model.inner.text else {
+            return Err(Error::model(
+                model.dir(),
+                "no tokenizer.json and generation_config.json: this model can encode but not transcribe",
+            ));
+        };
+        let precision = options.encoder.precision.resolve();
+        let kv_storage = options.kv_storage.unwrap_or(match precision {
+            Precision::Bf16 => KvStorage::F16,
+            _ => KvStorage::F32,
+        });
+        let mut encoder_options = options.encoder.clone();
+        encoder_options.precision = precision;
+        if encoder_options.layers.is_some() {
+            return Err(Error::Usage(
+                "transcription needs every encoder layer (EncoderOptions::layers is for benchmarks)"
+                    .into(),
+            ));
+        }
+        let super::model::Weights::File(file) = &model.inner.weights else {
+            return Err(Error::Usage(format!(
+                "{} has synthetic weights: it can encode but not transcribe",
+                model.name()
+            )));
+        };
+        let (encoder, decoder) = std::thread::scope(|scope| {
+            let decoder = scope.spawn(|| {
+                let started = Instant::now();
+                let decoder = DecoderWeights::load(
+                    &file.file,
+                    &file.config,
+                    precision.arithmetic(),
+                    kv_storage,
+                );
+                tracing::info!(
+                    "decoder weights loaded in {:.0} ms",
+                    started.elapsed().as_secs_f64() * 1e3
+                );
+                decoder
+            });
+            let encoder = Encoder::new(model, &encoder_options);
+            let decoder = decoder
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (encoder, decoder)
+        });
+        let transcriber = Transcriber {
+            encoder: encoder?,
+            decoder: Arc::new(decoder?),
+            model: model.clone(),
+            options,
+            kv_storage,
+            vad: None,
+        };
+        Decoding {
+            decoder: &transcriber.decoder,
+            tokenizer,
+            generation,
+            options: transcriber.options.decoding.clone(),
+        }
+        .check()?;
+        Ok(transcriber)
+    }
+
+    /// Transcribe only the speech `vad` finds (faster-whisper's `vad_filter`): the silences
+    /// are cut out before the log-mel and the times mapped back to the recording's.
+    pub fn with_vad(mut self, vad: Vad, options: VadOptions) -> Self {
+        self.vad = Some(Arc::new((vad, options)));
+        self
+    }
+
+    /// Transcribe a recording (16 kHz mono samples).
+    pub fn transcribe(&self, samples: &[f32]) -> Result<Transcript> {
+        self.transcribe_with_progress(samples, &mut |_, _| {})
+    }
+
+    /// Transcribe a recording, telling `progress` the seconds done and the seconds in all
+    /// after each 30 s window.
+    pub fn transcribe_with_progress(
+        &self,
+        samples: &[f32],
+        progress: &mut dyn FnMut(f64, f64),
+    ) -> Result<Transcript> {
+        let (tokenizer, generation) = self
+            .model
+            .inner
+            .text
+            .as_ref()
+            .expect("checked in Transcriber::new");
+        let (vad_ms, speech, selected) = match self.vad.as_deref() {
+            Some((vad, options)) => {
+                let started = Instant::now();
+                let ranges = vad.speech(samples, options);
+                tracing::info!(
+                    "VAD: {} stretch(es) of speech, {:.1} of {:.1} s",
+                    ranges.len(),
+                    ranges.iter().map(|r| r.end - r.start).sum::<usize>() as f64 / 16000.0,
+                    samples.len() as f64 / 16000.0
+                );
+                let selected = vad::collect(samples, &ranges);
+                (
+                    Some(started.elapsed().as_secs_f64() * 1e3),
+                    Some(ranges),
+                    Some(selected),
+                )
+            }
+            None => (None, None, None),
+        };
+        let samples = selected.as_deref().unwrap_or(samples);
+        let decoding = Decoding {
+            decoder: &self.decoder,
+            tokenizer,
+            generation,
+            options: self.options.decoding.clone(),
+        };
+        let mut stream = self.encoder.stream();
+        let mut transcript = if samples.is_empty() {
+            // Nothing to transcribe: no language either, unless it was given (or the model
+            // knows only English).
+            let english_only = !generation.is_multilingual;
+            Transcript {
+                language: decoding
+                    .options
+                    .language
+                    .clone()
+                    .or_else(|| english_only.then(|| "en".to_string())),
+                ..Transcript::default()
+            }
+        } else {
+            let started = Instant::now();
+            let mel = self.encoder.front_end().whole(samples);
+            let mel_ms = started.elapsed().as_secs_f64() * 1e3;
+            let mut encode = |window: &[f32]| -> Result<Vec<f32>> {
+                Ok(stream.encode_mel(window)?.iter().copied().collect())
+            };
+            // 100 mel frames per second of audio.
+            let mut transcript = decoding.run(&mel, &mut encode, &mut |seek, content| {
+                progress(seek as f64 / 100.0, content as f64 / 100.0)
+            })?;
+            transcript.mel_ms = mel_ms;
+            transcript
+        };
+        transcript.vad_ms = vad_ms;
+        transcript.ledger = stream.ledger().to_vec();
+        if let Some(ranges) = speech {
+            restore_speech_times(&mut transcript, &ranges);
+        }
+        Ok(transcript)
+    }
+
+    /// The encoder this transcriber runs (for its device note and precision).
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    /// The model transcribed with.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// How the cross-attention keys and values are kept (`None` in the options resolved).
+    pub fn kv_storage(&self) -> KvStorage {
+        self.kv_storage
+    }
+}
+
+const _: () = {
+    const fn shared<T: Send + Sync>() {}
+    shared::<Transcriber>();
+};
