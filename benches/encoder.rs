@@ -1,9 +1,9 @@
 //! Encoder benchmarks: the GEMM shapes of a whisper-base window, attention, and the whole
 //! encoder on synthetic base weights. Run: cargo bench --bench encoder
 
-use npu_whisper::exec::Executor;
-use npu_whisper::kernels::{attention, gemm};
-use npu_whisper::model::{Config, EncoderModel};
+use npu_whisper::internals::exec::Executor;
+use npu_whisper::internals::kernels::{attention, gemm};
+use npu_whisper::internals::model::{Config, EncoderModel};
 
 fn main() {
     divan::main();
@@ -61,8 +61,8 @@ fn encoder_base_window(bencher: divan::Bencher) {
 
 #[divan::bench]
 fn gemm_bf16_fc1(bencher: divan::Bencher) {
-    use npu_whisper::kernels::bf16;
-    if !npu_whisper::cpu_features::has_avx512_bf16() {
+    use npu_whisper::internals::kernels::bf16;
+    if !npu_whisper::internals::cpu_features::has_avx512_bf16() {
         return;
     }
     let (m, k, n) = (1500, 512, 2048);

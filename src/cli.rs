@@ -143,12 +143,12 @@ pub enum SourceArg {
     Pypi,
 }
 
-impl From<SourceArg> for crate::hub::Source {
+impl From<SourceArg> for crate::ModelSource {
     fn from(arg: SourceArg) -> Self {
         match arg {
-            SourceArg::Auto => crate::hub::Source::Auto,
-            SourceArg::Hub => crate::hub::Source::Hub,
-            SourceArg::Pypi => crate::hub::Source::Pypi,
+            SourceArg::Auto => crate::ModelSource::Auto,
+            SourceArg::Hub => crate::ModelSource::Hub,
+            SourceArg::Pypi => crate::ModelSource::Pypi,
         }
     }
 }
@@ -545,9 +545,9 @@ pub enum OpKindArg {
     Add,
 }
 
-impl From<OpKindArg> for crate::encoder::OpKind {
+impl From<OpKindArg> for crate::OpKind {
     fn from(arg: OpKindArg) -> Self {
-        use crate::encoder::OpKind;
+        use crate::OpKind;
         match arg {
             OpKindArg::Conv => OpKind::Conv,
             OpKindArg::Matmul => OpKind::Matmul,
@@ -611,9 +611,9 @@ impl From<TranscribePrecisionArg> for crate::Precision {
     }
 }
 
-impl From<DeviceArg> for crate::exec::Device {
+impl From<DeviceArg> for crate::Device {
     fn from(arg: DeviceArg) -> Self {
-        use crate::exec::Device;
+        use crate::Device;
         match arg {
             DeviceArg::Auto => Device::Auto,
             DeviceArg::Cpu => Device::Cpu,
@@ -748,6 +748,7 @@ pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
 /// of subcommands, exit codes), then one section per subcommand (nested ones as
 /// `model fetch`) with its description and its options under their help headings as
 /// subsections, so every flag of every subcommand is in `man npu-whisper`.
+#[cfg(test)]
 pub fn man_page() -> Vec<u8> {
     let mut out = Vec::new();
     // The bare version: the page is committed, and the git revision changes with every commit.

@@ -8,7 +8,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Exit codes of the `npu-whisper` binary, documented in the man page.
 pub mod exit_code {
-    pub const SUCCESS: i32 = 0;
     /// A runtime failure, including "not implemented yet".
     pub const RUNTIME: i32 = 1;
     /// Bad flags or arguments.

@@ -1,10 +1,13 @@
 //! Output files: float32 `.npy` (NumPy format 1.0), written atomically so that an interrupted or
 //! failed run never leaves a partial file that looks complete.
 
+// Shared source (see `main.rs`): the library uses the atomic writes, the binary the file formats.
+#![allow(dead_code)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 /// Where a product goes: a file, or standard output when the path is `-`.
 #[derive(Debug, Clone, PartialEq, Eq)]

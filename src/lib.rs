@@ -30,32 +30,49 @@
 //! ```
 
 pub mod audio;
-pub mod cli;
-pub mod cmd;
-pub mod cpu_features;
-pub mod decoder;
-pub mod doctor;
-pub mod error;
-pub mod export;
-pub mod hub;
-pub mod interrupt;
-pub mod kernels;
 pub mod mel;
-pub mod npu;
-pub mod tokenizer;
-pub mod transcribe;
-pub mod vad;
 
-pub mod encoder;
-pub mod exec;
-pub mod model;
+/// A private module, public (and hidden) with the feature `internals` for the crate's own
+/// kernel benches and allocation test.
+macro_rules! internal_mod {
+    ($name:ident) => {
+        #[cfg(feature = "internals")]
+        #[doc(hidden)]
+        pub mod $name;
+        #[cfg(not(feature = "internals"))]
+        mod $name;
+    };
+}
 
 mod api;
+internal_mod!(cpu_features);
+mod decoder;
+mod doctor;
+mod encoder;
+mod error;
+internal_mod!(exec);
+mod export;
+mod hub;
+mod interrupt;
+internal_mod!(kernels);
+internal_mod!(model);
+mod npu;
+mod tokenizer;
+mod transcribe;
+mod vad;
 
-pub use api::{
-    Embeddings, Encoder, EncoderOptions, EncoderStream, FetchOptions, MachineInfo, Model,
-    NpuProjection, Precision, TranscribeOptions, Transcriber, cpu_gemm_peak_gflops, machine_info,
-};
+#[cfg(test)]
+mod tests;
+
+/// The internal modules, for the crate's own kernel benches and allocation test (feature
+/// `internals`). Not part of the public API: no documentation, no semver promise.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::{cpu_features, exec, kernels, model};
+}
+
+pub use api::*;
 pub use decoder::KvStorage;
 pub use encoder::OpKind;
 pub use error::{Error, ErrorKind, Result};
@@ -64,4 +81,4 @@ pub use hub::progress::Progress as DownloadProgress;
 pub use model::Config as ModelConfig;
 pub use transcribe::format::CueLayout;
 pub use transcribe::{DecodingOptions, Segment, SpeechSpan, Task, Transcript, Word};
-pub use vad::{Vad, VadOptions};
+pub use vad::{SpeechRange, Vad, VadOptions};

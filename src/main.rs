@@ -1,27 +1,40 @@
 //! The `npu-whisper` binary: parse arguments, set up logging and threads, run one command and
-//! turn its outcome into an exit code. Everything else lives in the library.
+//! turn its outcome into an exit code. The commands (`cmd`) are clients of the library's public
+//! API; what they add is the command line (`cli`), file formats and printing.
+
+mod cli;
+mod cmd;
+// The file writers are shared source: the library writes converted models with them, the
+// binary its outputs (compiled into each crate; the library keeps them private).
+#[path = "export.rs"]
+mod export;
+#[cfg(test)]
+mod man_page_tests;
 
 use clap::Parser;
-use npu_whisper::cli::Cli;
-use npu_whisper::error::exit_code;
+use cli::Cli;
+// The library's public API, at this crate's root so that `crate::Model` in `cli` and `cmd`
+// reads as it would inside the library.
+#[allow(unused_imports)]
+use npu_whisper::*;
 
 fn main() {
     let cli = Cli::parse();
     init_logging(cli.global.verbose, cli.global.quiet);
-    npu_whisper::interrupt::install();
+    npu_whisper::install_signal_handlers();
     if let Some(threads) = cli.global.threads
         && let Err(e) = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.get())
             .build_global()
     {
         eprintln!("npu-whisper: error: cannot start {threads} worker threads: {e}");
-        std::process::exit(exit_code::RUNTIME);
+        std::process::exit(ErrorKind::Runtime.exit_code());
     }
-    match npu_whisper::cmd::run(&cli) {
+    match cmd::run(&cli) {
         Ok(code) => std::process::exit(code),
         Err(error) => {
             eprintln!("npu-whisper: error: {error}");
-            std::process::exit(error.exit_code());
+            std::process::exit(error.kind().exit_code());
         }
     }
 }

@@ -217,7 +217,7 @@ fn bf16_runs_where_the_cpu_has_it_and_is_refused_clearly_where_not() {
         "--warmup",
         "0",
     ];
-    if npu_whisper::cpu_features::has_avx512_bf16() {
+    if npu_whisper::Precision::Auto.resolve() == npu_whisper::Precision::Bf16 {
         npu_whisper().args(args).assert().success();
     }
     // With AVX-512 forced off (as on an AVX2-only CPU) the bf16 path is refused in one line.

@@ -7,9 +7,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use npu_whisper::exec::{ExecOptions, Executor, Precision};
-use npu_whisper::kernels::{attention, gemm};
-use npu_whisper::model::{Config, EncoderModel};
+use npu_whisper::internals::exec::{ExecOptions, Executor, Precision};
+use npu_whisper::internals::kernels::{attention, gemm};
+use npu_whisper::internals::model::{Config, EncoderModel};
 
 struct Counting;
 
@@ -106,7 +106,7 @@ fn the_f32_layer_loop_allocates_nothing_beyond_the_gemm_crates_packing() {
 
 #[test]
 fn the_bf16_encoder_allocates_nothing_per_window() {
-    if !npu_whisper::cpu_features::has_avx512_bf16() {
+    if !npu_whisper::internals::cpu_features::has_avx512_bf16() {
         eprintln!("no AVX512_BF16 here: the bf16 path is not selectable");
         return;
     }

@@ -1,7 +1,7 @@
 //! Every Whisper size end to end, on the CPU and in npu-sim: random-weight models of the real
-//! widths, mel counts, head counts and vocabularies (`model::random`; fewer layers than the
+//! widths, mel counts, head counts and vocabularies (`write_random_model`; fewer layers than the
 //! published ones), encoded on both devices and transcribed. The random decoder is built to
-//! detect the vocabulary's last language and stop at once (see `model::random`), so the
+//! detect the vocabulary's last language and stop at once (see `write_random_model`), so the
 //! transcription checks the special-token layout of each vocabulary: large-v3's 51866 tokens
 //! must detect `yue`, the language only large-v3 has.
 
@@ -10,9 +10,6 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use npu_whisper::hub::catalogue;
-use npu_whisper::model::{self, random};
-
 fn npu_whisper() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_npu-whisper"));
     cmd.env("HF_HUB_OFFLINE", "1").arg("--threads").arg("2");
@@ -20,23 +17,15 @@ fn npu_whisper() -> Command {
 }
 
 /// A random model of catalogue size `name` with one encoder layer and `decoder_layers`.
-fn random_model(dir: &Path, name: &str, decoder_layers: usize) -> (PathBuf, model::Config) {
-    let mut config = catalogue::lookup(name).unwrap().dims.unwrap().config();
-    config.encoder_layers = 1;
-    config.decoder_layers = decoder_layers;
-    let template = model::cache_dir().join(if config.vocab_size == 51864 {
-        "tiny.en"
-    } else {
-        "base"
-    });
-    assert!(
-        template.join("tokenizer.json").exists(),
-        "{} is missing: scripts/test fetches it",
-        template.display()
-    );
+fn random_model(
+    dir: &Path,
+    name: &str,
+    decoder_layers: usize,
+) -> (PathBuf, npu_whisper::ModelConfig) {
     let path = dir.join(name);
-    random::write(&path, &config, &template, 7).unwrap();
-    (path, config)
+    let written =
+        npu_whisper::write_random_model(&path, name, Some(1), Some(decoder_layers), 7).unwrap();
+    (path, written.config)
 }
 
 /// Encode `audio` with the model on `device`: the embeddings.

@@ -2,14 +2,22 @@
 //! from the internal modules and adds policy only where a caller would otherwise have to know
 //! an internal (which precision this CPU runs best, which files a model directory holds).
 
+mod cache;
 mod encoder;
 mod machine;
 mod model;
+mod tools;
 mod transcriber;
 
+pub use cache::{CachedModel, Fetched, ModelCache, ModelSource, human_bytes, stderr_progress};
 pub use encoder::{Embeddings, Encoder, EncoderOptions, EncoderStream, NpuProjection};
 pub use machine::{MachineInfo, cpu_gemm_peak_gflops, machine_info};
 pub use model::{FetchOptions, Model};
+pub use tools::{
+    CheckStatus, ConvertReport, DoctorCheck, DoctorReport, RandomModel, VadConvertReport,
+    WeightDtype, check_interrupted, convert_ctranslate2, convert_silero_vad, doctor,
+    install_signal_handlers, write_random_model,
+};
 pub use transcriber::{TranscribeOptions, Transcriber};
 
 /// The arithmetic of the encoder's matrix products on the CPU (the NPU computes in bf16

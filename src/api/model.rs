@@ -171,15 +171,7 @@ impl Model {
     /// random weights, made without any download: what `npu-whisper bench` times. It encodes
     /// (the time is a real model's) but cannot transcribe.
     pub fn synthetic(size: &str) -> Result<Model> {
-        let entry = crate::hub::catalogue::lookup(size)
-            .filter(|e| e.dims.is_some())
-            .ok_or_else(|| {
-                Error::Usage(format!(
-                    "{size}: not a Whisper size (one of {})",
-                    crate::hub::catalogue::whisper_names().join(", ")
-                ))
-            })?;
-        let config = entry.dims.map(|d| d.config()).expect("filtered on dims");
+        let (entry, config) = published_size(size)?;
         Ok(Model {
             inner: Arc::new(Files {
                 weights: Weights::Synthetic {
@@ -251,6 +243,22 @@ impl Model {
             .as_ref()
             .is_some_and(|(_, generation)| generation.is_multilingual)
     }
+}
+
+/// A published Whisper size by its catalogue name, with its dimensions.
+pub(crate) fn published_size(
+    size: &str,
+) -> Result<(&'static crate::hub::catalogue::Entry, Config)> {
+    let entry = crate::hub::catalogue::lookup(size)
+        .filter(|e| e.dims.is_some())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{size}: not a Whisper size (one of {})",
+                crate::hub::catalogue::whisper_names().join(", ")
+            ))
+        })?;
+    let config = entry.dims.map(|d| d.config()).expect("filtered on dims");
+    Ok((entry, config))
 }
 
 // Shared by every request of a service; a field that cannot be would break that here.

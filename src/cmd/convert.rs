@@ -5,9 +5,7 @@ use std::time::Instant;
 
 use super::{SCHEMA_VERSION, elapsed_ms};
 use crate::cli::{ConvertArgs, DtypeArg, GlobalArgs};
-use crate::error::Result;
-use crate::model::ct2::{self, OutputDtype};
-use crate::vad;
+use crate::{Result, WeightDtype};
 
 pub fn run(args: &ConvertArgs, global: &GlobalArgs) -> Result<()> {
     if args.model_bin.extension().is_some_and(|e| e == "onnx") {
@@ -15,13 +13,13 @@ pub fn run(args: &ConvertArgs, global: &GlobalArgs) -> Result<()> {
     }
     let started = Instant::now();
     let dtype = match args.dtype {
-        DtypeArg::F16 => OutputDtype::F16,
-        DtypeArg::F32 => OutputDtype::F32,
+        DtypeArg::F16 => WeightDtype::F16,
+        DtypeArg::F32 => WeightDtype::F32,
     };
     let spinner = super::progress_bar(global, "{spinner} converting {msg} ({elapsed})");
     spinner.set_message(args.model_bin.display().to_string());
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-    let report = ct2::convert(&args.model_bin, &args.output, dtype);
+    let report = crate::convert_ctranslate2(&args.model_bin, &args.output, dtype);
     spinner.finish_and_clear();
     let report = report?;
     let ms = elapsed_ms(started);
@@ -58,38 +56,26 @@ pub fn run(args: &ConvertArgs, global: &GlobalArgs) -> Result<()> {
 fn convert_vad(args: &ConvertArgs, global: &GlobalArgs) -> Result<()> {
     let started = Instant::now();
     let input = &args.model_bin;
-    let tensors = vad::weights::import_onnx_file(input)?;
-    let output = if args.output.is_dir() || args.output.to_string_lossy().ends_with('/') {
-        std::fs::create_dir_all(&args.output).map_err(|source| {
-            crate::error::Error::WriteOutput {
-                path: args.output.clone(),
-                source,
-            }
-        })?;
-        args.output.join(vad::weights::WEIGHTS_FILE)
-    } else {
-        args.output.clone()
-    };
-    vad::weights::write(&tensors, &output)?;
-    let values: usize = tensors.values().map(|(_, v)| v.len()).sum();
+    let report = crate::convert_silero_vad(input, &args.output)?;
     let ms = elapsed_ms(started);
     if global.json {
         let doc = serde_json::json!({
             "schema_version": SCHEMA_VERSION,
             "command": "convert",
             "input": input,
-            "output": output,
-            "tensors": tensors.len(),
-            "parameters": values,
+            "output": report.output,
+            "tensors": report.tensors,
+            "parameters": report.parameters,
             "ms": ms,
         });
         println!("{doc:#}");
     } else if !global.quiet {
         println!(
-            "converted {} -> {}\n  Silero VAD v6: {} tensors, {values} float32 values in {ms:.0} ms",
+            "converted {} -> {}\n  Silero VAD v6: {} tensors, {} float32 values in {ms:.0} ms",
             input.display(),
-            output.display(),
-            tensors.len()
+            report.output.display(),
+            report.tensors,
+            report.parameters
         );
     }
     Ok(())

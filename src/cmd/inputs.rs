@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::audio::AudioSource;
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 /// File extensions taken from directories (any file named explicitly is tried whatever its name).
 pub const AUDIO_EXTENSIONS: [&str; 5] = ["wav", "mp3", "flac", "ogg", "oga"];

@@ -5,9 +5,9 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::{SCHEMA_VERSION, elapsed_ms, print_summary};
+use crate::Result;
 use crate::audio::{self, AudioSource};
 use crate::cli::{GlobalArgs, MelArgs};
-use crate::error::Result;
 use crate::export::{self, OutputTarget};
 use crate::mel::{self, LogMel};
 

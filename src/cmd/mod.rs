@@ -9,8 +9,13 @@ mod mel;
 mod model;
 mod transcribe;
 
+use crate::Result;
 use crate::cli::{Cli, Command};
-use crate::error::Result;
+
+/// Environment variable naming the model (used when `--model` is absent).
+pub const MODEL_ENV: &str = "NPU_WHISPER_MODEL";
+/// The model used when nothing else is named.
+pub const DEFAULT_MODEL: &str = "base";
 
 /// JSON documents printed by `--json` carry this version; it changes when fields change meaning.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -30,7 +35,7 @@ pub fn run(cli: &Cli) -> Result<i32> {
             use std::io::Write;
             std::io::stdout()
                 .write_all(&crate::cli::completion_script(args.shell))
-                .map_err(|e| crate::error::Error::Runtime(format!("writing to stdout: {e}")))?;
+                .map_err(|e| crate::Error::Runtime(format!("writing to stdout: {e}")))?;
             Ok(0)
         }
     }
@@ -59,15 +64,15 @@ pub(crate) fn open_model(
 ) -> Result<crate::Model> {
     let name = match arg {
         Some(a) => a.to_string(),
-        None => match std::env::var(crate::model::MODEL_ENV) {
+        None => match std::env::var(MODEL_ENV) {
             Ok(v) if !v.is_empty() => v,
-            _ => crate::model::DEFAULT_MODEL.to_string(),
+            _ => DEFAULT_MODEL.to_string(),
         },
     };
     let options = crate::FetchOptions::default()
         .offline(global.offline)
         .encoder_only(encoder_only)
-        .progress(crate::hub::progress::for_stderr(global.quiet));
+        .progress(crate::stderr_progress(global.quiet));
     crate::Model::fetch(&name, &options)
 }
 
@@ -75,14 +80,19 @@ pub(crate) fn open_model(
 pub(crate) fn vad_of(
     args: &crate::cli::VadArgs,
     global: &crate::cli::GlobalArgs,
-) -> Result<Option<(crate::vad::Vad, crate::vad::VadOptions)>> {
+) -> Result<Option<(crate::Vad, crate::VadOptions)>> {
     if !args.vad {
         return Ok(None);
     }
-    let progress = crate::hub::progress::for_stderr(global.quiet);
-    let path =
-        crate::vad::locate_weights(args.vad_model.as_deref(), global.offline, progress.as_ref())?;
-    let options = crate::vad::VadOptions {
+    let vad = match &args.vad_model {
+        Some(path) => crate::Vad::open(path)?,
+        None => crate::Vad::fetch(
+            &crate::FetchOptions::default()
+                .offline(global.offline)
+                .progress(crate::stderr_progress(global.quiet)),
+        )?,
+    };
+    let options = crate::VadOptions {
         threshold: args.vad_threshold,
         neg_threshold: args.vad_neg_threshold,
         min_speech_duration_ms: args.vad_min_speech_duration_ms,
@@ -90,7 +100,7 @@ pub(crate) fn vad_of(
         min_silence_duration_ms: args.vad_min_silence_duration_ms,
         speech_pad_ms: args.vad_speech_pad_ms,
     };
-    Ok(Some((crate::vad::Vad::load(&path)?, options)))
+    Ok(Some((vad, options)))
 }
 
 /// Milliseconds since `start`, for summaries.

@@ -1,39 +1,20 @@
-//! `npu-whisper model fetch|list|rm`: the model caches, through the library's `hub`.
+//! `npu-whisper model fetch|list|rm`: the model caches, through the library's `ModelCache`.
 
 use serde_json::json;
 
 use super::SCHEMA_VERSION;
 use crate::cli::{GlobalArgs, ModelAction, ModelArgs};
-use crate::error::Result;
-use crate::hub::progress::{for_stderr, human_bytes};
-use crate::hub::{self, CachedModel, ModelRef, Needs, Settings};
+use crate::{CachedModel, ModelCache, Result, human_bytes, stderr_progress};
 
 pub fn run(args: &ModelArgs, global: &GlobalArgs) -> Result<()> {
-    let settings = Settings::from_env(global.offline);
-    let progress = for_stderr(global.quiet || global.json);
+    let cache = ModelCache::from_env(global.offline);
+    let progress = stderr_progress(global.quiet || global.json);
     match &args.action {
         ModelAction::Fetch(fetch) => {
             let mut fetched = Vec::new();
             for name in &fetch.names {
-                let model = ModelRef::parse(name)?;
-                // Everything the repository has is fetched; a model without a tokenizer can
-                // still encode (the fetch says so).
-                let needs = Needs::Encoder;
-                let (path, already) =
-                    match hub::locate_from(&settings, &model, needs, fetch.source.into()) {
-                        Some(path) => (path, true),
-                        None => (
-                            hub::fetch(
-                                &settings,
-                                &model,
-                                needs,
-                                fetch.source.into(),
-                                progress.as_ref(),
-                            )?,
-                            false,
-                        ),
-                    };
-                fetched.push((model.display_name(), path, already));
+                let done = cache.fetch(name, fetch.source.into(), progress.as_ref())?;
+                fetched.push((done.name, done.path, done.already_cached));
             }
             if global.json {
                 let items: Vec<_> = fetched
@@ -53,15 +34,11 @@ pub fn run(args: &ModelArgs, global: &GlobalArgs) -> Result<()> {
                 }
             }
         }
-        ModelAction::List => print_models(&hub::list(&settings), global),
+        ModelAction::List => print_models(&cache.list(), global),
         ModelAction::Rm(rm) => {
             let mut removed = Vec::new();
             for name in &rm.names {
-                removed.extend(hub::remove(
-                    &settings,
-                    &ModelRef::parse_cached(name)?,
-                    progress.as_ref(),
-                )?);
+                removed.extend(cache.remove(name, progress.as_ref())?);
             }
             if global.json {
                 println!(

@@ -46,19 +46,6 @@ impl KvCache {
     pub fn len(&self) -> usize {
         self.len
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Keep the first `len` tokens (a retry from the prompt).
-    pub fn truncate(&mut self, len: usize, d: usize) {
-        for (k, v) in &mut self.layers {
-            k.truncate(len * d);
-            v.truncate(len * d);
-        }
-        self.len = self.len.min(len);
-    }
 }
 
 /// `caches` reordered so that the new hypothesis `i` continues the old hypothesis

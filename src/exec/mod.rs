@@ -62,15 +62,6 @@ pub enum Precision {
     Bf16,
 }
 
-impl Precision {
-    pub fn name(self) -> &'static str {
-        match self {
-            Precision::F32 => "f32",
-            Precision::Bf16 => "bf16",
-        }
-    }
-}
-
 /// How to place and check the ops.
 #[derive(Debug, Clone)]
 pub struct ExecOptions {
@@ -315,11 +306,6 @@ impl CompiledEncoder {
         &self.plan
     }
 
-    /// The options this encoder was arranged for.
-    pub fn options(&self) -> &ExecOptions {
-        &self.options
-    }
-
     /// The NPU calls of one window (empty on the CPU).
     pub fn calls(&self) -> &[Call] {
         &self.calls
@@ -428,6 +414,7 @@ impl CompiledEncoder {
     }
 }
 
+#[cfg(any(test, feature = "internals"))]
 /// A compiled encoder with one state of its own: the single-threaded form used by the
 /// command-line pipelines, tests and benches.
 pub struct Executor {
@@ -435,6 +422,7 @@ pub struct Executor {
     state: EncoderState,
 }
 
+#[cfg(any(test, feature = "internals"))]
 impl Executor {
     /// A CPU-only f32 executor for every layer loaded in `model` (fails only on unusable
     /// weights, e.g. a non-finite value).
@@ -455,14 +443,7 @@ impl Executor {
         Executor { compiled, state }
     }
 
-    /// The shared half.
-    pub fn compiled(&self) -> &std::sync::Arc<CompiledEncoder> {
-        &self.compiled
-    }
 
-    pub fn plan(&self) -> &Plan {
-        self.compiled.plan()
-    }
 
     /// The NPU calls of one window (empty on the CPU).
     pub fn calls(&self) -> &[Call] {
@@ -474,10 +455,6 @@ impl Executor {
         self.compiled.device_note()
     }
 
-    /// Bytes of weights placed on the device once per model.
-    pub fn resident_bytes(&self) -> usize {
-        self.compiled.resident_bytes()
-    }
 
     /// Encode one window's log-mel (`[n_mels][3000]`) and return its embeddings `[1500][d]`.
     pub fn encode_window(&mut self, mel: &[f32]) -> Result<&[f32]> {
@@ -488,10 +465,6 @@ impl Executor {
         self.state.ledger()
     }
 
-    /// Zero the ledger's counters (after warm-up runs), keeping placements and fallbacks.
-    pub fn reset_counters(&mut self) {
-        self.state.reset_counters();
-    }
 }
 
 /// Whether op `i` (a CPU GEMM) can take op `i + 1` (also on the CPU) into its epilogue.

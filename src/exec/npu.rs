@@ -53,6 +53,7 @@ impl Fault {
     }
 }
 
+#[cfg(feature = "xrt")]
 /// How long one NPU run may take before it counts as failed (and falls back).
 pub const RUN_TIMEOUT_MS: u32 = 5_000;
 

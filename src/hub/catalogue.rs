@@ -135,6 +135,7 @@ pub fn entries() -> impl Iterator<Item = &'static Entry> {
     catalogue().models.values()
 }
 
+#[cfg(test)]
 /// `alias -> name` pairs.
 pub fn aliases() -> impl Iterator<Item = (&'static str, &'static str)> {
     catalogue()

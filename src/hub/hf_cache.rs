@@ -22,6 +22,7 @@ pub struct HubCache {
 }
 
 impl HubCache {
+    #[cfg(test)]
     pub fn new(root: PathBuf) -> Self {
         HubCache { root }
     }

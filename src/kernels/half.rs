@@ -25,6 +25,7 @@ pub struct Half {
 }
 
 impl Half {
+    #[cfg(test)]
     /// Round an f32 `[rows][cols]` matrix to f16 (exact for values that came from f16).
     pub fn from_f32(values: &[f32], rows: usize, cols: usize) -> Self {
         assert_eq!(values.len(), rows * cols);

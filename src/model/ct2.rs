@@ -69,6 +69,8 @@ pub struct Ct2Model {
     pub spec: String,
     pub revision: u32,
     pub variables: Vec<Ct2Variable>,
+    // Parsed to step over the section; nothing reads it yet.
+    #[allow(dead_code)]
     pub aliases: Vec<(String, String)>,
 }
 

@@ -20,12 +20,8 @@ use crate::error::{Error, Result};
 use names::{LayerTensor, TensorRole};
 use tensor_file::TensorFile;
 
-/// Environment variable naming a model path (used when `--model` is absent).
-pub const MODEL_ENV: &str = "NPU_WHISPER_MODEL";
 /// Environment variable overriding the model cache directory.
 pub const MODEL_DIR_ENV: &str = "NPU_WHISPER_MODEL_DIR";
-/// The model used when nothing else is named.
-pub const DEFAULT_MODEL: &str = "base";
 
 /// A loaded model: its dimensions and encoder weights.
 pub struct EncoderModel {
@@ -105,6 +101,7 @@ impl ModelFile {
 }
 
 impl EncoderModel {
+    #[cfg(any(test, feature = "internals"))]
     /// Load a model directory or safetensors file (see `ModelFile::open`). `max_layers` loads
     /// only the first layers of the encoder.
     pub fn load(path: &Path, max_layers: Option<usize>) -> Result<Self> {
@@ -287,39 +284,6 @@ pub fn cache_dir() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(|| PathBuf::from(".cache"));
     cache.join("npu-whisper").join("models")
-}
-
-/// A model found (or fetched) for a command: where it is and what to call it.
-#[derive(Debug, Clone)]
-pub struct Resolved {
-    pub path: PathBuf,
-    /// The name the user gave (`base`, `openai/whisper-large-v3`) or the path's name.
-    pub name: String,
-}
-
-/// Where the model comes from: `--model` (a path, a catalogue name or a Hub id) >
-/// `$NPU_WHISPER_MODEL` > `base`. A model not on disk is fetched (`progress` reports it),
-/// unless `offline`: then the error names `npu-whisper model fetch`.
-pub fn resolve(
-    arg: Option<&str>,
-    needs: crate::hub::Needs,
-    offline: bool,
-    progress: &dyn crate::hub::progress::Progress,
-) -> Result<Resolved> {
-    let wanted = match arg {
-        Some(a) => a.to_string(),
-        None => match std::env::var(MODEL_ENV) {
-            Ok(v) if !v.is_empty() => v,
-            _ => DEFAULT_MODEL.to_string(),
-        },
-    };
-    let model = crate::hub::ModelRef::parse(&wanted)?;
-    let settings = crate::hub::Settings::from_env(offline);
-    let path = crate::hub::resolve(&settings, &model, needs, progress)?;
-    Ok(Resolved {
-        path,
-        name: model.display_name(),
-    })
 }
 
 /// A model path's name: a Hub snapshot (`models--ORG--NAME/snapshots/COMMIT`) is called

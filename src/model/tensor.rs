@@ -15,8 +15,6 @@ use crate::error::{Error, Result};
 pub enum Tensor {
     /// In a mapped model file.
     Stored(StoredTensor),
-    /// Values in memory (models built by code, e.g. in tests).
-    Values(Arc<[f32]>),
     /// Deterministic values made on demand (benchmark models of any size).
     Generated(Generated),
 }
@@ -72,28 +70,19 @@ fn splitmix64(x: u64) -> u64 {
 
 impl Tensor {
     /// Number of values.
+    #[allow(clippy::len_without_is_empty)] // a weight is never empty
     pub fn len(&self) -> usize {
         match self {
             Tensor::Stored(s) => s.len,
-            Tensor::Values(v) => v.len(),
             Tensor::Generated(g) => g.len(),
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// All values as f32, checked to be finite.
     pub fn to_f32(&self) -> Result<Cow<'_, [f32]>> {
-        match self {
-            Tensor::Values(v) => Ok(Cow::Borrowed(&v[..])),
-            _ => {
-                let mut out = vec![0.0; self.len()];
-                self.read_into(0, &mut out)?;
-                Ok(Cow::Owned(out))
-            }
-        }
+        let mut out = vec![0.0; self.len()];
+        self.read_into(0, &mut out)?;
+        Ok(Cow::Owned(out))
     }
 
     /// Values `first .. first + out.len()` as f32 into `out`, checked to be finite (a
@@ -104,7 +93,6 @@ impl Tensor {
             "range past the tensor's end"
         );
         match self {
-            Tensor::Values(v) => out.copy_from_slice(&v[first..first + out.len()]),
             Tensor::Generated(g) => g.fill(first, out),
             Tensor::Stored(s) => {
                 let width = s.format.bytes();

@@ -136,15 +136,6 @@ impl TensorFile {
         self.tensors.keys().map(String::as_str)
     }
 
-    /// Bytes of the tensors whose names satisfy `pick` (as stored: f16 counts 2 per value).
-    pub fn stored_bytes(&self, pick: impl Fn(&str) -> bool) -> u64 {
-        self.tensors
-            .iter()
-            .filter(|(name, _)| pick(name))
-            .map(|(_, (_, info))| (info.data_offsets.1 - info.data_offsets.0) as u64)
-            .sum()
-    }
-
     /// The name under which `role` is stored, if any.
     pub fn find(&self, role: TensorRole) -> Option<String> {
         role.candidates()
@@ -177,11 +168,6 @@ impl TensorFile {
             len: found.bytes.len() / found.format.bytes(),
             format: found.format,
         }))
-    }
-
-    /// Load `role` as f32, checking it has exactly `expected` shape and finite values.
-    pub fn load(&self, role: TensorRole, expected: &[usize]) -> Result<Vec<f32>> {
-        self.load_any(&role.candidates(), expected)
     }
 
     /// Load the first of `names` present (the same tensor under each naming convention, the

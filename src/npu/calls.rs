@@ -61,6 +61,7 @@ impl BufferArg {
 
     /// The kernel argument this buffer binds to; its memory group is `kernel.group_id()` of
     /// exactly this index.
+    #[cfg_attr(not(feature = "xrt"), allow(dead_code))]
     pub fn arg_index(&self) -> usize {
         self.arg_index
     }

@@ -50,6 +50,7 @@ pub enum Op {
         value: u32,
         mask: u32,
     },
+    #[allow(clippy::enum_variant_names)] // the instruction set's own name
     NoOp,
     Sync {
         bytes: usize,

@@ -32,6 +32,7 @@ pub struct ArgSpec {
 #[derive(Debug, Clone, Deserialize)]
 pub struct KernelSpec {
     pub xclbin: String,
+    #[allow(dead_code)] // for people reading the manifest
     pub description: String,
     /// The IRON design that builds it (run by scripts/build-xclbin).
     pub design: String,

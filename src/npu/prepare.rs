@@ -14,6 +14,7 @@ use crate::model::{Config, EncoderWeights, Tensor};
 /// The resident B operand and bias of one GEMM.
 #[derive(Debug, Clone)]
 pub struct GemmWeights {
+    #[allow(dead_code)] // shown by Debug when a call is inspected
     pub shape: GemmShape,
     /// `[Kp][Np]` bf16.
     pub b: Vec<u8>,

@@ -18,8 +18,10 @@ const SECTION_HEADER: usize = 40;
 /// The driver's own cap on sections (XCLBIN_MAX_NUM_SECTION).
 const MAX_SECTIONS: u32 = 0x10000;
 
+#[allow(dead_code)] // the section kinds of the format, for reference
 pub const EMBEDDED_METADATA: u32 = 2;
 pub const IP_LAYOUT: u32 = 8;
+#[allow(dead_code)]
 pub const AIE_METADATA: u32 = 25;
 pub const AIE_PARTITION: u32 = 32;
 /// `IP_TYPE` value of a kernel in IP_LAYOUT.

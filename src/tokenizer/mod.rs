@@ -141,16 +141,19 @@ impl Tokenizer {
         self.special_ids.get(content).copied()
     }
 
+    #[cfg(test)]
     /// True for the ordinary text tokens (not special, not timestamps).
     pub fn is_text(&self, id: u32) -> bool {
         id < self.specials.eot
     }
 
+    #[cfg(test)]
     /// True for timestamp tokens.
     pub fn is_timestamp(&self, id: u32) -> bool {
         id >= self.specials.timestamp_begin
     }
 
+    #[cfg(test)]
     /// Seconds of a timestamp token.
     pub fn timestamp_seconds(&self, id: u32) -> f64 {
         (id - self.specials.timestamp_begin) as f64 * TIMESTAMP_SECONDS

@@ -49,6 +49,7 @@ pub fn suppressed_tokens(asked: &[i64], non_speech: &[u32], specials: &Specials)
 }
 
 impl Rules {
+    #[cfg(test)]
     /// Rules for a vocabulary with faster-whisper's defaults: blank suppressed at the start,
     /// the default suppress list, a 1 s initial timestamp, timestamps on.
     pub fn new(

@@ -28,11 +28,22 @@ pub struct Vad {
 }
 
 impl Vad {
-    /// From a safetensors file `convert` wrote, or from the ONNX file itself.
-    pub fn load(path: &Path) -> Result<Self> {
+    /// From a safetensors file [`convert_silero_vad`](crate::convert_silero_vad) wrote, or from
+    /// the ONNX file itself.
+    pub fn open(path: &Path) -> Result<Self> {
         Ok(Vad {
             net: weights::load(path)?,
         })
+    }
+
+    /// The cached `silero-vad` model (fetched when absent, unless `options.offline`), imported
+    /// from its ONNX file into safetensors beside it on first use.
+    pub fn fetch(options: &crate::FetchOptions) -> Result<Self> {
+        Vad::open(&locate_weights(
+            None,
+            options.offline,
+            options.progress.as_ref(),
+        )?)
     }
 
     /// One speech probability per 512 samples, on the recording padded as

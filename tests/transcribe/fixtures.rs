@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use assert_cmd::Command;
 use npu_whisper::audio::{self, AudioSource};
-use npu_whisper::model;
+
 use serde_json::Value;
 
 use crate::common::{fixture, sample};
@@ -21,7 +21,7 @@ pub fn manifest() -> &'static Value {
 }
 
 pub fn model_dir(name: &str) -> String {
-    let dir = model::cache_dir().join(name);
+    let dir = npu_whisper::ModelCache::from_env(true).dir().join(name);
     assert!(
         dir.join("tokenizer.json").exists(),
         "{} is missing: run scripts/fetch-model {name} (scripts/test does)",

@@ -1,16 +1,14 @@
 //! Silero VAD v6 in Rust against faster-whisper's onnxruntime run: speech probabilities,
 //! speech ranges, and transcripts with `--vad`.
 
-use npu_whisper::vad::{self, Vad, VadOptions};
+use npu_whisper::{FetchOptions, Vad, VadOptions};
 
 use crate::common::sample;
 use crate::fixtures::*;
 
 /// The VAD as `--vad` loads it (fetched into the model cache by scripts/test).
 fn vad() -> Vad {
-    let progress = npu_whisper::hub::progress::for_stderr(true);
-    let path = vad::locate_weights(None, true, progress.as_ref()).unwrap();
-    Vad::load(&path).unwrap()
+    Vad::fetch(&FetchOptions::default().offline(true)).unwrap()
 }
 
 /// A recording's samples as the fixture script gave them to faster-whisper.
@@ -46,7 +44,7 @@ fn speech_probabilities_are_within_1e3_of_onnxruntime_and_ranges_equal_faster_wh
             ours.len()
         ));
         assert!(worst <= 1e-3, "{}", report.join("\n"));
-        let ranges = vad::speech_ranges(&ours, samples.len(), &VadOptions::default());
+        let ranges = vad.speech(&samples, &VadOptions::default());
         let ranges: Vec<(u64, u64)> = ranges
             .iter()
             .map(|r| (r.start as u64, r.end as u64))
@@ -210,7 +208,9 @@ fn with_vad_no_text_lands_in_long_silence_or_noise() {
 fn first_use_imports_the_onnx_file_and_convert_writes_the_same_weights() {
     // A cache holding silero-vad as the PyPI route leaves it: the ONNX file, no safetensors.
     let cache = tempfile::tempdir().unwrap();
-    let fetched = npu_whisper::model::cache_dir().join("silero-vad");
+    let fetched = npu_whisper::ModelCache::from_env(true)
+        .dir()
+        .join("silero-vad");
     let dir = cache.path().join("silero-vad");
     std::fs::create_dir(&dir).unwrap();
     for f in [".complete", "source.json", "LICENSE", "silero_vad_v6.onnx"] {
@@ -272,8 +272,8 @@ fn first_use_imports_the_onnx_file_and_convert_writes_the_same_weights() {
         std::fs::read(&imported).unwrap()
     );
     // And the safetensors weights compute what the ONNX file's do.
-    let from_onnx = Vad::load(&dir.join("silero_vad_v6.onnx")).unwrap();
-    let from_safetensors = Vad::load(&converted).unwrap();
+    let from_onnx = Vad::open(&dir.join("silero_vad_v6.onnx")).unwrap();
+    let from_safetensors = Vad::open(&converted).unwrap();
     assert_eq!(
         from_onnx.probabilities(&jfk),
         from_safetensors.probabilities(&jfk)

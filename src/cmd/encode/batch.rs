@@ -8,9 +8,9 @@ use serde_json::json;
 use super::{Context, encode_one};
 use crate::cli::{EncodeArgs, GlobalArgs};
 use crate::cmd::{SCHEMA_VERSION, elapsed_ms, inputs, print_summary};
-use crate::error::{Error, Result};
 use crate::export::OutputTarget;
 use crate::{EncoderStream, placement_summary};
+use crate::{Error, Result};
 
 /// Encode every input into its output (or none), continuing past bad inputs; one line per
 /// input and a total. The exit code is that of the first failure (3 for unusable audio), 0 when
@@ -36,7 +36,7 @@ pub(super) fn batch(
     let mut lines = Vec::new();
     let hidden = indicatif::ProgressBar::hidden();
     for (input, output) in inputs.iter().zip(outputs) {
-        crate::interrupt::check()?;
+        crate::check_interrupted()?;
         let name = input.source.display_path();
         files.set_message(name.display().to_string());
         // With --split, the first window's file stands for the set (written last-to-disappear:

@@ -61,7 +61,7 @@ struct Context {
     /// The model's dimensions (for the report).
     config: crate::ModelConfig,
     /// `--vad`: encode only the windows with speech.
-    vad: Option<(crate::vad::Vad, crate::vad::VadOptions)>,
+    vad: Option<(crate::Vad, crate::VadOptions)>,
 }
 
 impl Context {
@@ -233,7 +233,7 @@ fn encode_one(
     let mut precision_check: Option<PrecisionCheck> = None;
     let mut run_windows = |sink: &mut dyn FnMut(&[f32]) -> std::io::Result<()>| -> Result<()> {
         for &w in &selected {
-            crate::interrupt::check()?;
+            crate::check_interrupted()?;
             let start = (w * mel::WINDOW_SAMPLES).min(audio.samples.len());
             let end = (start + mel::WINDOW_SAMPLES).min(audio.samples.len());
             let started = Instant::now();

@@ -2,9 +2,9 @@
 
 use serde::Serialize;
 
+use crate::SpeechSpan;
 use crate::mel::WINDOW_SAMPLES;
-use crate::transcribe::SpeechSpan;
-use crate::vad::{SpeechRange, Vad, VadOptions};
+use crate::{SpeechRange, Vad, VadOptions};
 
 /// The windows a recording's speech falls in.
 #[derive(Debug, Clone, Serialize)]

@@ -14,6 +14,7 @@ pub const fn ioctl_iowr(nr: u64, size: usize) -> u64 {
 /// `enum amdxdna_drm_get_param`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
+#[allow(dead_code)] // the driver's numbering, complete: not every query is asked
 pub enum GetParam {
     AieStatus = 0,
     AieMetadata = 1,

@@ -1,14 +1,14 @@
 //! Model files as users hand them in: every size loads (synthetic headers for the large ones),
 //! and broken files give one-line errors naming the tensor or file, never a panic.
 
-mod common;
+use super::common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
+use crate::model::EncoderModel;
 use common::fixture;
-use npu_whisper::model::EncoderModel;
 use safetensors::{Dtype, SafeTensors};
 
 /// Copy the tiny random model's tensors, letting `edit` change the list, into `path`.
@@ -38,7 +38,7 @@ fn rewrite(path: &Path, edit: impl FnOnce(&mut BTreeMap<String, (Dtype, Vec<usiz
 fn load_error(path: &Path) -> String {
     let err = match EncoderModel::load(path, None) {
         Err(e) => e,
-        Ok(model) => match npu_whisper::exec::Executor::cpu(&model) {
+        Ok(model) => match crate::exec::Executor::cpu(&model) {
             Err(e) => e,
             Ok(_) => panic!("{} loaded and arranged without an error", path.display()),
         },
@@ -255,7 +255,7 @@ fn write_shards(dir: &Path, edit_index: impl FnOnce(&mut BTreeMap<String, String
 
 #[test]
 fn a_sharded_model_loads_and_encodes_as_the_single_file() {
-    use npu_whisper::exec::Executor;
+    use crate::exec::Executor;
     let dir = tempfile::tempdir().unwrap();
     write_shards(dir.path(), |_| {});
     let sharded = EncoderModel::load(dir.path(), None).unwrap();

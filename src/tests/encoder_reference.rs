@@ -3,11 +3,11 @@
 //! tiny random-weight model stored in both naming conventions and three dtypes.
 //! Bounds from the issue: cosine >= 0.99999 and max |diff| <= 5e-3 per window.
 
-mod common;
+use super::common;
 
+use crate::exec::Executor;
+use crate::model::{self, EncoderModel};
 use common::{cosine, fixture, large_fixture, read_npy_gz};
-use npu_whisper::exec::Executor;
-use npu_whisper::model::{self, EncoderModel};
 
 /// Encode the committed reference mel of `clip` with `model` and compare to `reference`.
 fn check(model: &EncoderModel, clip: &str, reference: &str, max_abs_bound: f32) {
@@ -122,8 +122,8 @@ fn a_model_directory_in_openai_naming_loads() {
 
 #[test]
 fn the_bf16_cpu_path_stays_within_cosine_0_9995_of_ctranslate2() {
-    use npu_whisper::exec::{ExecOptions, Precision};
-    if !npu_whisper::cpu_features::has_avx512_bf16() {
+    use crate::exec::{ExecOptions, Precision};
+    if !crate::cpu_features::has_avx512_bf16() {
         eprintln!("no AVX512_BF16 here: --precision bf16 is refused on this CPU (tested in cli)");
         return;
     }

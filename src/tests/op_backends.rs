@@ -1,16 +1,16 @@
 //! One op-level suite, run against every backend (cpu, npu-sim) with the same inputs, each
 //! compared with a float64 reference written here from the op's definition.
 
-mod common;
+use super::common;
 
+use crate::encoder::{AddSource, Buf, OpKind, Plan, Step, Weight};
+use crate::exec::cpu::{self, CpuWeights};
+use crate::exec::npu::{Backend, NpuAdapter};
+use crate::exec::{Buffers, Precision};
+use crate::model::{EncoderModel, EncoderWeights, Tensor};
+use crate::npu::calls::plan_calls;
+use crate::npu::prepare::PreparedWeights;
 use common::fixture;
-use npu_whisper::encoder::{AddSource, Buf, OpKind, Plan, Step, Weight};
-use npu_whisper::exec::cpu::{self, CpuWeights};
-use npu_whisper::exec::npu::{Backend, NpuAdapter};
-use npu_whisper::exec::{Buffers, Precision};
-use npu_whisper::model::{EncoderModel, EncoderWeights, Tensor};
-use npu_whisper::npu::calls::plan_calls;
-use npu_whisper::npu::prepare::PreparedWeights;
 
 struct Rng(u64);
 impl Rng {

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 fn render() -> Vec<u8> {
-    npu_whisper::cli::man_page()
+    crate::cli::man_page()
 }
 
 #[test]
@@ -44,7 +44,7 @@ fn completions_are_current() {
         (Shell::Zsh, "_npu-whisper", "#compdef npu-whisper"),
         (Shell::Fish, "npu-whisper.fish", "complete -c npu-whisper"),
     ] {
-        let fresh = npu_whisper::cli::completion_script(shell);
+        let fresh = crate::cli::completion_script(shell);
         let text = String::from_utf8_lossy(&fresh);
         assert!(text.contains(marker), "{file}: no `{marker}`");
         assert!(

@@ -7,12 +7,12 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use npu_whisper::encoder::Plan;
-use npu_whisper::model::Config;
-use npu_whisper::npu::calls::plan_calls;
-use npu_whisper::npu::validate::validate_all;
-use npu_whisper::npu::xrt::{SHIM_ENV, XCLBIN_NAME, XrtSession, XrtShim};
-use npu_whisper::npu::{insts, xclbin};
+use crate::encoder::Plan;
+use crate::model::Config;
+use crate::npu::calls::plan_calls;
+use crate::npu::validate::validate_all;
+use crate::npu::xrt::{SHIM_ENV, XCLBIN_NAME, XrtSession, XrtShim};
+use crate::npu::{insts, xclbin};
 
 fn build_mock(dir: &Path) -> std::path::PathBuf {
     let out = dir.join("libmock_xrt.so");
@@ -53,7 +53,8 @@ fn the_host_path_binds_buffers_to_their_own_argument_groups() {
         insts::Op::Sync { bytes: 16 },
     ]);
     let log = dir.path().join("xrt.log");
-    // SAFETY: this is the only test in this binary, so nothing reads the environment concurrently.
+    // SAFETY: scripts/test-xrt runs this test alone (`--lib tests::xrt_mock`), so nothing reads the
+    // environment concurrently.
     unsafe {
         std::env::set_var(SHIM_ENV, &shim);
         std::env::set_var("MOCK_XRT_LOG", &log);

@@ -2,12 +2,12 @@
 //! Ignored by default: it needs a Ryzen AI NPU, XRT, and kernels from scripts/build-xclbin.
 //! Everything but the device is shared with tests that run in CI: `npu::validate`'s call list,
 //! comparison and report lines are tested against the simulator, and through the XRT host path
-//! against a stand-in shim (`tests/xrt_mock.rs`).
+//! against a stand-in shim (`src/tests/xrt_mock.rs`).
 #![cfg(feature = "xrt")]
 
-use npu_whisper::hub::catalogue::lookup;
-use npu_whisper::npu::open_xrt_session;
-use npu_whisper::npu::validate::{calls_for, report_line, validate_all};
+use crate::hub::catalogue::lookup;
+use crate::npu::open_xrt_session;
+use crate::npu::validate::{calls_for, report_line, validate_all};
 
 #[test]
 #[ignore = "needs an NPU and built kernels: run scripts/npu-validate"]

@@ -2,14 +2,14 @@
 //! deterministic mutations of valid audio files and of a model's safetensors header. Every
 //! result must be an `Ok` or an input-data error naming the file; a panic, an abort or an
 //! unbounded allocation fails the run. (The xclbin parser has its own in `src/npu/xclbin.rs`;
-//! the CTranslate2 reader in `tests/ct2_import.rs`.)
+//! the CTranslate2 reader in `src/tests/ct2_import.rs`.)
 
-mod common;
+use super::common;
 
 use std::path::Path;
 
+use crate::error::exit_code;
 use common::{fixture, mutations};
-use npu_whisper::error::exit_code;
 
 #[test]
 fn audio_decoders_survive_mutated_files() {
@@ -29,7 +29,7 @@ fn audio_decoders_survive_mutated_files() {
             .into_iter()
             .chain(mutations(&seed, 100))
         {
-            match npu_whisper::audio::decode_bytes(bytes, Path::new(name)) {
+            match crate::audio::decode_bytes(bytes, Path::new(name)) {
                 Ok(audio) => {
                     assert!(audio.samples.iter().all(|s| s.is_finite()));
                     ok += 1;
@@ -55,7 +55,7 @@ fn the_model_loader_survives_mutated_safetensors_headers() {
         let mut bytes = header;
         bytes.extend_from_slice(&seed[header_end..]);
         std::fs::write(&path, &bytes).unwrap();
-        match npu_whisper::model::EncoderModel::load(&path, None) {
+        match crate::model::EncoderModel::load(&path, None) {
             Ok(_) => loaded += 1,
             Err(e) => {
                 assert_eq!(e.exit_code(), exit_code::INPUT_DATA, "{e}");

@@ -1,13 +1,13 @@
 //! The NPU path through the simulator: accuracy of a whole base window against CTranslate2,
 //! placement, per-op fallback, --require-npu and --verify.
 
-mod common;
+use super::common;
 
+use crate::encoder::OpKind;
+use crate::exec::npu::{Fault, FaultKind};
+use crate::exec::{Device, ExecOptions, Executor, OpDevice};
+use crate::model::{self, EncoderModel};
 use common::{cosine, fixture, large_fixture, read_npy_gz};
-use npu_whisper::encoder::OpKind;
-use npu_whisper::exec::npu::{Fault, FaultKind};
-use npu_whisper::exec::{Device, ExecOptions, Executor, OpDevice};
-use npu_whisper::model::{self, EncoderModel};
 
 fn sim_options() -> ExecOptions {
     ExecOptions {

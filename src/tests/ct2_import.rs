@@ -1,14 +1,14 @@
 //! `convert`: a CTranslate2 model.bin written here from the tiny random model (fused QKV, zero
 //! key bias, gamma/beta names) imports back to the same encoder; truncations never panic.
 
-mod common;
+use super::common;
 
 use std::path::Path;
 
+use crate::exec::Executor;
+use crate::model::ct2::{Ct2Model, OutputDtype, convert};
+use crate::model::{EncoderModel, Tensor};
 use common::fixture;
-use npu_whisper::exec::Executor;
-use npu_whisper::model::ct2::{Ct2Model, OutputDtype, convert};
-use npu_whisper::model::{EncoderModel, Tensor};
 
 fn put_string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&((s.len() + 1) as u16).to_le_bytes());

@@ -4,9 +4,9 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use npu_whisper::doctor::{self, Environment, Report, Status};
-use npu_whisper::npu::device::probe::{FixtureDevice, Identity};
-use npu_whisper::npu::device::uapi::{self, GetParam};
+use crate::doctor::{self, Environment, Report, Status};
+use crate::npu::device::probe::{FixtureDevice, Identity};
+use crate::npu::device::uapi::{self, GetParam};
 
 struct Machine {
     dir: tempfile::TempDir,

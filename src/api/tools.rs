@@ -1,0 +1,149 @@
+//! The tool-side entry points the `npu-whisper` binary is built on, public so that other front
+//! ends can offer the same: the machine check (`doctor`), the model converters, and the Ctrl-C
+//! handling that stops long runs at a clean point.
+
+use std::path::{Path, PathBuf};
+
+use crate::doctor::Environment;
+use crate::error::{Error, Result};
+use crate::npu::device::probe::{Identity, InfoSource, RealDevice};
+use crate::vad;
+
+pub use crate::doctor::{Check as DoctorCheck, Report as DoctorReport, Status as CheckStatus};
+pub use crate::model::ct2::{ConvertReport, OutputDtype as WeightDtype};
+
+/// Test hook: a fixture tree used as the filesystem root, its `device.json` answering the ioctls.
+const DOCTOR_ROOT_ENV: &str = "NPU_WHISPER_DOCTOR_ROOT";
+
+/// Check everything the NPU path needs on this machine, in order (CPU, kernel, PCI device,
+/// driver, firmware, device node, access, device info, contexts, locked memory, XRT, kernels,
+/// models), each with what was found and the exact fix.
+pub fn doctor() -> DoctorReport {
+    let root = std::env::var_os(DOCTOR_ROOT_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let fixture = (root != Path::new("/"))
+        .then(|| crate::doctor::fixture_device_from(&root))
+        .flatten();
+    let real = RealDevice;
+    let device: &dyn InfoSource = match &fixture {
+        Some(f) => f,
+        None => &real,
+    };
+    crate::doctor::run(&Environment {
+        root,
+        identity: Identity::current(),
+        device,
+        xclbin_dir: crate::npu::xclbin_dir(),
+        models: crate::hub::list(&crate::hub::Settings::from_env(true)),
+        xrt: crate::npu::xrt_runtime(),
+    })
+}
+
+/// Import a CTranslate2 Whisper model (`model.bin`, with `config.json` and `tokenizer.json`
+/// beside it, as faster-whisper's models ship) into the Hugging Face layout under `out_dir`.
+pub fn convert_ctranslate2(
+    model_bin: &Path,
+    out_dir: &Path,
+    dtype: WeightDtype,
+) -> Result<ConvertReport> {
+    crate::model::ct2::convert(model_bin, out_dir, dtype)
+}
+
+/// What [`convert_silero_vad`] wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+#[non_exhaustive]
+pub struct VadConvertReport {
+    /// The safetensors file written.
+    pub output: PathBuf,
+    /// Tensors in it.
+    pub tensors: usize,
+    /// float32 values in all.
+    pub parameters: usize,
+}
+
+/// Silero VAD v6's ONNX file (as the `faster-whisper` wheel ships it) to the safetensors file
+/// [`Vad::open`](crate::Vad::open) loads. `output` may be a directory (ending in `/` or
+/// existing): the file is then written there under its standard name.
+pub fn convert_silero_vad(onnx: &Path, output: &Path) -> Result<VadConvertReport> {
+    let tensors = vad::weights::import_onnx_file(onnx)?;
+    let output = if output.is_dir() || output.to_string_lossy().ends_with('/') {
+        std::fs::create_dir_all(output).map_err(|source| Error::WriteOutput {
+            path: output.to_path_buf(),
+            source,
+        })?;
+        output.join(vad::weights::WEIGHTS_FILE)
+    } else {
+        output.to_path_buf()
+    };
+    vad::weights::write(&tensors, &output)?;
+    Ok(VadConvertReport {
+        output,
+        tensors: tensors.len(),
+        parameters: tensors.values().map(|(_, v)| v.len()).sum(),
+    })
+}
+
+/// Make Ctrl-C and SIGTERM stop long runs at a clean point: encoding and transcription return
+/// [`ErrorKind::Interrupted`](crate::ErrorKind) between windows, and a second signal ends the
+/// process at once (exit 130). For programs that own their process, once, early in `main`.
+pub fn install_signal_handlers() {
+    crate::interrupt::install();
+}
+
+/// `Err` with [`ErrorKind::Interrupted`](crate::ErrorKind) once a signal has arrived (after
+/// [`install_signal_handlers`]): for a caller's own loops between files.
+pub fn check_interrupted() -> Result<()> {
+    crate::interrupt::check()
+}
+
+/// A model [`write_random_model`] wrote.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RandomModel {
+    /// Its dimensions (with the layer counts asked for).
+    pub config: crate::ModelConfig,
+    /// Bytes of the weights file.
+    pub file_bytes: u64,
+    /// Bytes of the encoder's tensors in it.
+    pub encoder_bytes: u64,
+}
+
+/// Write a model directory of a published size (`tiny` ... `large-v3-turbo`, `distil-*`) with
+/// random weights and the real shapes and vocabulary, for tests and benchmarks of programs
+/// built on this crate: it opens, encodes and transcribes like the real model. Its decoder is
+/// built to detect the vocabulary's last language (`yue` for large-v3's vocabulary, `su`
+/// otherwise, `en` for English-only) and end each window at once.
+///
+/// `encoder_layers` and `decoder_layers` may be fewer than the published model's (a one-layer
+/// large-v3 is 300 MB instead of 3 GB); `seed` picks the weights. The tokenizer and generation
+/// config are derived from the cached `base` (multilingual) or `tiny.en` (English-only), which
+/// must have been fetched (`npu-whisper model fetch base tiny.en`).
+pub fn write_random_model(
+    dir: &Path,
+    size: &str,
+    encoder_layers: Option<usize>,
+    decoder_layers: Option<usize>,
+    seed: u64,
+) -> Result<RandomModel> {
+    let (_, mut config) = super::model::published_size(size)?;
+    config.encoder_layers = encoder_layers.unwrap_or(config.encoder_layers);
+    config.decoder_layers = decoder_layers.unwrap_or(config.decoder_layers);
+    let template = crate::model::cache_dir().join(if config.vocab_size == 51864 {
+        "tiny.en"
+    } else {
+        "base"
+    });
+    if !template.join("tokenizer.json").is_file() {
+        return Err(Error::fetch(
+            template.display().to_string(),
+            "a random model borrows its vocabulary from the cached base or tiny.en: fetch them with `npu-whisper model fetch base tiny.en`",
+        ));
+    }
+    let written = crate::model::random::write(dir, &config, &template, seed)?;
+    Ok(RandomModel {
+        config,
+        file_bytes: written.file_bytes,
+        encoder_bytes: written.encoder_bytes,
+    })
+}
