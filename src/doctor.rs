@@ -10,14 +10,20 @@ use crate::npu::device::uapi::{self, GetParam};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+/// How a check came out.
 pub enum Status {
+    /// Fine.
     Ok,
+    /// Works, but not as it should (the fix says what to do).
     Warn,
+    /// Blocks the NPU path.
     Fail,
+    /// Not checked: an earlier check failed.
     Skipped,
 }
 
 impl Status {
+    /// `ok`, `warn`, `FAIL` or `skipped`, as `doctor` prints it.
     pub fn label(self) -> &'static str {
         match self {
             Status::Ok => "ok",
@@ -29,12 +35,16 @@ impl Status {
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// One of `doctor`'s checks.
 pub struct Check {
     /// A stable identifier: "cpu", "kernel", "pci", "driver", "firmware", "node", "access",
     /// "device_info", "contexts", "memlock", "xrt", "kernels", "models".
     pub id: &'static str,
+    /// What was checked, in a few words.
     pub title: &'static str,
+    /// How it came out.
     pub status: Status,
+    /// What was found.
     pub found: String,
     /// What to do about it (empty when nothing is needed).
     pub fix: String,
@@ -61,7 +71,9 @@ pub const MEMLOCK_NEEDED: u64 = 256 << 20;
 /// The report: checks in order and the verdict.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// Every check, in order.
     pub checks: Vec<Check>,
+    /// Whether the NPU path is usable (every check passed or only warned).
     pub npu_usable: bool,
 }
 

@@ -19,13 +19,16 @@ pub enum OpKind {
     Matmul,
     /// Scaled dot-product attention over all heads.
     Attention,
+    /// LayerNorm.
     LayerNorm,
+    /// GELU.
     Gelu,
     /// Residual and positional adds.
     Add,
 }
 
 impl OpKind {
+    /// Every kind, in the order of a layer.
     pub const ALL: [OpKind; 6] = [
         OpKind::Conv,
         OpKind::Matmul,
@@ -35,6 +38,7 @@ impl OpKind {
         OpKind::Add,
     ];
 
+    /// The name `--cpu-ops` and the ledger use.
     pub fn name(self) -> &'static str {
         match self {
             OpKind::Conv => "conv",

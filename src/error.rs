@@ -1,5 +1,6 @@
-//! The one error type of the library. Each variant carries what a user needs to act on it, and
-//! maps to one process exit code (documented in the man page and the README); `main` does that mapping.
+//! The one error type of the library. Each variant carries what a user needs to act on it;
+//! `Error::kind` sorts them into the kinds a caller branches on, each with the exit code of the
+//! `npu-whisper` binary (documented in its man page and the README).
 
 use std::path::PathBuf;
 
@@ -21,26 +22,42 @@ pub mod exit_code {
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Every failure of the library, with what a user needs to act on it; [`Error::kind`] sorts them.
+#[non_exhaustive]
 pub enum Error {
     /// An audio input that cannot be decoded or is not usable speech audio.
     #[error("{}: {reason}", path.display())]
-    Audio { path: PathBuf, reason: String },
+    Audio {
+        /// The input.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// A model file or directory that cannot be used.
     #[error("{}: {reason}", path.display())]
-    Model { path: PathBuf, reason: String },
+    Model {
+        /// The model file or directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// An input file that cannot be opened or read.
     #[error("{}: cannot read: {source}", path.display())]
     ReadInput {
+        /// The file.
         path: PathBuf,
+        /// Why it could not be read.
         source: std::io::Error,
     },
 
     /// An output file that cannot be written.
     #[error("{}: cannot write: {source}", path.display())]
     WriteOutput {
+        /// The file.
         path: PathBuf,
+        /// Why it could not be written.
         source: std::io::Error,
     },
 
@@ -59,12 +76,22 @@ pub enum Error {
 
     /// A server that cannot be reached, or that fails in a way retrying did not mend.
     #[error("cannot fetch from {endpoint}: {reason}")]
-    Network { endpoint: String, reason: String },
+    Network {
+        /// The server (or URL).
+        endpoint: String,
+        /// What happened.
+        reason: String,
+    },
 
     /// A download refused or unusable: not found, not authorised, wrong bytes, a model that
     /// is not cached while offline.
     #[error("{what}: {reason}")]
-    Fetch { what: String, reason: String },
+    Fetch {
+        /// The model or file.
+        what: String,
+        /// Why it cannot be had.
+        reason: String,
+    },
 
     /// Any other failure at run time.
     #[error("{0}")]
@@ -107,6 +134,13 @@ impl ErrorKind {
 
 impl Error {
     /// What kind of failure this is.
+    ///
+    /// ```
+    /// use npu_whisper::{ErrorKind, Model};
+    /// let error = Model::open("/no/such/model").unwrap_err();
+    /// assert_eq!(error.kind(), ErrorKind::InvalidInput);
+    /// assert_eq!(error.kind().exit_code(), 3);
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Audio { .. }
@@ -123,6 +157,7 @@ impl Error {
         }
     }
 
+    /// An [`Error::Audio`].
     pub fn audio(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Error::Audio {
             path: path.into(),
@@ -130,6 +165,7 @@ impl Error {
         }
     }
 
+    /// An [`Error::Fetch`].
     pub fn fetch(what: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Fetch {
             what: what.into(),
@@ -137,6 +173,7 @@ impl Error {
         }
     }
 
+    /// An [`Error::Model`].
     pub fn model(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Error::Model {
             path: path.into(),

@@ -1,33 +1,78 @@
-//! npu-whisper: speech audio to Whisper encoder embeddings, on an AMD Ryzen AI NPU where present
-//! and on the CPU everywhere else.
+//! npu-whisper: speech to Whisper encoder embeddings and transcripts, on an AMD Ryzen AI NPU
+//! (XDNA) where one is usable and on the CPU everywhere else, with a ledger of where every
+//! encoder op ran and how long it took.
 //!
-//! The data flow runs one way: [`audio::load`] decodes to 16 kHz mono, [`mel::LogMel`] makes
-//! OpenAI-exact log-mel windows, and later stages encode them.
+//! # Which type to reach for
+//!
+//! | You want | Use |
+//! |---|---|
+//! | audio in (WAV, FLAC, MP3, Ogg; any rate and channel count) as 16 kHz mono | [`audio::load`] |
+//! | OpenAI-exact log-mel features, `windows x mels x frames` | [`mel::LogMel::features`] |
+//! | a model: a directory, a cached name (`base`, `large-v3-turbo`) or a Hub id | [`Model::open`], [`Model::fetch`] |
+//! | encoder embeddings, `windows x 1500 x d_model`, and where each op ran | [`Encoder::encode`] → [`Embeddings`] |
+//! | the same, one 30 s window at a time (long audio, streaming writers) | [`Encoder::stream`] → [`EncoderStream`] |
+//! | timed text (segments, words), as faster-whisper's `transcribe` gives it | [`Transcriber::transcribe`] → [`Transcript`] |
+//! | only the speech transcribed (Silero VAD v6, faster-whisper's `vad_filter`) | [`Transcriber::with_vad`], [`Vad`] |
+//! | to branch on a failure (or an exit code) | [`Error::kind`] → [`ErrorKind`] |
+//!
+//! A [`Model`], an [`Encoder`] and a [`Transcriber`] are `Send + Sync` and cheap to clone:
+//! load once, share between threads. Each call keeps its activations to itself, so one loaded
+//! model serves concurrent requests. Where the encoder runs is chosen by [`Device`]
+//! (`Auto`: the NPU when it is usable, else the CPU, and [`Encoder::device_note`] says why);
+//! a fallback is never silent: it is in the ledger ([`LedgerEntry::fallback`]) and the
+//! placement summary.
+//!
+//! # Embeddings
 //!
 //! ```
-//! use npu_whisper::mel::LogMel;
-//! // One second of a 440 Hz tone at 16 kHz.
-//! let audio: Vec<f32> = (0..16_000)
-//!     .map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 16_000.0).sin() * 0.5)
-//!     .collect();
-//! let front_end = LogMel::new(80);
-//! let features = front_end.windows(&audio);
-//! assert_eq!(features.len(), 80 * 3000); // one 30 s window of 80 mels x 3000 frames
-//! ```
-//!
-//! Encoding a file with a model:
-//!
-//! ```no_run
-//! use npu_whisper::{Encoder, EncoderOptions, Model, audio};
+//! use npu_whisper::{Encoder, EncoderOptions, Model, Precision};
 //! # fn main() -> npu_whisper::Result<()> {
-//! let model = Model::open("path/to/whisper-base")?;
-//! let encoder = Encoder::new(&model, &EncoderOptions::default())?;
-//! let audio = audio::load(&audio::AudioSource::File("speech.wav".into()))?;
-//! let embeddings = encoder.encode(&audio.samples)?;
-//! println!("{:?} on {}", embeddings.view().shape(), embeddings.placement());
+//! # let dir = tempfile::tempdir().unwrap();
+//! # npu_whisper::write_random_model(dir.path(), "tiny", Some(1), Some(1), 1)?;
+//! # let path = dir.path();
+//! // A model directory (or `Model::fetch("base", &Default::default())` from the cache or the Hub).
+//! let model = Model::open(path)?;
+//! let encoder = Encoder::new(&model, &EncoderOptions::default().precision(Precision::F32))?;
+//! // 45 s of 16 kHz audio (here a tone; `audio::load` reads files).
+//! let samples: Vec<f32> = (0..45 * 16_000).map(|i| (i as f32 * 0.05).sin() * 0.1).collect();
+//! let embeddings = encoder.encode(&samples)?;
+//! assert_eq!(embeddings.view().shape(), &[2, 1500, model.config().d_model]);
+//! assert_eq!(embeddings.trimmed().nrows(), 2250); // 20 ms frames that hold audio
+//! println!("{}", embeddings.placement()); // "cpu: 26/26 ops" on a machine without an NPU
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Transcription
+//!
+//! ```
+//! use npu_whisper::{DecodingOptions, Model, TranscribeOptions, Transcriber};
+//! # fn main() -> npu_whisper::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # npu_whisper::write_random_model(dir.path(), "tiny", Some(1), Some(1), 1)?;
+//! # let path = dir.path();
+//! let model = Model::open(path)?;
+//! let mut decoding = DecodingOptions::default();
+//! decoding.beam_size = 5;
+//! decoding.word_timestamps = true;
+//! let transcriber = Transcriber::new(&model, TranscribeOptions::default().decoding(decoding))?;
+//! let samples = vec![0.0f32; 10 * 16_000];
+//! let transcript = transcriber.transcribe(&samples)?;
+//! for segment in &transcript.segments {
+//!     println!("[{:.2} -> {:.2}]{}", segment.start, segment.end, segment.text);
+//! }
+//! // A random-weight model (as here) detects the last language of its vocabulary.
+//! assert_eq!(transcript.language.as_deref(), Some("su"));
+//! print!("{}", transcript.to_srt(&Default::default()));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The `npu-whisper` command line is built on exactly this API. What the crate promises (the
+//! items here, the CLI's flags, the JSON schemas) is in the README's "Versions and what they
+//! promise".
+
+#![warn(missing_docs)]
 
 pub mod audio;
 pub mod mel;

@@ -16,7 +16,7 @@ use crate::mel::{HOP_LENGTH, LogMel, WINDOW_SAMPLES};
 use crate::model::EncoderModel;
 use crate::model::config::ENCODER_FRAMES;
 use crate::npu::cost;
-pub use crate::npu::cost::Projection as NpuProjection;
+pub use crate::npu::cost::{DeviceModel as NpuCostModel, Projection as NpuProjection};
 
 /// Audio samples per encoder frame (20 ms): conv2 halves the 10 ms mel frames.
 const SAMPLES_PER_FRAME: usize = 2 * HOP_LENGTH;
@@ -171,6 +171,27 @@ impl Encoder {
 
     /// A window-by-window session with its own activations: for long recordings that should
     /// not be held whole, and for callers who write each window out as it is done.
+    ///
+    /// ```
+    /// use npu_whisper::{Encoder, EncoderOptions, Model, mel::WINDOW_SAMPLES};
+    /// # fn main() -> npu_whisper::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # npu_whisper::write_random_model(dir.path(), "tiny", Some(1), Some(1), 1)?;
+    /// let model = Model::open(dir.path())?;
+    /// let encoder = Encoder::new(&model, &EncoderOptions::default())?;
+    /// let recording = vec![0.01f32; 70 * 16_000]; // 70 s: three windows
+    /// let mut stream = encoder.stream();
+    /// let mut rows = 0;
+    /// for window in recording.chunks(WINDOW_SAMPLES) {
+    ///     let embeddings = stream.encode_samples(window)?; // 1500 x d_model, valid until the next call
+    ///     rows += embeddings.nrows();
+    /// }
+    /// assert_eq!(rows, 3 * 1500);
+    /// // Every op of every window is in the ledger: 3 runs each.
+    /// assert!(stream.ledger().iter().all(|op| op.runs == 3 || op.fused_into.is_some()));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn stream(&self) -> EncoderStream {
         EncoderStream {
             compiled: self.compiled.clone(),

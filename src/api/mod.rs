@@ -10,7 +10,9 @@ mod tools;
 mod transcriber;
 
 pub use cache::{CachedModel, Fetched, ModelCache, ModelSource, human_bytes, stderr_progress};
-pub use encoder::{Embeddings, Encoder, EncoderOptions, EncoderStream, NpuProjection};
+pub use encoder::{
+    Embeddings, Encoder, EncoderOptions, EncoderStream, NpuCostModel, NpuProjection,
+};
 pub use machine::{MachineInfo, cpu_gemm_peak_gflops, machine_info};
 pub use model::{FetchOptions, Model};
 pub use tools::{

@@ -23,7 +23,9 @@ const MAX_INPUT_BYTES: u64 = 4 << 30;
 /// Where audio comes from: a file, or standard input when the path is `-`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AudioSource {
+    /// A file path.
     File(PathBuf),
+    /// Standard input (`-`).
     Stdin,
 }
 
@@ -53,7 +55,9 @@ pub struct SourceFormat {
     pub container: &'static str,
     /// A short codec description, e.g. "pcm s16" or "vorbis".
     pub codec: String,
+    /// Sample rate of the file (Hz).
     pub sample_rate: u32,
+    /// Channels of the file.
     pub channels: u16,
 }
 
@@ -67,7 +71,9 @@ struct Decoded {
 /// Audio ready for the front end: 16 kHz mono f32.
 #[derive(Debug, Clone)]
 pub struct Audio {
+    /// 16 kHz mono samples in [-1, 1].
     pub samples: Vec<f32>,
+    /// What the input was.
     pub source: SourceFormat,
 }
 

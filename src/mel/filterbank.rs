@@ -36,7 +36,9 @@ pub fn mel_to_hz(mel: f64) -> f64 {
 /// One triangular filter: its weights start at FFT bin `first_bin`; all other bins are zero.
 #[derive(Debug, Clone)]
 pub struct MelFilter {
+    /// The first FFT bin with a non-zero weight.
     pub first_bin: usize,
+    /// The weights from `first_bin` on.
     pub weights: Vec<f64>,
 }
 

@@ -32,6 +32,27 @@ pub fn window_count(n_samples: usize) -> usize {
     n_samples.div_ceil(WINDOW_SAMPLES).max(1)
 }
 
+/// The log-mel features of a recording, window by window (what [`LogMel::features`] makes).
+#[derive(Debug, Clone)]
+pub struct Features {
+    values: Vec<f32>,
+    n_mels: usize,
+}
+
+impl Features {
+    /// `windows x n_mels x 3000` (10 ms frames; the last window padded with silence).
+    pub fn view(&self) -> ndarray::ArrayView3<'_, f32> {
+        let windows = self.values.len() / (self.n_mels * WINDOW_FRAMES);
+        ndarray::ArrayView3::from_shape((windows, self.n_mels, WINDOW_FRAMES), &self.values)
+            .expect("whole windows of n_mels x 3000 values")
+    }
+
+    /// The values, `windows x n_mels x 3000` in row-major order.
+    pub fn into_vec(self) -> Vec<f32> {
+        self.values
+    }
+}
+
 /// A log-mel front end with its filterbank, Hann window and FFT plan built once (clones share
 /// the FFT plan).
 #[derive(Clone)]
@@ -69,6 +90,7 @@ impl LogMel {
         }
     }
 
+    /// Mel bins per frame (80, or 128 for large-v3).
     pub fn n_mels(&self) -> usize {
         self.n_mels
     }
@@ -88,6 +110,24 @@ impl LogMel {
             self.window(&audio[start.min(end)..end], window_out);
         }
         out
+    }
+
+    /// Log-mel of every 30 s window of `audio` as an array: `windows x n_mels x 3000`.
+    ///
+    /// ```
+    /// use npu_whisper::mel::LogMel;
+    /// // 40 s of a 440 Hz tone at 16 kHz: two windows, the second padded with silence.
+    /// let audio: Vec<f32> = (0..40 * 16_000)
+    ///     .map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 16_000.0).sin() * 0.5)
+    ///     .collect();
+    /// let features = LogMel::new(80).features(&audio);
+    /// assert_eq!(features.view().shape(), &[2, 80, 3000]);
+    /// ```
+    pub fn features(&self, audio: &[f32]) -> Features {
+        Features {
+            values: self.windows(audio),
+            n_mels: self.n_mels,
+        }
     }
 
     /// Log-mel of one window, `[n_mels][3000]` row-major, into `out`. Audio longer than 30 s is
@@ -169,6 +209,7 @@ pub struct WholeMel {
 }
 
 impl WholeMel {
+    /// Mel bins per frame.
     pub fn n_mels(&self) -> usize {
         self.n_mels
     }

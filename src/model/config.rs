@@ -19,21 +19,31 @@ const MAX_LAYERS: usize = 256;
 /// Model dimensions. Field names are Hugging Face's `config.json` keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
+    /// Mel bins of the input (80, or 128 for large-v3).
     pub num_mel_bins: usize,
+    /// Width of the model.
     pub d_model: usize,
+    /// Encoder layers.
     pub encoder_layers: usize,
+    /// Attention heads per encoder layer.
     pub encoder_attention_heads: usize,
     #[serde(default = "default_ffn")]
+    /// Hidden width of the encoder's MLP.
     pub encoder_ffn_dim: usize,
     #[serde(default = "default_source_positions")]
+    /// Encoder positions (1500).
     pub max_source_positions: usize,
     #[serde(default)]
+    /// Decoder layers.
     pub decoder_layers: usize,
     #[serde(default)]
+    /// Attention heads per decoder layer.
     pub decoder_attention_heads: usize,
     #[serde(default)]
+    /// Hidden width of the decoder's MLP.
     pub decoder_ffn_dim: usize,
     #[serde(default)]
+    /// Tokens in the vocabulary.
     pub vocab_size: usize,
 }
 
@@ -123,6 +133,7 @@ impl Config {
         Ok(())
     }
 
+    /// Width of an attention head (64).
     pub fn head_dim(&self) -> usize {
         self.d_model / self.encoder_attention_heads
     }

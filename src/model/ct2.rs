@@ -236,7 +236,9 @@ impl Ct2Model {
 /// Output precision of the imported weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputDtype {
+    /// float32.
     F32,
+    /// float16: half the size, the same results within f16 rounding.
     F16,
 }
 
@@ -265,14 +267,23 @@ impl safetensors::View for &OutTensor {
 /// What `convert` did, for the summary.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ConvertReport {
+    /// The model directory written.
     pub output: PathBuf,
+    /// Tensors written.
     pub tensors: usize,
+    /// Encoder layers.
     pub encoder_layers: usize,
+    /// Decoder layers.
     pub decoder_layers: usize,
+    /// Width of the model.
     pub d_model: usize,
+    /// Mel bins.
     pub n_mels: usize,
+    /// Tokens in the vocabulary.
     pub vocab_size: usize,
+    /// `f16` or `f32`.
     pub dtype: &'static str,
+    /// Bytes of the weights file.
     pub bytes: u64,
 }
 

@@ -18,12 +18,19 @@ use super::calls::{Call, CallShape};
 /// The assumptions of one device generation.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DeviceModel {
+    /// The generation and the chips it covers.
     pub name: &'static str,
+    /// Host overhead of one device run (microseconds).
     pub dispatch_us: f64,
+    /// GEMM rate on small shapes (GFLOP/s).
     pub gemm_small_gflops: f64,
+    /// GEMM rate on large shapes (GFLOP/s).
     pub gemm_large_gflops: f64,
+    /// Elementwise rate (giga-elements per second).
     pub vector_gelems_per_s: f64,
+    /// Host-device bandwidth (GB/s).
     pub bandwidth_gb_per_s: f64,
+    /// Where the figures come from, and which are assumptions.
     pub source: &'static str,
 }
 
@@ -83,10 +90,15 @@ fn gemm_gflops(min_dim: usize, device: &DeviceModel) -> f64 {
 /// Projection for a whole window.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Projection {
+    /// The NPU generation projected.
     pub device: DeviceModel,
+    /// Device runs per window.
     pub calls: usize,
+    /// Projected milliseconds per window.
     pub ms: f64,
+    /// Of those, the dispatch overhead.
     pub dispatch_ms: f64,
+    /// What the figure is (a projection, not a measurement).
     pub label: &'static str,
 }
 

@@ -72,16 +72,25 @@ impl GenerationConfig {
 /// One timed piece of the transcript.
 #[derive(Debug, Clone, Serialize)]
 pub struct Segment {
+    /// Index in the transcript.
     pub id: usize,
     /// The mel frame (10 ms) where the decoded 30 s segment began.
     pub seek: usize,
+    /// Start (seconds).
     pub start: f64,
+    /// End (seconds).
     pub end: f64,
+    /// The text, beginning with a space as Whisper writes it.
     pub text: String,
+    /// The decoded token ids.
     pub tokens: Vec<u32>,
+    /// The temperature of the decode that was kept.
     pub temperature: f32,
+    /// Mean log-probability of its tokens.
     pub avg_logprob: f64,
+    /// gzip compression ratio of its text (high: a repetition loop).
     pub compression_ratio: f64,
+    /// Probability that the window had no speech.
     pub no_speech_prob: f64,
     /// With word timestamps: the segment's words.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,9 +100,11 @@ pub struct Segment {
 /// A finished transcription with its timings.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Transcript {
+    /// The language code (`en`, `de`, ...), given or detected.
     pub language: Option<String>,
     /// Probability of the detected language (absent when it was given).
     pub language_probability: Option<f64>,
+    /// The timed segments.
     pub segments: Vec<Segment>,
     /// 30 s segments encoded and decoded.
     pub windows: usize,

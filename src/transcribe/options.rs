@@ -8,15 +8,19 @@ use super::search::Decoded;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Task {
+    /// Speech to text in its own language.
     Transcribe,
+    /// Speech to English text.
     Translate,
 }
 
 /// Decoding settings.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DecodingOptions {
     /// A language code (`en`, `de`, ...); `None` detects it on the first 30 s.
     pub language: Option<String>,
+    /// Transcribe or translate to English.
     pub task: Task,
     /// Hypotheses of the beam search at temperature 0 (1: greedy).
     pub beam_size: usize,
@@ -28,8 +32,11 @@ pub struct DecodingOptions {
     pub length_penalty: f32,
     /// Tried in order until a decode passes the thresholds.
     pub temperatures: Vec<f32>,
+    /// A decode whose text compresses better than this (a loop) is retried hotter.
     pub compression_ratio_threshold: Option<f64>,
+    /// A decode whose mean log-probability is below this is retried hotter.
     pub logprob_threshold: Option<f64>,
+    /// A window whose no-speech probability is above this (and log-probability below the threshold) is silence.
     pub no_speech_threshold: Option<f64>,
     /// Prompt each window with the text decoded so far (faster-whisper's default; off here: one
     /// bad window can then derail the next, and it made faster-whisper drop two windows of the

@@ -10,11 +10,14 @@ use crate::vad::{SpeechMap, SpeechRange};
 /// A stretch of the recording that was transcribed, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct SpeechSpan {
+    /// Start (seconds).
     pub start: f64,
+    /// End (seconds).
     pub end: f64,
 }
 
 impl SpeechSpan {
+    /// A range of samples as seconds.
     pub fn of(range: &SpeechRange) -> Self {
         let sample_rate = crate::audio::SAMPLE_RATE as f64;
         SpeechSpan {

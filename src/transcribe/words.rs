@@ -27,7 +27,9 @@ const UNSPACED_LANGUAGES: [&str; 6] = ["zh", "ja", "th", "lo", "my", "yue"];
 pub struct Word {
     /// The word as decoded, with its leading space and merged punctuation.
     pub word: String,
+    /// Start (seconds).
     pub start: f64,
+    /// End (seconds).
     pub end: f64,
     /// Mean probability of the word's tokens.
     pub probability: f64,

@@ -39,7 +39,9 @@ impl Default for VadOptions {
 /// A range of speech in samples of the recording, `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SpeechRange {
+    /// First sample.
     pub start: usize,
+    /// One past the last sample.
     pub end: usize,
 }
 
