@@ -3,9 +3,13 @@
 //! installed, a glibc older than XRT's, no device): that is reported as the reason the NPU is
 //! unavailable, never a crash, and the CPU path runs.
 //!
-//! What exists: loading the shim and resolving its whole C interface (device, xclbin
-//! registration, hw_context, kernel, group ids, buffer objects, run, runlist, sync, wait).
-//! What does not yet: executing our call plan through it (no kernels are built; see README).
+//! `XrtShim` loads the shim and resolves its whole C interface (device, xclbin registration,
+//! hw_context, kernel, group ids, buffer objects, run, runlist, sync, wait). `XrtSession` opens
+//! the device, registers our xclbin (checked against `xclbin/manifest.json`), creates one
+//! hardware context and the kernels, and runs each call of the plan as one run: every buffer in
+//! the memory group of its own argument, instructions as arg 1, inputs synced, a bounded wait,
+//! outputs synced back. Runlists are resolved but not used yet (one run per call). Verified here
+//! against a stand-in shim (src/tests/xrt_mock.rs); no kernel has run on hardware (README).
 
 use std::path::PathBuf;
 
