@@ -6,7 +6,7 @@
 //! window to its own maximum minus 8; `(x + 4) / 4`. The STFT and filterbank run in f64 so that our
 //! result sits on the exact value of the formula, not on one float32 rounding of it.
 
-pub mod filterbank;
+mod filterbank;
 
 use std::sync::Arc;
 
