@@ -139,3 +139,36 @@ fn a_transcriber_shared_by_threads_transcribes_with_a_random_model() {
         assert!(!transcript.ledger.is_empty());
     }
 }
+
+#[test]
+fn a_half_or_broken_tokenizer_stops_transcription_but_not_encoding() {
+    let tiny_dir = common::fixture("models/tiny-random-hf");
+    for (file, text, want) in [
+        ("tokenizer.json", "{}", "generation_config.json is missing"),
+        ("generation_config.json", "{}", "tokenizer.json is missing"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["config.json", "model.safetensors"] {
+            std::fs::copy(tiny_dir.join(f), dir.path().join(f)).unwrap();
+        }
+        std::fs::write(dir.path().join(file), text).unwrap();
+        let model = Model::open(dir.path()).unwrap();
+        assert!(!model.can_transcribe());
+        let encoder = Encoder::new(&model, &exact()).unwrap();
+        assert_eq!(encoder.encode(&recording(1, 0)).unwrap().windows(), 1);
+        let refused = Transcriber::new(&model, TranscribeOptions::default()).unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::InvalidInput);
+        assert!(refused.to_string().contains(want), "{refused}");
+    }
+    // Both present, the tokenizer corrupt: named with the file.
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(tiny_dir.join(f), dir.path().join(f)).unwrap();
+    }
+    std::fs::write(dir.path().join("tokenizer.json"), "not json").unwrap();
+    std::fs::write(dir.path().join("generation_config.json"), "{}").unwrap();
+    let model = Model::open(dir.path()).unwrap();
+    let refused = Transcriber::new(&model, TranscribeOptions::default()).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::InvalidInput);
+    assert!(refused.to_string().contains("tokenizer.json"), "{refused}");
+}

@@ -31,13 +31,37 @@ pub(crate) enum Weights {
     Synthetic { name: String, config: Config },
 }
 
+/// Why a model cannot transcribe: a file and what is wrong with it.
+#[derive(Debug, Clone)]
+pub(crate) struct TextProblem {
+    path: PathBuf,
+    reason: String,
+}
+
+impl TextProblem {
+    fn of(path: &Path, error: Error) -> Self {
+        let (path, reason) = match error {
+            Error::Model { path, reason } => (path, reason),
+            Error::ReadInput { path, source } => (path, format!("cannot read: {source}")),
+            other => (path.to_path_buf(), other.to_string()),
+        };
+        TextProblem { path, reason }
+    }
+
+    pub(crate) fn to_error(&self) -> Error {
+        Error::model(&self.path, &self.reason)
+    }
+}
+
 /// What a model directory holds, opened.
 pub(crate) struct Files {
     pub(crate) weights: Weights,
     /// The directory the model was opened from (a file's parent for a bare safetensors file).
     pub(crate) dir: PathBuf,
     /// `tokenizer.json` and `generation_config.json`, when both are present.
-    pub(crate) text: Option<(Tokenizer, GenerationConfig)>,
+    /// `tokenizer.json` and `generation_config.json`, or why transcription cannot use them
+    /// (reported by `Transcriber::new`: encoding never needs them).
+    pub(crate) text: std::result::Result<(Tokenizer, GenerationConfig), TextProblem>,
     weights_sha256: std::sync::OnceLock<String>,
 }
 
@@ -100,8 +124,8 @@ impl Model {
     /// sharded index, and for transcription `tokenizer.json` and `generation_config.json`) or a
     /// bare `.safetensors` file (dimensions inferred from the shapes; encoding only).
     ///
-    /// A directory with a tokenizer but no generation config (or the reverse) is an error: it
-    /// would transcribe wrongly.
+    /// A missing, partial or unreadable tokenizer or generation config does not stop encoding;
+    /// [`Transcriber::new`](crate::Transcriber::new) reports it.
     pub fn open(path: impl AsRef<Path>) -> Result<Model> {
         let path = path.as_ref();
         let file = ModelFile::open(path)?;
@@ -113,24 +137,30 @@ impl Model {
         let tokenizer = dir.join("tokenizer.json");
         let generation = dir.join("generation_config.json");
         let text = match (path.is_dir(), tokenizer.is_file(), generation.is_file()) {
-            (true, true, true) => Some((
-                Tokenizer::from_file(&tokenizer)?,
-                GenerationConfig::from_file(&generation)?,
-            )),
+            (true, true, true) => Tokenizer::from_file(&tokenizer)
+                .map_err(|e| TextProblem::of(&tokenizer, e))
+                .and_then(|t| {
+                    GenerationConfig::from_file(&generation)
+                        .map(|g| (t, g))
+                        .map_err(|e| TextProblem::of(&generation, e))
+                }),
             (true, true, false) | (true, false, true) => {
                 let missing = if tokenizer.is_file() {
                     "generation_config.json"
                 } else {
                     "tokenizer.json"
                 };
-                return Err(Error::model(
-                    path,
-                    format!(
+                Err(TextProblem {
+                    path: dir.clone(),
+                    reason: format!(
                         "{missing} is missing: the directory holds only half of what transcription needs"
                     ),
-                ));
+                })
             }
-            _ => None,
+            _ => Err(TextProblem {
+                path: path.to_path_buf(),
+                reason: "no tokenizer.json and generation_config.json: this model can encode but not transcribe".into(),
+            }),
         };
         Ok(Model {
             inner: Arc::new(Files {
@@ -179,7 +209,10 @@ impl Model {
                     config,
                 },
                 dir: PathBuf::new(),
-                text: None,
+                text: Err(TextProblem {
+                    path: PathBuf::from(size),
+                    reason: "synthetic weights: this model can encode but not transcribe".into(),
+                }),
                 weights_sha256: std::sync::OnceLock::new(),
             }),
         })
@@ -233,7 +266,7 @@ impl Model {
 
     /// Whether the directory holds the tokenizer and generation config transcription needs.
     pub fn can_transcribe(&self) -> bool {
-        self.inner.text.is_some()
+        self.inner.text.is_ok()
     }
 
     /// English-only models (`tiny.en`, ...) cannot detect a language or translate.
@@ -241,7 +274,7 @@ impl Model {
         self.inner
             .text
             .as_ref()
-            .is_some_and(|(_, generation)| generation.is_multilingual)
+            .is_ok_and(|(_, generation)| generation.is_multilingual)
     }
 }
 

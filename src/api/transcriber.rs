@@ -72,12 +72,11 @@ impl Transcriber {
     /// not their sum) and check the options against the model (an English-only model cannot
     /// translate, a language must be one the model knows).
     pub fn new(model: &Model, options: TranscribeOptions) -> Result<Transcriber> {
-        let Some((tokenizer, generation)) = &model.inner.text else {
-            return Err(Error::model(
-                model.dir(),
-                "no tokenizer.json and generation_config.json: this model can encode but not transcribe",
-            ));
-        };
+        let (tokenizer, generation) = model
+            .inner
+            .text
+            .as_ref()
+            .map_err(|problem| problem.to_error())?;
         let precision = options.encoder.precision.resolve();
         let kv_storage = options.kv_storage.unwrap_or(match precision {
             Precision::Bf16 => KvStorage::F16,
@@ -160,7 +159,7 @@ impl Transcriber {
             .inner
             .text
             .as_ref()
-            .expect("checked in Transcriber::new");
+            .map_err(|problem| problem.to_error())?;
         let (vad_ms, speech, selected) = match self.vad.as_deref() {
             Some((vad, options)) => {
                 let started = Instant::now();
