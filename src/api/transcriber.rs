@@ -204,7 +204,11 @@ impl Transcriber {
             let mel = self.encoder.front_end().whole(samples);
             let mel_ms = started.elapsed().as_secs_f64() * 1e3;
             let mut encode = |window: &[f32]| -> Result<Vec<f32>> {
-                Ok(stream.encode_mel(window)?.iter().copied().collect())
+                Ok(stream
+                    .encode_mel(window)?
+                    .as_slice()
+                    .expect("standard layout")
+                    .to_vec())
             };
             // 100 mel frames per second of audio.
             let mut transcript = decoding.run(&mel, &mut encode, &mut |seek, content| {
