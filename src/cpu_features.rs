@@ -40,3 +40,12 @@ pub fn has_avx512_bf16() -> bool {
         false
     }
 }
+
+/// The CPU's model name from the text of `/proc/cpuinfo`.
+pub fn model_name(cpuinfo: &str) -> Option<String> {
+    cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, m)| m.trim().to_string())
+}

@@ -177,12 +177,7 @@ fn cpu_check(root: &Path) -> Check {
         .map(|(_, f)| f.split_whitespace().collect())
         .unwrap_or_default();
     let has = |f: &str| flags.contains(&f);
-    let model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, m)| m.trim().to_string())
-        .unwrap_or_else(|| "unknown CPU".into());
+    let model = crate::cpu_features::model_name(&cpuinfo).unwrap_or_else(|| "unknown CPU".into());
     let threads = cpuinfo
         .lines()
         .filter(|l| l.starts_with("processor"))

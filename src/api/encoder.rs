@@ -13,8 +13,8 @@ use crate::error::{Error, Result};
 use crate::exec::npu::{FAULT_ENV, Fault};
 use crate::exec::{CompiledEncoder, Device, EncoderState, ExecOptions, LedgerEntry};
 use crate::mel::{HOP_LENGTH, LogMel, WINDOW_SAMPLES};
-use crate::model::EncoderModel;
 use crate::model::config::ENCODER_FRAMES;
+use crate::model::{EncoderModel, layers_to_load};
 use crate::npu::cost;
 pub use crate::npu::cost::{DeviceModel as NpuCostModel, Projection as NpuProjection};
 
@@ -125,20 +125,10 @@ impl Encoder {
         let weights = match &model.inner.weights {
             Weights::File(file) => EncoderModel::from_source(file, options.layers)?,
             Weights::Synthetic { config, .. } => {
-                let layers = options.layers.unwrap_or(config.encoder_layers);
-                if layers > config.encoder_layers {
-                    return Err(Error::Usage(format!(
-                        "--layers {layers}: the model has only {} encoder layers",
-                        config.encoder_layers
-                    )));
-                }
-                EncoderModel::synthetic(config, layers)
+                EncoderModel::synthetic(config, layers_to_load(config, options.layers)?)
             }
         };
         let compiled = CompiledEncoder::new(&weights, options.exec_options()?)?;
-        if let Some(note) = compiled.device_note() {
-            tracing::info!("{note}");
-        }
         Ok(Encoder {
             compiled: Arc::new(compiled),
             front_end: LogMel::new(model.config().num_mel_bins),
@@ -158,7 +148,8 @@ impl Encoder {
             samples.is_empty().then_some(&[][..]),
         ) {
             crate::interrupt::check()?;
-            values.extend(stream.encode_samples(chunk)?.iter());
+            let window = stream.encode_samples(chunk)?;
+            values.extend_from_slice(window.as_slice().expect("standard layout"));
         }
         Ok(Embeddings {
             values,
@@ -283,13 +274,7 @@ impl EncoderStream {
             )));
         }
         self.front_end.window(window, &mut self.mel);
-        let mel = std::mem::take(&mut self.mel);
-        let result = self
-            .compiled
-            .encode_window(&mut self.state, &mel)
-            .map(|_| ());
-        self.mel = mel;
-        result?;
+        self.compiled.encode_window(&mut self.state, &self.mel)?;
         Ok(self.last())
     }
 

@@ -32,12 +32,7 @@ pub struct MachineInfo {
 /// Describe this machine.
 pub fn machine_info() -> MachineInfo {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, m)| m.trim().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let cpu = crate::cpu_features::model_name(&cpuinfo).unwrap_or_else(|| "unknown".into());
     #[cfg(target_arch = "x86_64")]
     let isa: Vec<&'static str> = [
         ("avx2", std::arch::is_x86_feature_detected!("avx2")),

@@ -100,6 +100,18 @@ impl ModelFile {
     }
 }
 
+/// Encoder layers to load: all of `config`'s, or the first `max_layers` of them.
+pub fn layers_to_load(config: &Config, max_layers: Option<usize>) -> Result<usize> {
+    match max_layers {
+        Some(n) if n > config.encoder_layers => Err(Error::Usage(format!(
+            "--layers {n}: the model has only {} encoder layers",
+            config.encoder_layers
+        ))),
+        Some(n) => Ok(n),
+        None => Ok(config.encoder_layers),
+    }
+}
+
 impl EncoderModel {
     #[cfg(any(test, feature = "internals"))]
     /// Load a model directory or safetensors file (see `ModelFile::open`). `max_layers` loads
@@ -111,17 +123,7 @@ impl EncoderModel {
     /// The encoder weights of an opened model.
     pub fn from_source(source: &ModelFile, max_layers: Option<usize>) -> Result<Self> {
         let ModelFile { name, config, file } = source;
-        let layers = match max_layers {
-            Some(n) if n > config.encoder_layers => {
-                return Err(Error::Usage(format!(
-                    "--layers {n}: the model has only {} encoder layers",
-                    config.encoder_layers
-                )));
-            }
-            Some(n) => n,
-            None => config.encoder_layers,
-        };
-        let encoder = EncoderWeights::load(file, config, layers)?;
+        let encoder = EncoderWeights::load(file, config, layers_to_load(config, max_layers)?)?;
         let outside: Vec<&str> = file
             .names()
             .filter(|n| !n.starts_with("model.encoder.") && !n.starts_with("encoder."))

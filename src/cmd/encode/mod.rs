@@ -12,7 +12,7 @@ use super::{elapsed_ms, inputs};
 use crate::audio::{self, AudioSource, SAMPLE_RATE};
 use crate::cli::{EncodeArgs, GlobalArgs};
 use crate::export::{self, OutputTarget};
-use crate::mel::{self, HOP_LENGTH, LogMel, N_FFT};
+use crate::mel::{self, HOP_LENGTH, N_FFT};
 use crate::{
     Device, Encoder, EncoderOptions, EncoderStream, Error, Precision, Result, placement_summary,
 };
@@ -53,22 +53,11 @@ struct Context {
     /// `--verify` with `--precision bf16`: an f32 CPU encoder the bf16 output is compared with.
     reference: std::cell::RefCell<Option<EncoderStream>>,
     encoder: Encoder,
-    front_end: LogMel,
-    model_name: String,
     model: crate::Model,
     trim: bool,
     split: bool,
-    /// The model's dimensions (for the report).
-    config: crate::ModelConfig,
     /// `--vad`: encode only the windows with speech.
     vad: Option<(crate::Vad, crate::VadOptions)>,
-}
-
-impl Context {
-    /// The weights' sha256 for the provenance record (hashed once per run, on first use).
-    fn model_sha256(&self) -> Result<String> {
-        self.model.weights_sha256()
-    }
 }
 
 pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
@@ -136,10 +125,7 @@ pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
     let mut stream = encoder.stream();
     let context = Context {
         reference: std::cell::RefCell::new(reference),
-        front_end: encoder.front_end().clone(),
-        model_name: model.name().to_string(),
         model: model.clone(),
-        config: model.config().clone(),
         encoder,
         trim: args.trim,
         split: args.split,
@@ -228,7 +214,8 @@ fn encode_one(
     progress.set_position(0);
     let mut stats = StatisticsAccumulator::default();
     let (mut mel_ms, mut encoder_ms, mut export_ms) = (0.0, 0.0, 0.0);
-    let mut mel = vec![0.0f32; context.front_end.window_len()];
+    let front_end = context.encoder.front_end();
+    let mut mel = vec![0.0f32; front_end.window_len()];
     let mut kept = Vec::new();
     let mut precision_check: Option<PrecisionCheck> = None;
     let mut run_windows = |sink: &mut dyn FnMut(&[f32]) -> std::io::Result<()>| -> Result<()> {
@@ -237,9 +224,7 @@ fn encode_one(
             let start = (w * mel::WINDOW_SAMPLES).min(audio.samples.len());
             let end = (start + mel::WINDOW_SAMPLES).min(audio.samples.len());
             let started = Instant::now();
-            context
-                .front_end
-                .window(&audio.samples[start..end], &mut mel);
+            front_end.window(&audio.samples[start..end], &mut mel);
             mel_ms += elapsed_ms(started);
             let started = Instant::now();
             let embeddings = stream.encode_mel(&mel)?;
@@ -295,9 +280,9 @@ fn encode_one(
             let placement = placement_summary(stream.ledger());
             let mut metadata = provenance(
                 source,
-                &context.model_name,
-                context.model_sha256()?,
-                context.front_end.n_mels(),
+                context.model.name(),
+                context.model.weights_sha256()?,
+                front_end.n_mels(),
                 audio.duration_secs(),
                 windows,
                 context.trim,

@@ -22,12 +22,12 @@ pub(super) fn report_single(
     load_ms: f64,
     total_ms: f64,
 ) {
-    let config = &context.config;
+    let config = context.model.config();
     let d = config.d_model;
     let (windows, shape, stats) = (done.windows, &done.shape, &done.stats);
     let (decode_ms, mel_ms, encoder_ms, export_ms) =
         (done.decode_ms, done.mel_ms, done.encoder_ms, done.export_ms);
-    let model_name = &context.model_name;
+    let model_name = context.model.name();
     let ledger = stream.ledger();
     let calls_per_window = context.encoder.npu_calls_per_window();
     let placement = match calls_per_window {
