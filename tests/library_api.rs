@@ -8,8 +8,8 @@ mod common;
 use std::sync::Arc;
 
 use npu_whisper::{
-    Device, Encoder, EncoderOptions, ErrorKind, Model, Precision, TranscribeOptions, Transcriber,
-    mel::WINDOW_SAMPLES,
+    DecodingOptions, Device, Encoder, EncoderOptions, ErrorKind, Model, Precision,
+    TranscribeOptions, Transcriber, mel::WINDOW_SAMPLES,
 };
 
 /// The committed tiny random-weight model: config.json and weights only.
@@ -138,6 +138,31 @@ fn a_transcriber_shared_by_threads_transcribes_with_a_random_model() {
         assert_eq!(transcript.text(), "");
         assert!(!transcript.ledger.is_empty());
     }
+
+    // Per-request options: checked against the model, the weights shared.
+    let languages = model.languages();
+    assert!(languages.contains(&"en".to_string()) && languages.contains(&"su".to_string()));
+    let mut german = DecodingOptions::default();
+    german.language = Some("de".into());
+    let german = transcriber.with_decoding(german).unwrap();
+    assert_eq!(german.decoding().language.as_deref(), Some("de"));
+    assert_eq!(
+        german
+            .transcribe(&recording(10, 1))
+            .unwrap()
+            .language
+            .as_deref(),
+        Some("de")
+    );
+    assert_eq!(
+        transcriber.decoding().language,
+        None,
+        "the original is unchanged"
+    );
+    let mut klingon = DecodingOptions::default();
+    klingon.language = Some("tlh".into());
+    let refused = transcriber.with_decoding(klingon).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Usage, "{refused}");
 }
 
 #[test]

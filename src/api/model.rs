@@ -276,6 +276,25 @@ impl Model {
             .as_ref()
             .is_ok_and(|(_, generation)| generation.is_multilingual)
     }
+
+    /// The language codes the model can transcribe (`en`, `de`, ...; only `en` for an
+    /// English-only model; none for a model without its generation config).
+    pub fn languages(&self) -> Vec<String> {
+        match &self.inner.text {
+            Ok((_, generation)) if generation.is_multilingual => generation
+                .lang_to_id
+                .keys()
+                .map(|token| {
+                    token
+                        .trim_start_matches("<|")
+                        .trim_end_matches("|>")
+                        .to_string()
+                })
+                .collect(),
+            Ok(_) => vec!["en".to_string()],
+            Err(_) => Vec::new(),
+        }
+    }
 }
 
 /// A published Whisper size by its catalogue name, with its dimensions.

@@ -142,6 +142,33 @@ impl Transcriber {
         self
     }
 
+    /// The same loaded model decoding as `decoding` says (a service's per-request language,
+    /// prompt or temperature): cheap, the weights are shared; the options are checked against
+    /// the model as `new` checks them.
+    pub fn with_decoding(&self, decoding: DecodingOptions) -> Result<Transcriber> {
+        let (tokenizer, generation) = self
+            .model
+            .inner
+            .text
+            .as_ref()
+            .map_err(|problem| problem.to_error())?;
+        Decoding {
+            decoder: &self.decoder,
+            tokenizer,
+            generation,
+            options: decoding.clone(),
+        }
+        .check()?;
+        let mut transcriber = self.clone();
+        transcriber.options.decoding = decoding;
+        Ok(transcriber)
+    }
+
+    /// The decoding options in force.
+    pub fn decoding(&self) -> &DecodingOptions {
+        &self.options.decoding
+    }
+
     /// Transcribe a recording (16 kHz mono samples).
     pub fn transcribe(&self, samples: &[f32]) -> Result<Transcript> {
         self.transcribe_with_progress(samples, &mut |_, _| {})
