@@ -10,6 +10,7 @@ mod cmd;
 mod export;
 #[cfg(test)]
 mod man_page_tests;
+mod serve;
 
 use clap::Parser;
 use cli::Cli;
@@ -20,8 +21,12 @@ use npu_whisper::*;
 
 fn main() {
     let cli = Cli::parse();
-    init_logging(cli.global.verbose, cli.global.quiet);
-    npu_whisper::install_signal_handlers();
+    let serving = matches!(cli.command, cli::Command::Serve(_));
+    init_logging(cli.global.verbose, cli.global.quiet, serving);
+    // The service handles SIGTERM and Ctrl-C itself (it drains instead of stopping work).
+    if !serving {
+        npu_whisper::install_signal_handlers();
+    }
     if let Some(threads) = cli.global.threads
         && let Err(e) = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.get())
@@ -39,10 +44,12 @@ fn main() {
     }
 }
 
-fn init_logging(verbose: u8, quiet: bool) {
+/// Logs on stderr: warnings by default; a service logs each request (info) with its time.
+fn init_logging(verbose: u8, quiet: bool, serving: bool) {
     use tracing_subscriber::EnvFilter;
     let level = match (quiet, verbose) {
         (true, _) => "error",
+        (false, 0) if serving => "info",
         (false, 0) => "warn",
         (false, 1) => "info",
         (false, 2) => "debug",
@@ -58,11 +65,14 @@ fn init_logging(verbose: u8, quiet: bool) {
         )
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(directives));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .init();
+        .with_target(false);
+    if serving {
+        logs.init();
+    } else {
+        logs.without_time().init();
+    }
 }

@@ -121,6 +121,65 @@ pub fn decode_bytes(bytes: Vec<u8>, path: &Path) -> Result<Audio> {
     })
 }
 
+/// Raw PCM (as the Wyoming protocol streams it): little-endian integer samples of `width`
+/// bytes (1: unsigned 8-bit; 2, 3, 4: signed), `channels` interleaved, at `rate` Hz; downmixed
+/// and resampled as files are. `what` names the source in messages.
+pub fn from_pcm(bytes: &[u8], rate: u32, width: u16, channels: u16, what: &str) -> Result<Audio> {
+    let path = Path::new(what);
+    if !(1..=4).contains(&width) {
+        return Err(Error::audio(
+            path,
+            format!("sample width {width} bytes (1 to 4 allowed)"),
+        ));
+    }
+    if channels == 0 || rate == 0 {
+        return Err(Error::audio(path, "0 channels or a rate of 0 Hz"));
+    }
+    let frame = width as usize * channels as usize;
+    if !bytes.len().is_multiple_of(frame) {
+        return Err(Error::audio(
+            path,
+            format!(
+                "{} bytes is not a whole number of {frame}-byte frames",
+                bytes.len()
+            ),
+        ));
+    }
+    if bytes.is_empty() {
+        return Err(Error::audio(path, "contains no audio samples"));
+    }
+    let scale = 1.0 / (1u64 << (8 * width as u32 - 1)) as f32;
+    let interleaved: Vec<f32> = bytes
+        .chunks_exact(width as usize)
+        .map(|sample| match sample {
+            [b] => (*b as i32 - 128) as f32 * scale,
+            _ => {
+                // Sign-extend from the top byte: shift the little-endian bytes into the top of
+                // an i32, then back down.
+                let mut word = [0u8; 4];
+                word[4 - sample.len()..].copy_from_slice(sample);
+                (i32::from_le_bytes(word) >> (8 * (4 - sample.len()))) as f32 * scale
+            }
+        })
+        .collect();
+    let mono = downmix(interleaved, channels as usize);
+    let samples = if rate == SAMPLE_RATE {
+        mono
+    } else {
+        resample::to_16k(&mono, rate)
+            .map_err(|reason| Error::audio(path, format!("cannot resample: {reason}")))?
+    };
+    Ok(Audio {
+        samples,
+        source: SourceFormat {
+            container: "pcm",
+            codec: format!("pcm s{}", 8 * width),
+            sample_rate: rate,
+            channels,
+        },
+    })
+}
+
 fn read_all(source: &AudioSource) -> Result<Vec<u8>> {
     let path = source.display_path();
     let read_error = |source| Error::ReadInput {
@@ -192,6 +251,38 @@ fn downmix(interleaved: Vec<f32>, channels: usize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pcm_of_every_width_reads_as_the_same_signal() {
+        // One frame pair: full-scale negative, then half-scale positive, in each width.
+        let cases: [(u16, Vec<u8>); 4] = [
+            (1, vec![0, 192]),
+            (2, [i16::MIN.to_le_bytes(), 16384i16.to_le_bytes()].concat()),
+            (3, vec![0, 0, 0x80, 0, 0, 0x40]),
+            (
+                4,
+                [i32::MIN.to_le_bytes(), (1i32 << 30).to_le_bytes()].concat(),
+            ),
+        ];
+        for (width, bytes) in cases {
+            let audio = from_pcm(&bytes, 16_000, width, 1, "chunk").unwrap();
+            assert_eq!(audio.samples, vec![-1.0, 0.5], "width {width}");
+        }
+        // Stereo averages its channels; 8 kHz doubles in length.
+        let stereo = [1000i16, 3000, -1000, -3000].map(i16::to_le_bytes).concat();
+        let mono = from_pcm(&stereo, 16_000, 2, 2, "chunk").unwrap();
+        assert_eq!(mono.samples, vec![2000.0 / 32768.0, -2000.0 / 32768.0]);
+        let slow = from_pcm(&vec![0u8; 1600], 8_000, 2, 1, "chunk").unwrap();
+        assert_eq!(slow.samples.len(), 1600);
+        for (bytes, width, channels, why) in [
+            (vec![0u8; 3], 2, 1, "whole number"),
+            (vec![0u8; 4], 5, 1, "sample width 5"),
+            (vec![], 2, 1, "no audio"),
+        ] {
+            let e = from_pcm(&bytes, 16_000, width, channels, "chunk").unwrap_err();
+            assert!(e.to_string().contains(why), "{e}");
+        }
+    }
 
     #[test]
     fn downmix_averages_channels_and_keeps_identical_channels_exact() {

@@ -7,7 +7,7 @@ mod encode;
 mod inputs;
 mod mel;
 mod model;
-mod transcribe;
+pub(crate) mod transcribe;
 
 use crate::Result;
 use crate::cli::{Cli, Command};
@@ -31,6 +31,7 @@ pub fn run(cli: &Cli) -> Result<i32> {
         Command::Model(args) => model::run(args, &cli.global).map(|()| 0),
         Command::Bench(args) => bench::run(args, &cli.global).map(|()| 0),
         Command::Doctor(_) => doctor::run(&cli.global),
+        Command::Serve(args) => crate::serve::run(args, &cli.global),
         Command::Completions(args) => {
             use std::io::Write;
             std::io::stdout()

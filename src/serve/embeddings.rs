@@ -1,0 +1,131 @@
+//! `POST /v1/audio/embeddings` (ours, not OpenAI's): multipart `file`, `model`, `format`
+//! (`npy`, `safetensors` or `json`) and `trim`; the encoder's output as `encode` writes it, with
+//! the placement summary in `X-Npu-Whisper-Placement` (and in the JSON and safetensors
+//! metadata).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::errors::ApiError;
+use super::form;
+use super::openai::{AudioSeconds, check_duration, loaded_model, not_multipart};
+use super::state::Service;
+use crate::{Embeddings, audio, export};
+
+#[derive(Clone, Copy)]
+enum Format {
+    Npy,
+    Safetensors,
+    Json,
+}
+
+pub async fn embeddings(
+    State(service): State<Arc<Service>>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let multipart = multipart.map_err(not_multipart)?;
+    let admission = service.pool.admit()?;
+    let mut form = form::read(multipart, &service.limits).await?;
+    let upload = form.take_file()?;
+    let loaded = loaded_model(&service, form.get("model"))?;
+    let format = match form.get("format").unwrap_or("npy") {
+        "npy" => Format::Npy,
+        "safetensors" => Format::Safetensors,
+        "json" => Format::Json,
+        _ => {
+            return Err(ApiError::bad_field(
+                "format",
+                "format must be npy, safetensors or json.",
+            ));
+        }
+    };
+    let trim = match form.get("trim").unwrap_or("false") {
+        "true" | "1" => true,
+        "false" | "0" => false,
+        _ => return Err(ApiError::bad_field("trim", "trim must be true or false.")),
+    };
+    let encoder = loaded.encoder.clone();
+    let max_audio_s = service.limits.max_audio_s;
+    let (embeddings, duration) = admission
+        .run(move || -> Result<(Embeddings, f64), ApiError> {
+            let audio = audio::decode_bytes(upload.bytes, Path::new(&upload.name))?;
+            let duration = audio.duration_secs();
+            check_duration(duration, max_audio_s)?;
+            Ok((encoder.encode(&audio.samples)?, duration))
+        })
+        .await??;
+    service
+        .metrics
+        .record_work("/v1/audio/embeddings", duration, embeddings.ledger());
+
+    let placement = embeddings.placement();
+    let (shape, values): (Vec<usize>, &[f32]) = if trim {
+        let view = embeddings.trimmed();
+        (
+            view.shape().to_vec(),
+            view.to_slice().expect("standard layout"),
+        )
+    } else {
+        let view = embeddings.view();
+        (
+            view.shape().to_vec(),
+            view.to_slice().expect("standard layout"),
+        )
+    };
+    let (content_type, body) = match format {
+        Format::Npy => {
+            let mut body = export::npy_header(&shape);
+            export::write_f32(&mut body, values).expect("writing to memory");
+            ("application/octet-stream", body)
+        }
+        Format::Safetensors => {
+            let metadata: HashMap<String, String> = [
+                (
+                    "producer",
+                    format!("npu-whisper {}", env!("CARGO_PKG_VERSION")),
+                ),
+                ("model", loaded.name.clone()),
+                ("duration_s", format!("{duration:.6}")),
+                ("windows", embeddings.windows().to_string()),
+                ("trimmed", trim.to_string()),
+                ("placement", placement.clone()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            let mut body = export::safetensors_header("embeddings", &shape, &metadata);
+            export::write_f32(&mut body, values).expect("writing to memory");
+            ("application/octet-stream", body)
+        }
+        Format::Json => {
+            let doc = json!({
+                "model": loaded.name,
+                "shape": shape,
+                "duration_s": duration,
+                "trimmed": trim,
+                "placement": placement,
+                "embeddings": values,
+            });
+            ("application/json", doc.to_string().into_bytes())
+        }
+    };
+    let mut response = ([(header::CONTENT_TYPE, content_type)], body).into_response();
+    if let Ok(value) = HeaderValue::from_str(&placement) {
+        response
+            .headers_mut()
+            .insert("x-npu-whisper-placement", value);
+    }
+    response.headers_mut().insert(
+        "x-npu-whisper-shape",
+        HeaderValue::from_str(&format!("{shape:?}")).expect("ascii"),
+    );
+    response.extensions_mut().insert(AudioSeconds(duration));
+    Ok(response)
+}

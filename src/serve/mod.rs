@@ -1,0 +1,428 @@
+//! `npu-whisper serve`: the models loaded once and shared by every request; HTTP (OpenAI's
+//! audio API, our embeddings, /health, /metrics) and optionally Wyoming over TCP. The service
+//! is a client of the library's public API like the other commands: handlers turn a request
+//! into the calls `transcribe` and `encode` make. On SIGTERM or Ctrl-C it stops taking
+//! requests (503), finishes those it accepted within --grace-s, and exits 0.
+
+mod embeddings;
+mod errors;
+mod form;
+mod languages;
+mod limits;
+mod metrics;
+mod openai;
+mod state;
+mod wyoming;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
+
+use self::errors::ApiError;
+use self::limits::{ApiKey, Limits};
+use self::state::{Loaded, Pool, Service};
+use crate::cli::{GlobalArgs, ServeArgs};
+use crate::{EncoderOptions, Error, Result, TranscribeOptions, Transcriber};
+
+/// Requests at once when --max-concurrency is not given: measured on the 2-core test machine
+/// (README "Serving"), two concurrent requests gave more audio per second than one, because a
+/// decoder's token loop leaves cores idle that another request's work fills; more than the pool
+/// has threads only adds waiting.
+fn default_concurrency() -> usize {
+    rayon::current_num_threads().clamp(1, 2)
+}
+
+pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Result<i32> {
+    let limits = Limits::new(args.max_upload_mb, args.max_audio_s, args.client_timeout_s)?;
+    let key = args.api_key_file.as_deref().map(ApiKey::read).transpose()?;
+    let concurrency = args
+        .max_concurrency
+        .map_or_else(default_concurrency, |n| n.get());
+    let service = Arc::new(Service::new(
+        limits,
+        key,
+        Pool::new(concurrency, args.queue),
+    ));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("serve-io")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Runtime(format!("cannot start the service's runtime: {e}")))?;
+    let outcome = runtime.block_on(serve(args, global, service));
+    // A model still loading (the load failed elsewhere, or a signal came first) is not waited
+    // for.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    outcome
+}
+
+async fn serve(args: &ServeArgs, global: &GlobalArgs, service: Arc<Service>) -> Result<i32> {
+    let http = bind(&args.host, args.port).await?;
+    tracing::info!(
+        "listening on http://{}",
+        http.local_addr().map_err(io_error)?
+    );
+    let wyoming = match args.wyoming_port {
+        Some(port) => {
+            let listener = bind(&args.host, port).await?;
+            tracing::info!(
+                "wyoming on tcp://{}",
+                listener.local_addr().map_err(io_error)?
+            );
+            Some(listener)
+        }
+        None => None,
+    };
+    if service.key.is_none() && !is_loopback(&args.host) {
+        tracing::warn!(
+            "listening on {} without --api-key-file: anyone who can reach it can use it",
+            args.host
+        );
+    }
+
+    let stop = Arc::new(Notify::new());
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    let app = router(service.clone());
+    let http_task = tokio::spawn(accept_http(
+        http,
+        app,
+        service.limits.client_timeout,
+        stop.clone(),
+        connections,
+    ));
+    let wyoming_task = wyoming
+        .map(|listener| tokio::spawn(wyoming::serve(listener, service.clone(), stop.clone())));
+
+    let loading = tokio::task::spawn_blocking({
+        let models = args.model.clone();
+        let options = load_options(args, global)?;
+        move || load(&models, options)
+    });
+    tokio::pin!(loading);
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    tokio::select! {
+        loaded = &mut loading => {
+            let models = loaded.map_err(|e| Error::Runtime(format!("loading the models: {e}")))??;
+            let _ = service.models.set(models);
+            tracing::info!(
+                "ready: {} request(s) at once, {} more may wait",
+                service.pool.concurrency(),
+                args.queue
+            );
+            (&mut signal).await;
+        }
+        () = &mut signal => {}
+    }
+
+    // Drain: refuse new requests, wait for the accepted ones.
+    service.draining.store(true, Ordering::SeqCst);
+    tracing::info!(
+        "shutting down: {} accepted request(s) to finish within {} s; new requests get 503",
+        service.accepted(),
+        args.grace_s
+    );
+    tokio::spawn(async {
+        shutdown_signal().await;
+        eprintln!("npu-whisper: second signal: exiting without finishing the accepted requests");
+        std::process::exit(crate::ErrorKind::Interrupted.exit_code());
+    });
+    let grace = Duration::from_secs(args.grace_s);
+    let finished = tokio::time::timeout(grace, service.drained()).await.is_ok();
+    stop.notify_waiters();
+    let connections = http_task.await.map_err(|e| Error::Runtime(e.to_string()))?;
+    if let Some(task) = wyoming_task {
+        let _ = task.await;
+    }
+    // Idle keep-alive connections close now; a response still being written gets a moment.
+    let _ = tokio::time::timeout(Duration::from_secs(5), connections.shutdown()).await;
+    if finished {
+        tracing::info!("every accepted request answered; exiting");
+        Ok(0)
+    } else {
+        Err(Error::Runtime(format!(
+            "{} accepted request(s) still running after --grace-s {}; exiting without them",
+            service.accepted(),
+            args.grace_s
+        )))
+    }
+}
+
+fn io_error(e: std::io::Error) -> Error {
+    Error::Runtime(e.to_string())
+}
+
+async fn bind(host: &str, port: u16) -> Result<TcpListener> {
+    TcpListener::bind((host, port))
+        .await
+        .map_err(|e| Error::Usage(format!("cannot listen on {host}:{port}: {e}")))
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// What every model is loaded with: the command line's device, precision and decoding
+/// defaults (those of `transcribe`), and the VAD when asked for.
+struct LoadOptions {
+    transcribe: TranscribeOptions,
+    vad: Option<(crate::Vad, crate::VadOptions)>,
+    offline: bool,
+    device: crate::cli::DeviceArg,
+}
+
+fn load_options(args: &ServeArgs, global: &GlobalArgs) -> Result<LoadOptions> {
+    let transcribe = TranscribeOptions::default()
+        .encoder(
+            EncoderOptions::default()
+                .device(args.device.into())
+                .precision(args.precision.into())
+                .require_npu(args.require_npu),
+        )
+        .decoding(crate::cmd::transcribe::decoding_of(&args.decoding))
+        .kv_storage(crate::cmd::transcribe::kv_storage_of(args.kv_storage));
+    Ok(LoadOptions {
+        transcribe,
+        vad: crate::cmd::vad_of(&args.vad, global)?,
+        offline: global.offline,
+        device: args.device,
+    })
+}
+
+/// Open (fetching if needed) and load every model: the transcriber where the model has a
+/// tokenizer, the encoder alone where it has not.
+fn load(names: &[String], options: LoadOptions) -> Result<Vec<Loaded>> {
+    let started = Instant::now();
+    let mut names: Vec<String> = names.to_vec();
+    if names.is_empty() {
+        names.push(match std::env::var(crate::cmd::MODEL_ENV) {
+            Ok(v) if !v.is_empty() => v,
+            _ => crate::cmd::DEFAULT_MODEL.to_string(),
+        });
+    }
+    let mut loaded: Vec<Loaded> = Vec::new();
+    for name in names {
+        if loaded.iter().any(|m| m.name == name) {
+            continue;
+        }
+        let model = crate::Model::fetch(
+            &name,
+            &crate::FetchOptions::default()
+                .offline(options.offline)
+                .progress(crate::stderr_progress(true)),
+        )?;
+        let (encoder, transcriber) = if model.can_transcribe() {
+            let mut transcriber = Transcriber::new(&model, options.transcribe.clone())?;
+            if let Some((vad, vad_options)) = &options.vad {
+                transcriber = transcriber.with_vad(vad.clone(), vad_options.clone());
+            }
+            (transcriber.encoder().clone(), Some(transcriber))
+        } else {
+            tracing::warn!("{name} has no tokenizer: it serves embeddings only");
+            (
+                crate::Encoder::new(&model, &options.transcribe.encoder)?,
+                None,
+            )
+        };
+        crate::cmd::log_device_note(encoder.device_note(), options.device);
+        tracing::info!(
+            "loaded {name}: encoder {} on {}",
+            encoder.precision().name(),
+            if encoder.device_note().is_some() {
+                "the cpu"
+            } else {
+                "the requested device"
+            }
+        );
+        loaded.push(Loaded {
+            name,
+            model,
+            encoder,
+            transcriber,
+        });
+    }
+    tracing::info!(
+        "{} model(s) loaded in {:.0} ms",
+        loaded.len(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    Ok(loaded)
+}
+
+/// The routes and their layers. The API routes need the key (when one is set), are refused
+/// while draining, and read bodies under the size and time limits; /health and /metrics are
+/// open. Every response is logged and counted by route pattern.
+fn router(service: Arc<Service>) -> Router {
+    let limits = &service.limits;
+    let api = Router::new()
+        .route("/v1/audio/transcriptions", post(openai::transcriptions))
+        .route("/v1/audio/translations", post(openai::translations))
+        .route("/v1/audio/embeddings", post(embeddings::embeddings))
+        .route("/v1/models", get(openai::models))
+        .route("/v1/models/{model}", get(openai::model))
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(limits.max_upload_bytes as usize))
+        .layer(RequestBodyTimeoutLayer::new(limits.client_timeout))
+        .layer(middleware::from_fn_with_state(
+            service.clone(),
+            limits::require_key,
+        ))
+        .layer(middleware::from_fn_with_state(
+            service.clone(),
+            limits::admit_unless_draining,
+        ));
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .merge(api)
+        .fallback(not_found)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+        .layer(middleware::from_fn_with_state(service.clone(), log_request))
+        .with_state(service)
+}
+
+/// Serve HTTP/1.1 connections until `stop` fires; the returned watcher closes them.
+async fn accept_http(
+    listener: TcpListener,
+    app: Router,
+    header_timeout: Duration,
+    stop: Arc<Notify>,
+    connections: hyper_util::server::graceful::GracefulShutdown,
+) -> hyper_util::server::graceful::GracefulShutdown {
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    loop {
+        let stopped = stop.notified();
+        let (stream, peer): (_, SocketAddr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, do not spin or die.
+                    tracing::warn!("accepting a connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = stopped => return connections,
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            // Slow or stalled headers (slowloris) end the connection.
+            .header_read_timeout(header_timeout)
+            .serve_connection(TokioIo::new(stream), service.clone());
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("connection from {peer}: {e}");
+            }
+        });
+    }
+}
+
+/// One log line and the metrics for each request: method, route pattern, status, audio
+/// seconds, milliseconds.
+async fn log_request(
+    State(service): State<Arc<Service>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let response = next.run(request).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let audio_s = response
+        .extensions()
+        .get::<openai::AudioSeconds>()
+        .map_or(0.0, |a| a.0);
+    let status = response.status().as_u16();
+    service.metrics.record_request(&route, status, seconds);
+    tracing::info!(
+        "{method} {route} {status} audio {audio_s:.2} s {:.0} ms",
+        seconds * 1e3
+    );
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "No such route on this server.").code("unknown_route")
+}
+
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    ApiError::from(state::Panicked(message)).into_response()
+}
+
+/// Ready (200) once every model is loaded; 503 while loading and while draining.
+async fn health(State(service): State<Arc<Service>>) -> Response {
+    let (status, state) = match service.models.get() {
+        _ if service.draining.load(Ordering::SeqCst) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "draining")
+        }
+        None => (StatusCode::SERVICE_UNAVAILABLE, "loading"),
+        Some(_) => (StatusCode::OK, "ok"),
+    };
+    let models: Vec<&str> = service
+        .models
+        .get()
+        .map(|m| m.iter().map(|m| m.name.as_str()).collect())
+        .unwrap_or_default();
+    (
+        status,
+        axum::Json(json!({
+            "status": state,
+            "models": models,
+            "running": service.pool.running(),
+            "waiting": service.pool.waiting(),
+        })),
+    )
+        .into_response()
+}
+
+async fn metrics(State(service): State<Arc<Service>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        service
+            .metrics
+            .render(service.pool.waiting(), service.pool.running()),
+    )
+        .into_response()
+}
