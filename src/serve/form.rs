@@ -132,16 +132,21 @@ fn unreadable(error: MultipartError) -> ApiError {
         source = e.source();
     }
     match error.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "The request body is larger than this server accepts (see --max-upload-mb).",
-        )
-        .code("upload_too_large"),
+        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         _ => ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("The multipart form cannot be read: {}.", error.body_text()),
         ),
     }
+}
+
+/// 413: the body crossed --max-upload-mb.
+pub fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "The request body is larger than this server accepts (see --max-upload-mb).",
+    )
+    .code("upload_too_large")
 }
 
 /// The last path component of a client's file name, printable, at most 100 characters.

@@ -37,7 +37,8 @@ pub struct Limits {
 
 impl Limits {
     pub fn new(max_upload_mb: u64, max_audio_s: f64, client_timeout_s: u64) -> Result<Limits> {
-        if max_upload_mb == 0 || max_audio_s.is_nan() || max_audio_s <= 0.0 || client_timeout_s == 0 {
+        if max_upload_mb == 0 || max_audio_s.is_nan() || max_audio_s <= 0.0 || client_timeout_s == 0
+        {
             return Err(Error::Usage(
                 "--max-upload-mb, --max-audio-s and --client-timeout-s must be above 0".into(),
             ));

@@ -228,16 +228,18 @@ fn load(names: &[String], options: LoadOptions) -> Result<Vec<Loaded>> {
         });
     }
     let mut loaded: Vec<Loaded> = Vec::new();
-    for name in names {
-        if loaded.iter().any(|m| m.name == name) {
-            continue;
-        }
+    for asked in names {
         let model = crate::Model::fetch(
-            &name,
+            &asked,
             &crate::FetchOptions::default()
                 .offline(options.offline)
                 .progress(crate::stderr_progress(true)),
         )?;
+        // Requests name it by its short name (a directory's name, not its path).
+        let name = model.name().to_string();
+        if loaded.iter().any(|m| m.name == name) {
+            continue;
+        }
         let (encoder, transcriber) = if model.can_transcribe() {
             let mut transcriber = Transcriber::new(&model, options.transcribe.clone())?;
             if let Some((vad, vad_options)) = &options.vad {
@@ -289,6 +291,7 @@ fn router(service: Arc<Service>) -> Router {
         .route("/v1/models/{model}", get(openai::model))
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(limits.max_upload_bytes as usize))
+        .layer(middleware::map_response(too_large_as_json))
         .layer(RequestBodyTimeoutLayer::new(limits.client_timeout))
         .layer(middleware::from_fn_with_state(
             service.clone(),
@@ -372,6 +375,19 @@ async fn log_request(
         "{method} {route} {status} audio {audio_s:.2} s {:.0} ms",
         seconds * 1e3
     );
+    response
+}
+
+/// The body-limit layer's own 413 (a Content-Length over the limit) in OpenAI's error shape,
+/// as the 413 for a streamed body that crosses it is.
+async fn too_large_as_json(response: Response) -> Response {
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !json {
+        return form::too_large().into_response();
+    }
     response
 }
 

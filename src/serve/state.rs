@@ -13,7 +13,7 @@ use crate::{Encoder, Model, Transcriber};
 
 /// A model kept loaded: its encoder always, its transcriber when it has a tokenizer.
 pub struct Loaded {
-    /// The name it was asked for with (`--model`), which requests use.
+    /// Its short name (`base`; a directory's name), which requests use.
     pub name: String,
     pub model: Model,
     pub encoder: Encoder,
