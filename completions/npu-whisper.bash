@@ -40,6 +40,9 @@ _npu__whisper() {
             npu__whisper,model)
                 cmd="npu__whisper__subcmd__model"
                 ;;
+            npu__whisper,serve)
+                cmd="npu__whisper__subcmd__serve"
+                ;;
             npu__whisper,transcribe)
                 cmd="npu__whisper__subcmd__transcribe"
                 ;;
@@ -66,6 +69,9 @@ _npu__whisper() {
                 ;;
             npu__whisper__subcmd__help,model)
                 cmd="npu__whisper__subcmd__help__subcmd__model"
+                ;;
+            npu__whisper__subcmd__help,serve)
+                cmd="npu__whisper__subcmd__help__subcmd__serve"
                 ;;
             npu__whisper__subcmd__help,transcribe)
                 cmd="npu__whisper__subcmd__help__subcmd__transcribe"
@@ -110,7 +116,7 @@ _npu__whisper() {
 
     case "${cmd}" in
         npu__whisper)
-            opts="-v -q -h -V --verbose --quiet --threads --json --offline --help --version encode transcribe mel bench doctor convert model completions help"
+            opts="-v -q -h -V --verbose --quiet --threads --json --offline --help --version encode transcribe mel bench doctor convert model serve completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -322,7 +328,7 @@ _npu__whisper() {
             return 0
             ;;
         npu__subcmd__whisper__subcmd__help)
-            opts="encode transcribe mel bench doctor convert model completions help"
+            opts="encode transcribe mel bench doctor convert model serve completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -478,6 +484,20 @@ _npu__whisper() {
         npu__subcmd__whisper__subcmd__help__subcmd__model__subcmd__rm)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        npu__subcmd__whisper__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -668,6 +688,156 @@ _npu__whisper() {
                 return 0
             fi
             case "${prev}" in
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        npu__subcmd__whisper__subcmd__serve)
+            opts="-v -q -h -V --host --port --model --device --require-npu --precision --kv-storage --api-key-file --max-concurrency --queue --max-upload-mb --max-audio-s --client-timeout-s --wyoming-port --grace-s --beam-size --best-of --patience --length-penalty --no-fallback --compression-ratio-threshold --log-prob-threshold --no-speech-threshold --condition-on-previous-text --prompt-reset-on-temperature --initial-prompt --hotwords --suppress-tokens --without-timestamps --max-initial-timestamp --vad --vad-threshold --vad-neg-threshold --vad-min-speech-duration-ms --vad-max-speech-duration-s --vad-min-silence-duration-ms --vad-speech-pad-ms --vad-model --verbose --quiet --threads --json --offline --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --device)
+                    COMPREPLY=($(compgen -W "auto cpu npu npu-sim" -- "${cur}"))
+                    return 0
+                    ;;
+                --precision)
+                    COMPREPLY=($(compgen -W "auto f32 bf16" -- "${cur}"))
+                    return 0
+                    ;;
+                --kv-storage)
+                    COMPREPLY=($(compgen -W "auto f32 f16" -- "${cur}"))
+                    return 0
+                    ;;
+                --api-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --queue)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-upload-mb)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-audio-s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-timeout-s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wyoming-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grace-s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --beam-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --best-of)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --patience)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --length-penalty)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compression-ratio-threshold)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-prob-threshold)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --no-speech-threshold)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prompt-reset-on-temperature)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --initial-prompt)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hotwords)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --suppress-tokens)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-initial-timestamp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vad-threshold)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vad-neg-threshold)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vad-min-speech-duration-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vad-max-speech-duration-s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vad-min-silence-duration-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vad-speech-pad-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vad-model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --threads)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -38,6 +38,7 @@ complete -c npu-whisper -n "__fish_npu_whisper_needs_command" -f -a "bench" -d '
 complete -c npu-whisper -n "__fish_npu_whisper_needs_command" -f -a "doctor" -d 'Check the machine for the NPU path: device, driver, firmware, memlock, XRT, kernels'
 complete -c npu-whisper -n "__fish_npu_whisper_needs_command" -f -a "convert" -d 'Import a CTranslate2 (faster-whisper) Whisper model into the Hugging Face layout, or Silero VAD\'s ONNX file into safetensors'
 complete -c npu-whisper -n "__fish_npu_whisper_needs_command" -f -a "model" -d 'Fetch, list and remove cached models (Hugging Face Hub, or PyPI for base, tiny.en and silero-vad)'
+complete -c npu-whisper -n "__fish_npu_whisper_needs_command" -f -a "serve" -d 'Keep models loaded and answer HTTP (OpenAI-compatible transcriptions and translations, embeddings, /health, /metrics) and, with --wyoming-port, the Wyoming protocol'
 complete -c npu-whisper -n "__fish_npu_whisper_needs_command" -f -a "completions" -d 'Print a shell completion script: `npu-whisper completions bash > ~/.local/share/bash-completion/completions/npu-whisper`'
 complete -c npu-whisper -n "__fish_npu_whisper_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand encode" -l shard -d 'Encode only shard I of N (0-based) of the sorted inputs: input k is in shard k mod N. Lets N machines or jobs split a corpus with no coordination' -r
@@ -219,6 +220,58 @@ complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand model; and __fis
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand model; and __fish_seen_subcommand_from help" -f -a "list" -d 'List cached models: name, source, revision, size on disk, dimensions, where'
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand model; and __fish_seen_subcommand_from help" -f -a "rm" -d 'Remove cached models (a short name: its PyPI import and its Hub copy; org/name@REV: that revision only)'
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand model; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l host -d 'Address to listen on; the default answers this machine only (put a reverse proxy or 0.0.0.0 with --api-key-file in front of anything wider)' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l port -d 'HTTP port (OpenAI-compatible API, embeddings, /health, /metrics); 0 picks a free port (printed on stderr)' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l model -d 'Model to keep loaded; repeat for several (requests name one in `model`; the first also answers OpenAI\'s `whisper-1`) [default: $NPU_WHISPER_MODEL, else base]' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l device -d 'Where to run the encoder; as for `encode`' -r -f -a "auto\t''
+cpu\t''
+npu\t''
+npu-sim\t''"
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l precision -d 'The encoder\'s arithmetic; as for `transcribe`' -r -f -a "auto\t''
+f32\t''
+bf16\t''"
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l kv-storage -d 'Cross-attention key/value storage; as for `transcribe`' -r -f -a "auto\t''
+f32\t''
+f16\t''"
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l api-key-file -d 'A file holding the API key clients must send as `Authorization: Bearer KEY` (surrounding whitespace ignored); /health and /metrics need none. Without it, no key is asked for' -r -F
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l max-concurrency -d 'Requests transcribed or encoded at once; each uses the whole CPU pool for its matrix products, so 1 (the default) keeps every request fastest. More can help on many cores (measure with `cargo bench --bench serve_load`, README "Serving")' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l queue -d 'Requests waiting for a turn beyond those running; more are refused with 429 and Retry-After' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l max-upload-mb -d 'Largest upload in MB (decimal, as OpenAI\'s 25 MB limit); larger bodies get 413 as soon as the limit is crossed, without reading the rest' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l max-audio-s -d 'Longest recording in seconds, after decoding; longer ones get 400' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l client-timeout-s -d 'Seconds a client may take to send its request headers, or pause while sending its body; the whole upload must arrive within ten times this' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l wyoming-port -d 'Also serve the Wyoming protocol (Home Assistant\'s speech-to-text) on this TCP port, on the same address' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l grace-s -d 'On SIGTERM or Ctrl-C: seconds to finish the requests already accepted (new ones get 503) before exiting' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l beam-size -d 'Beam search width at temperature 0 (1 decodes greedily)' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l best-of -d 'Samples drawn at each temperature above 0; the likeliest is kept' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l patience -d 'The beam search ends once beam-size x patience hypotheses have finished' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l length-penalty -d 'Hypotheses rank by sum of log-probabilities / length^F (0: no normalisation)' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l compression-ratio-threshold -d 'A decode whose text compresses better than this (gzip ratio) is a repetition loop and is retried at the next temperature (`off` disables)' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l log-prob-threshold -d 'A decode whose mean log-probability is below this is retried at the next temperature (`off` disables)' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l no-speech-threshold -d 'A window whose no-speech probability is above this, and whose decode is improbable, is skipped as silence (`off` disables)' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l prompt-reset-on-temperature -d 'With --condition-on-previous-text: forget the previous text after a window decoded above this temperature' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l initial-prompt -d 'Text before the first window: names, spellings and style the transcript should follow' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l hotwords -d 'Words or phrases to prefer, put in every window\'s prompt' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l suppress-tokens -d 'Token ids never decoded, comma-separated; -1 stands for the model\'s non-speech symbols' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l max-initial-timestamp -d 'A window\'s first timestamp is at most this many seconds' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l vad-threshold -d 'With --vad: a 32 ms chunk whose speech probability is at least this is speech' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l vad-neg-threshold -d 'With --vad: below this probability always silence; between it and --vad-threshold, speech only if the chunk before was [default: --vad-threshold - 0.15, at least 0.01]' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l vad-min-speech-duration-ms -d 'With --vad: speech shorter than this is dropped' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l vad-max-speech-duration-s -d 'With --vad: longer speech is split (at a pause of more than 98 ms where there is one)' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l vad-min-silence-duration-ms -d 'With --vad: silence this long ends a stretch of speech' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l vad-speech-pad-ms -d 'With --vad: padding kept on each side of a stretch of speech' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l vad-model -d 'With --vad: the VAD weights (a .safetensors file `convert` wrote, or the .onnx file) instead of the cached silero-vad' -r -F
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l threads -d 'Worker threads for the CPU path [default: all available cores]' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l require-npu -d 'Refuse to start (exit 4) instead of using the CPU when the NPU is unavailable'
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l no-fallback -d 'Decode at temperature 0 only: no retries at higher temperatures when a decode repeats itself or is improbable'
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l condition-on-previous-text -d 'Prompt each window with the text decoded so far (faster-whisper\'s default). Off by default here, as in WhisperX: one bad window can then derail the next, and on this project\'s long test recording it made faster-whisper drop two windows'
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l without-timestamps -d 'Decode text only, without timestamp tokens: one segment per 30 s window'
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l vad -d 'Find speech with Silero VAD v6 first (fetched on first use as `silero-vad`) and work on speech only; times stay those of the recording. Whisper\'s words on silence and noise ("you", "Thank you.") go away'
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides'
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -s q -l quiet -d 'Print nothing but errors (and the product itself)'
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l json -d 'Print one JSON document (with a schema_version) instead of the human summary'
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -l offline -d 'Never download: a model that is not cached is an error naming `model fetch` (as HF_HUB_OFFLINE=1)'
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand completions" -l threads -d 'Worker threads for the CPU path [default: all available cores]' -r
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides'
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand completions" -s q -l quiet -d 'Print nothing but errors (and the product itself)'
@@ -226,15 +279,16 @@ complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand completions" -l 
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand completions" -l offline -d 'Never download: a model that is not cached is an error naming `model fetch` (as HF_HUB_OFFLINE=1)'
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and not __fish_seen_subcommand_from encode transcribe mel bench doctor convert model completions help" -f -a "encode" -d 'Encode audio to Whisper encoder embeddings (log-mel -> encoder), with per-op timings'
-complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and not __fish_seen_subcommand_from encode transcribe mel bench doctor convert model completions help" -f -a "transcribe" -d 'Transcribe speech to text with segment timestamps (encoder on any device, decoder on the CPU); the transcript alone goes to stdout, timings to stderr'
-complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and not __fish_seen_subcommand_from encode transcribe mel bench doctor convert model completions help" -f -a "mel" -d 'Compute OpenAI-exact log-mel features of audio and write them as float32 .npy'
-complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and not __fish_seen_subcommand_from encode transcribe mel bench doctor convert model completions help" -f -a "bench" -d 'Benchmark the encoder (runs with no model: base dimensions, synthetic weights)'
-complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and not __fish_seen_subcommand_from encode transcribe mel bench doctor convert model completions help" -f -a "doctor" -d 'Check the machine for the NPU path: device, driver, firmware, memlock, XRT, kernels'
-complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and not __fish_seen_subcommand_from encode transcribe mel bench doctor convert model completions help" -f -a "convert" -d 'Import a CTranslate2 (faster-whisper) Whisper model into the Hugging Face layout, or Silero VAD\'s ONNX file into safetensors'
-complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and not __fish_seen_subcommand_from encode transcribe mel bench doctor convert model completions help" -f -a "model" -d 'Fetch, list and remove cached models (Hugging Face Hub, or PyPI for base, tiny.en and silero-vad)'
-complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and not __fish_seen_subcommand_from encode transcribe mel bench doctor convert model completions help" -f -a "completions" -d 'Print a shell completion script: `npu-whisper completions bash > ~/.local/share/bash-completion/completions/npu-whisper`'
-complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and not __fish_seen_subcommand_from encode transcribe mel bench doctor convert model completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and not __fish_seen_subcommand_from encode transcribe mel bench doctor convert model serve completions help" -f -a "encode" -d 'Encode audio to Whisper encoder embeddings (log-mel -> encoder), with per-op timings'
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and not __fish_seen_subcommand_from encode transcribe mel bench doctor convert model serve completions help" -f -a "transcribe" -d 'Transcribe speech to text with segment timestamps (encoder on any device, decoder on the CPU); the transcript alone goes to stdout, timings to stderr'
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and not __fish_seen_subcommand_from encode transcribe mel bench doctor convert model serve completions help" -f -a "mel" -d 'Compute OpenAI-exact log-mel features of audio and write them as float32 .npy'
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and not __fish_seen_subcommand_from encode transcribe mel bench doctor convert model serve completions help" -f -a "bench" -d 'Benchmark the encoder (runs with no model: base dimensions, synthetic weights)'
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and not __fish_seen_subcommand_from encode transcribe mel bench doctor convert model serve completions help" -f -a "doctor" -d 'Check the machine for the NPU path: device, driver, firmware, memlock, XRT, kernels'
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and not __fish_seen_subcommand_from encode transcribe mel bench doctor convert model serve completions help" -f -a "convert" -d 'Import a CTranslate2 (faster-whisper) Whisper model into the Hugging Face layout, or Silero VAD\'s ONNX file into safetensors'
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and not __fish_seen_subcommand_from encode transcribe mel bench doctor convert model serve completions help" -f -a "model" -d 'Fetch, list and remove cached models (Hugging Face Hub, or PyPI for base, tiny.en and silero-vad)'
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and not __fish_seen_subcommand_from encode transcribe mel bench doctor convert model serve completions help" -f -a "serve" -d 'Keep models loaded and answer HTTP (OpenAI-compatible transcriptions and translations, embeddings, /health, /metrics) and, with --wyoming-port, the Wyoming protocol'
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and not __fish_seen_subcommand_from encode transcribe mel bench doctor convert model serve completions help" -f -a "completions" -d 'Print a shell completion script: `npu-whisper completions bash > ~/.local/share/bash-completion/completions/npu-whisper`'
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and not __fish_seen_subcommand_from encode transcribe mel bench doctor convert model serve completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and __fish_seen_subcommand_from model" -f -a "fetch" -d 'Download models into the cache (resumable, verified, safe to run twice at once). NAME is a short name (tiny, tiny.en, base, base.en, small, small.en, medium, medium.en, large-v1, large-v2, large-v3, large-v3-turbo or turbo, distil-small.en, distil-medium.en, distil-large-v2, distil-large-v3, distil-large-v3.5, silero-vad) or a Hub id org/name[@revision]'
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and __fish_seen_subcommand_from model" -f -a "list" -d 'List cached models: name, source, revision, size on disk, dimensions, where'
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand help; and __fish_seen_subcommand_from model" -f -a "rm" -d 'Remove cached models (a short name: its PyPI import and its Hub copy; org/name@REV: that revision only)'

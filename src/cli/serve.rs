@@ -47,9 +47,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
 
-    /// Requests transcribed or encoded at once (each one uses the whole CPU pool for its
-    /// matrix products) [default: 2 with two or more worker threads, else 1; see README
-    /// "Serving" for the measurement].
+    /// Requests transcribed or encoded at once; each uses the whole CPU pool for its matrix
+    /// products, so 1 (the default) keeps every request fastest. More can help on many cores
+    /// (measure with `cargo bench --bench serve_load`, README "Serving").
     #[arg(long, value_name = "N")]
     pub max_concurrency: Option<NonZeroUsize>,
 

@@ -38,20 +38,18 @@ use self::state::{Loaded, Pool, Service};
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::{EncoderOptions, Error, Result, TranscribeOptions, Transcriber};
 
-/// Requests at once when --max-concurrency is not given: measured on the 2-core test machine
-/// (README "Serving"), two concurrent requests gave more audio per second than one, because a
-/// decoder's token loop leaves cores idle that another request's work fills; more than the pool
-/// has threads only adds waiting.
-fn default_concurrency() -> usize {
-    rayon::current_num_threads().clamp(1, 2)
-}
+/// Requests at once when --max-concurrency is not given: one, which has the whole pool. On the
+/// 2-core test machine (README "Serving", `cargo bench --bench serve_load`) two at once gave the
+/// same audio seconds per second and a worse tail (a request's parallel work waits behind the
+/// other's), three were slower still; a machine with many cores may do better with more.
+const DEFAULT_CONCURRENCY: usize = 1;
 
 pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Result<i32> {
     let limits = Limits::new(args.max_upload_mb, args.max_audio_s, args.client_timeout_s)?;
     let key = args.api_key_file.as_deref().map(ApiKey::read).transpose()?;
     let concurrency = args
         .max_concurrency
-        .map_or_else(default_concurrency, |n| n.get());
+        .map_or(DEFAULT_CONCURRENCY, |n| n.get());
     let service = Arc::new(Service::new(
         limits,
         key,
@@ -396,12 +394,7 @@ async fn not_found() -> ApiError {
 }
 
 fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
-    ApiError::from(state::Panicked(message)).into_response()
+    ApiError::from(state::Panicked(state::panic_message(&panic))).into_response()
 }
 
 /// Ready (200) once every model is loaded; 503 while loading and while draining.
