@@ -28,6 +28,11 @@ struct Server {
 impl Server {
     /// Start `serve --port 0` with tiny.en and `args`; wait until /health says ready.
     fn start(args: &[&str]) -> Server {
+        Server::start_with_env(args, &[])
+    }
+
+    /// As `start`, with environment variables set for the server.
+    fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let cache = npu_whisper::ModelCache::from_env(true);
         assert!(
             cache.dir().join("tiny.en/tokenizer.json").exists(),
@@ -36,6 +41,7 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_npu-whisper"))
             .args(["serve", "--offline", "--port", "0", "--model", "tiny.en"])
             .args(args)
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -573,4 +579,40 @@ fn embeddings_are_the_librarys_with_the_placement() {
     assert_eq!(doc["shape"], serde_json::json!([550, 384]));
     assert_eq!(doc["embeddings"].as_array().unwrap().len(), 550 * 384);
     assert_eq!(doc["placement"], placement.as_str());
+}
+
+#[test]
+fn an_npu_fault_falls_back_for_that_op_and_shows_in_the_metrics() {
+    // The simulated NPU with one call made to fail (the documented test hook): the request
+    // still succeeds, the op ran on the CPU, and /metrics counts the fallback.
+    let server = Server::start_with_env(
+        &["--device", "npu-sim", "--precision", "bf16"],
+        &[("NPU_WHISPER_FAULT", "attention@1=error")],
+    );
+    let reply = server.post_form("/v1/audio/embeddings", &[], &[], Some(("jfk.wav", &jfk())));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let placement = reply.header("x-npu-whisper-placement").unwrap();
+    assert!(placement.contains("1 fell back to the cpu"), "{placement}");
+    let text = server.post_form(TRANSCRIPTIONS, &[], &[], Some(("jfk.wav", &jfk())));
+    assert_eq!(text.status, 200);
+    assert!(
+        text.json()["text"]
+            .as_str()
+            .unwrap()
+            .contains("fellow Americans")
+    );
+    let metrics = String::from_utf8(server.get("/metrics").body).unwrap();
+    assert!(
+        metrics.contains(r#"npu_whisper_encoder_fallbacks_total{op="attention"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"npu_whisper_encoder_op_runs_total{device="npu-sim"}"#),
+        "{metrics}"
+    );
 }
