@@ -17,11 +17,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::{Reply, http, multipart, read_reply, wav_of};
+use serde_json::Value;
 
 /// A server process; killed when dropped.
 struct Server {
     child: Child,
     port: u16,
+    wyoming_port: Option<u16>,
     logs: Arc<Mutex<Vec<String>>>,
 }
 
@@ -48,6 +50,8 @@ impl Server {
             .unwrap();
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let wyoming = Arc::new(Mutex::new(None));
+        let wyoming_seen = wyoming.clone();
         let stderr = child.stderr.take().unwrap();
         let sink = logs.clone();
         std::thread::spawn(move || {
@@ -56,13 +60,23 @@ impl Server {
                     let port: u16 = addr.rsplit(':').next().unwrap().trim().parse().unwrap();
                     let _ = port_tx.send(port);
                 }
+                if let Some(addr) = line.split("wyoming on tcp://").nth(1) {
+                    *wyoming_seen.lock().unwrap() =
+                        addr.rsplit(':').next().unwrap().trim().parse::<u16>().ok();
+                }
                 sink.lock().unwrap().push(line);
             }
         });
         let port = port_rx
             .recv_timeout(Duration::from_secs(30))
             .expect("the server printed its address");
-        let server = Server { child, port, logs };
+        let wyoming_port = *wyoming.lock().unwrap();
+        let server = Server {
+            child,
+            port,
+            wyoming_port,
+            logs,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         while server.get("/health").status != 200 {
             assert!(Instant::now() < deadline, "not ready within 60 s");
@@ -614,5 +628,122 @@ fn an_npu_fault_falls_back_for_that_op_and_shows_in_the_metrics() {
     assert!(
         metrics.contains(r#"npu_whisper_encoder_op_runs_total{device="npu-sim"}"#),
         "{metrics}"
+    );
+}
+
+/// One Wyoming event, data inline.
+fn wyoming_event(kind: &str, data: Value, payload: &[u8]) -> Vec<u8> {
+    let mut header = serde_json::json!({"type": kind, "data": data});
+    if !payload.is_empty() {
+        header["payload_length"] = payload.len().into();
+    }
+    let mut bytes = serde_json::to_vec(&header).unwrap();
+    bytes.push(b'\n');
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// The next event's header line (data inline or in a data block, merged).
+fn read_wyoming_event(reader: &mut BufReader<TcpStream>) -> Value {
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let mut header: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    if let Some(length) = header["data_length"].as_u64() {
+        let mut data = vec![0; length as usize];
+        reader.read_exact(&mut data).unwrap();
+        header["data"] = serde_json::from_slice(&data).unwrap();
+    }
+    header
+}
+
+#[test]
+fn wyoming_utterances_are_bounded_by_the_queue_and_the_upload_limit() {
+    let server = Server::start(&[
+        "--wyoming-port",
+        "0",
+        "--max-concurrency",
+        "1",
+        "--queue",
+        "0",
+        "--max-upload-mb",
+        "1",
+    ]);
+    let port = server.wyoming_port.expect("the wyoming address in the log");
+    let format = serde_json::json!({"rate": 16000, "width": 2, "channels": 1});
+    let connect = || {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream
+    };
+    // The first utterance takes the only place; a second one at the same time is refused.
+    let mut first = connect();
+    first
+        .write_all(&wyoming_event("audio-start", format.clone(), b""))
+        .unwrap();
+    let mut second = connect();
+    let mut second_reader = BufReader::new(second.try_clone().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.get("/health").json()["waiting"] == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the first utterance was never admitted"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    second
+        .write_all(&wyoming_event("audio-start", format.clone(), b""))
+        .unwrap();
+    let busy = read_wyoming_event(&mut second_reader);
+    assert_eq!(busy["type"], "error", "{busy}");
+    assert_eq!(busy["data"]["code"], "queue_full", "{busy}");
+
+    // More PCM than --max-upload-mb in one utterance: an error event, then the end.
+    let chunk = vec![0u8; 256 * 1024];
+    let mut reader = BufReader::new(first.try_clone().unwrap());
+    for _ in 0..5 {
+        if first
+            .write_all(&wyoming_event("audio-chunk", format.clone(), &chunk))
+            .is_err()
+        {
+            break;
+        }
+    }
+    let refused = read_wyoming_event(&mut reader);
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["data"]["code"], "audio_too_large", "{refused}");
+
+    // The place is free again: a short utterance is transcribed.
+    let audio = npu_whisper::audio::load(&npu_whisper::audio::AudioSource::File(common::sample(
+        "jfk.wav",
+    )))
+    .unwrap();
+    let pcm: Vec<u8> = audio
+        .samples
+        .iter()
+        .flat_map(|s| ((s * 32767.0) as i16).to_le_bytes())
+        .collect();
+    let mut third = connect();
+    let mut third_reader = BufReader::new(third.try_clone().unwrap());
+    third
+        .write_all(&wyoming_event("audio-start", format.clone(), b""))
+        .unwrap();
+    for piece in pcm.chunks(64 * 1024) {
+        third
+            .write_all(&wyoming_event("audio-chunk", format.clone(), piece))
+            .unwrap();
+    }
+    third
+        .write_all(&wyoming_event("audio-stop", Value::Null, b""))
+        .unwrap();
+    let transcript = read_wyoming_event(&mut third_reader);
+    assert_eq!(transcript["type"], "transcript", "{transcript}");
+    assert!(
+        transcript["data"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("fellow Americans"),
+        "{transcript}"
     );
 }

@@ -19,6 +19,10 @@ use super::openai::{AudioSeconds, check_duration, loaded_model, not_multipart};
 use super::state::Service;
 use crate::{Embeddings, audio, export};
 
+/// Longest recording this route encodes (or --max-audio-s when lower). The response is built in
+/// memory: 600 s is 20 windows, 154 MB of float32 for large-v3 (3x that as JSON text).
+const MAX_EMBEDDINGS_S: f64 = 600.0;
+
 #[derive(Clone, Copy)]
 enum Format {
     Npy,
@@ -52,7 +56,7 @@ pub async fn embeddings(
         _ => return Err(ApiError::bad_field("trim", "trim must be true or false.")),
     };
     let encoder = loaded.encoder.clone();
-    let max_audio_s = service.limits.max_audio_s;
+    let max_audio_s = service.limits.max_audio_s.min(MAX_EMBEDDINGS_S);
     let (embeddings, duration) = admission
         .run(move || -> Result<(Embeddings, f64), ApiError> {
             let audio = audio::decode_bytes(upload.bytes, Path::new(&upload.name))?;

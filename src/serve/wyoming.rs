@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::limits::Limits;
-use super::state::{Accepted, Service};
+use super::state::{Accepted, Admission, Service};
 use crate::audio;
 
 /// One event as read.
@@ -68,6 +68,9 @@ struct Utterance {
     pcm: Vec<u8>,
     /// Counted as accepted from `audio-start`: a shutdown waits for its transcript.
     _accepted: Accepted,
+    /// Its place in the queue, also from `audio-start`: the audio held while it arrives is
+    /// bounded by the queue like HTTP uploads are.
+    admission: Admission,
 }
 
 async fn connection(stream: TcpStream, service: &Arc<Service>) -> std::io::Result<()> {
@@ -127,12 +130,28 @@ async fn connection(stream: TcpStream, service: &Arc<Service>) -> std::io::Resul
                     Ok(format) => format,
                     Err(why) => return refuse(&mut writer, &why, "bad_audio").await,
                 };
+                let admission = match service.pool.admit() {
+                    Ok(admission) => admission,
+                    Err(busy) => {
+                        // This utterance is dropped (its chunks fall outside one); the
+                        // connection stays for the next.
+                        let text = format!("the server is busy; retry in {} s", busy.retry_after_s);
+                        write_event(
+                            &mut writer,
+                            "error",
+                            json!({"text": text, "code": "queue_full"}),
+                        )
+                        .await?;
+                        continue;
+                    }
+                };
                 utterance = Some(Utterance {
                     rate,
                     width,
                     channels,
                     pcm: Vec::new(),
                     _accepted: accepted,
+                    admission,
                 });
             }
             "audio-chunk" => {
@@ -154,13 +173,21 @@ async fn connection(stream: TcpStream, service: &Arc<Service>) -> std::io::Resul
                 }
                 let bytes_per_s =
                     current.rate as f64 * current.width as f64 * current.channels as f64;
-                if (current.pcm.len() + event.payload.len()) as f64
-                    > limits.max_audio_s * bytes_per_s
-                {
+                let held = (current.pcm.len() + event.payload.len()) as f64;
+                if held > limits.max_audio_s * bytes_per_s {
                     return refuse(
                         &mut writer,
                         &format!("the audio is longer than {:.0} s", limits.max_audio_s),
                         "audio_too_long",
+                    )
+                    .await;
+                }
+                // Raw PCM is held until audio-stop: no more of it than an HTTP upload.
+                if held > limits.max_upload_bytes as f64 {
+                    return refuse(
+                        &mut writer,
+                        "the utterance's audio is larger than --max-upload-mb",
+                        "audio_too_large",
                     )
                     .await;
                 }
@@ -208,21 +235,13 @@ async fn transcribe(
         Ok(t) => t,
         Err(e) => return error(e.to_string(), "bad_request"),
     };
-    let admission = match service.pool.admit() {
-        Ok(a) => a,
-        Err(busy) => {
-            return error(
-                format!("the server is busy; retry in {} s", busy.retry_after_s),
-                "queue_full",
-            );
-        }
-    };
     let Utterance {
         rate,
         width,
         channels,
         pcm,
         _accepted,
+        admission,
     } = utterance;
     let job = admission
         .run(move || {
