@@ -70,6 +70,13 @@ impl Server {
         let port = port_rx
             .recv_timeout(Duration::from_secs(30))
             .expect("the server printed its address");
+        // The log reader may not have reached the Wyoming line yet.
+        let wants_wyoming = args.contains(&"--wyoming-port");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while wants_wyoming && wyoming.lock().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "no wyoming address in the log");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let wyoming_port = *wyoming.lock().unwrap();
         let server = Server {
             child,
