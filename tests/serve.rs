@@ -161,6 +161,29 @@ fn long_speech(copies: usize) -> Vec<u8> {
 
 const TRANSCRIPTIONS: &str = "/v1/audio/transcriptions";
 
+/// POST `speech` for transcription on its own thread.
+fn transcribe_in_background(port: u16, speech: Arc<Vec<u8>>) -> std::thread::JoinHandle<Reply> {
+    std::thread::spawn(move || {
+        let (content_type, body) = multipart(&[], Some(("long.wav", &speech)));
+        http(
+            port,
+            "POST",
+            TRANSCRIPTIONS,
+            &[("Content-Type", &content_type)],
+            &body,
+        )
+    })
+}
+
+/// Wait (bounded) until a request is running.
+fn wait_until_running(server: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.get("/health").json()["running"] == 0 {
+        assert!(Instant::now() < deadline, "no request ever ran");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn bad_requests_get_their_status_and_a_one_line_reason_and_the_service_goes_on() {
     let dir = tempfile::tempdir().unwrap();
@@ -431,26 +454,8 @@ fn bad_requests_get_their_status_and_a_one_line_reason_and_the_service_goes_on()
 #[test]
 fn a_full_queue_answers_429_with_retry_after() {
     let server = Server::start(&["--max-concurrency", "1", "--queue", "0"]);
-    let speech = long_speech(8);
-    let port = server.port;
-    let first = std::thread::spawn({
-        let speech = speech.clone();
-        move || {
-            let (content_type, body) = multipart(&[], Some(("long.wav", &speech)));
-            http(
-                port,
-                "POST",
-                TRANSCRIPTIONS,
-                &[("Content-Type", &content_type)],
-                &body,
-            )
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while server.get("/health").json()["running"] == 0 {
-        assert!(Instant::now() < deadline, "the first request never ran");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let first = transcribe_in_background(server.port, Arc::new(long_speech(8)));
+    wait_until_running(&server);
     let refused = server.post_form(TRANSCRIPTIONS, &[], &[], Some(("jfk.wav", &jfk())));
     assert_eq!(refused.status, 429);
     let retry: u64 = refused.header("retry-after").unwrap().parse().unwrap();
@@ -465,19 +470,7 @@ fn sigterm_refuses_new_requests_answers_accepted_ones_and_exits_0() {
     let speech = Arc::new(long_speech(4));
     let port = server.port;
     let accepted: Vec<_> = (0..3)
-        .map(|_| {
-            let speech = speech.clone();
-            std::thread::spawn(move || {
-                let (content_type, body) = multipart(&[], Some(("talk.wav", &speech)));
-                http(
-                    port,
-                    "POST",
-                    TRANSCRIPTIONS,
-                    &[("Content-Type", &content_type)],
-                    &body,
-                )
-            })
-        })
+        .map(|_| transcribe_in_background(port, speech.clone()))
         .collect();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -522,23 +515,8 @@ fn sigterm_refuses_new_requests_answers_accepted_ones_and_exits_0() {
 #[test]
 fn the_grace_period_bounds_a_shutdown_and_says_what_was_left() {
     let mut server = Server::start(&["--max-concurrency", "1", "--grace-s", "1"]);
-    let speech = long_speech(20);
-    let port = server.port;
-    let _slow = std::thread::spawn(move || {
-        let (content_type, body) = multipart(&[], Some(("long.wav", &speech)));
-        http(
-            port,
-            "POST",
-            TRANSCRIPTIONS,
-            &[("Content-Type", &content_type)],
-            &body,
-        )
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while server.get("/health").json()["running"] == 0 {
-        assert!(Instant::now() < deadline, "the request never ran");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let _slow = transcribe_in_background(server.port, Arc::new(long_speech(20)));
+    wait_until_running(&server);
     server.terminate();
     assert_eq!(server.wait(Duration::from_secs(20)), 1);
     assert!(

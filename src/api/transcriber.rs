@@ -72,7 +72,8 @@ impl Transcriber {
     /// not their sum) and check the options against the model (an English-only model cannot
     /// translate, a language must be one the model knows).
     pub fn new(model: &Model, options: TranscribeOptions) -> Result<Transcriber> {
-        let (tokenizer, generation) = model
+        // Refused before the weights load: no decode without a tokenizer and generation config.
+        model
             .inner
             .text
             .as_ref()
@@ -125,14 +126,27 @@ impl Transcriber {
             kv_storage,
             vad: None,
         };
-        Decoding {
-            decoder: &transcriber.decoder,
+        transcriber
+            .decoding_with(transcriber.options.decoding.clone())?
+            .check()?;
+        Ok(transcriber)
+    }
+
+    /// The decode of this model with `options` (the tokenizer and generation config are
+    /// there: `new` refused a model without them).
+    fn decoding_with(&self, options: DecodingOptions) -> Result<Decoding<'_>> {
+        let (tokenizer, generation) = self
+            .model
+            .inner
+            .text
+            .as_ref()
+            .map_err(|problem| problem.to_error())?;
+        Ok(Decoding {
+            decoder: &self.decoder,
             tokenizer,
             generation,
-            options: transcriber.options.decoding.clone(),
-        }
-        .check()?;
-        Ok(transcriber)
+            options,
+        })
     }
 
     /// Transcribe only the speech `vad` finds (faster-whisper's `vad_filter`): the silences
@@ -146,19 +160,7 @@ impl Transcriber {
     /// prompt or temperature): cheap, the weights are shared; the options are checked against
     /// the model as `new` checks them.
     pub fn with_decoding(&self, decoding: DecodingOptions) -> Result<Transcriber> {
-        let (tokenizer, generation) = self
-            .model
-            .inner
-            .text
-            .as_ref()
-            .map_err(|problem| problem.to_error())?;
-        Decoding {
-            decoder: &self.decoder,
-            tokenizer,
-            generation,
-            options: decoding.clone(),
-        }
-        .check()?;
+        self.decoding_with(decoding.clone())?.check()?;
         let mut transcriber = self.clone();
         transcriber.options.decoding = decoding;
         Ok(transcriber)
@@ -181,12 +183,7 @@ impl Transcriber {
         samples: &[f32],
         progress: &mut dyn FnMut(f64, f64),
     ) -> Result<Transcript> {
-        let (tokenizer, generation) = self
-            .model
-            .inner
-            .text
-            .as_ref()
-            .map_err(|problem| problem.to_error())?;
+        let decoding = self.decoding_with(self.options.decoding.clone())?;
         let (vad_ms, speech, selected) = match self.vad.as_deref() {
             Some((vad, options)) => {
                 let started = Instant::now();
@@ -207,17 +204,11 @@ impl Transcriber {
             None => (None, None, None),
         };
         let samples = selected.as_deref().unwrap_or(samples);
-        let decoding = Decoding {
-            decoder: &self.decoder,
-            tokenizer,
-            generation,
-            options: self.options.decoding.clone(),
-        };
         let mut stream = self.encoder.stream();
         let mut transcript = if samples.is_empty() {
             // Nothing to transcribe: no language either, unless it was given (or the model
             // knows only English).
-            let english_only = !generation.is_multilingual;
+            let english_only = !decoding.generation.is_multilingual;
             Transcript {
                 language: decoding
                     .options

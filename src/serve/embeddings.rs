@@ -4,7 +4,6 @@
 //! metadata).
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::multipart::MultipartRejection;
@@ -15,9 +14,9 @@ use serde_json::json;
 
 use super::errors::ApiError;
 use super::form;
-use super::openai::{AudioSeconds, check_duration, loaded_model, not_multipart};
+use super::openai::{AudioSeconds, decode_upload, loaded_model, not_multipart};
 use super::state::Service;
-use crate::{Embeddings, audio, export};
+use crate::{Embeddings, export};
 
 /// Longest recording this route encodes (or --max-audio-s when lower). The response is built in
 /// memory: 600 s is 20 windows, 154 MB of float32 for large-v3 (3x that as JSON text).
@@ -59,10 +58,8 @@ pub async fn embeddings(
     let max_audio_s = service.limits.max_audio_s.min(MAX_EMBEDDINGS_S);
     let (embeddings, duration) = admission
         .run(move || -> Result<(Embeddings, f64), ApiError> {
-            let audio = audio::decode_bytes(upload.bytes, Path::new(&upload.name))?;
-            let duration = audio.duration_secs();
-            check_duration(duration, max_audio_s)?;
-            Ok((encoder.encode(&audio.samples)?, duration))
+            let audio = decode_upload(upload, max_audio_s)?;
+            Ok((encoder.encode(&audio.samples)?, audio.duration_secs()))
         })
         .await??;
     service

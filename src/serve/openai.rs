@@ -111,8 +111,10 @@ pub fn loaded_model<'s>(service: &'s Service, name: Option<&str>) -> Result<&'s 
     })
 }
 
-/// 400 for a recording longer than the limit.
-pub fn check_duration(seconds: f64, limit: f64) -> Result<(), ApiError> {
+/// Decode an upload to 16 kHz mono; 400 when it is unreadable or longer than `limit` seconds.
+pub fn decode_upload(upload: form::Upload, limit: f64) -> Result<audio::Audio, ApiError> {
+    let audio = audio::decode_bytes(upload.bytes, Path::new(&upload.name))?;
+    let seconds = audio.duration_secs();
     if seconds > limit {
         return Err(ApiError::bad_field(
             "file",
@@ -120,7 +122,7 @@ pub fn check_duration(seconds: f64, limit: f64) -> Result<(), ApiError> {
         )
         .code("audio_too_long"));
     }
-    Ok(())
+    Ok(audio)
 }
 
 /// The multipart extractor's refusal (not a multipart body) as OpenAI's 400.
@@ -192,10 +194,11 @@ async fn transcribe(
     let max_audio_s = service.limits.max_audio_s;
     let (transcript, duration) = admission
         .run(move || -> Result<(Transcript, f64), ApiError> {
-            let audio = audio::decode_bytes(upload.bytes, Path::new(&upload.name))?;
-            let duration = audio.duration_secs();
-            check_duration(duration, max_audio_s)?;
-            Ok((transcriber.transcribe(&audio.samples)?, duration))
+            let audio = decode_upload(upload, max_audio_s)?;
+            Ok((
+                transcriber.transcribe(&audio.samples)?,
+                audio.duration_secs(),
+            ))
         })
         .await??;
     let route = match task {
