@@ -46,6 +46,9 @@ _npu__whisper() {
             npu__whisper,transcribe)
                 cmd="npu__whisper__subcmd__transcribe"
                 ;;
+            npu__whisper,validate-kernels)
+                cmd="npu__whisper__subcmd__validate__subcmd__kernels"
+                ;;
             npu__whisper__subcmd__help,bench)
                 cmd="npu__whisper__subcmd__help__subcmd__bench"
                 ;;
@@ -75,6 +78,9 @@ _npu__whisper() {
                 ;;
             npu__whisper__subcmd__help,transcribe)
                 cmd="npu__whisper__subcmd__help__subcmd__transcribe"
+                ;;
+            npu__whisper__subcmd__help,validate-kernels)
+                cmd="npu__whisper__subcmd__help__subcmd__validate__subcmd__kernels"
                 ;;
             npu__whisper__subcmd__help__subcmd__model,fetch)
                 cmd="npu__whisper__subcmd__help__subcmd__model__subcmd__fetch"
@@ -116,7 +122,7 @@ _npu__whisper() {
 
     case "${cmd}" in
         npu__whisper)
-            opts="-v -q -h -V --verbose --quiet --threads --json --offline --help --version encode transcribe mel bench doctor convert model serve completions help"
+            opts="-v -q -h -V --verbose --quiet --threads --json --offline --help --version encode transcribe mel bench doctor convert model serve completions validate-kernels help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -328,7 +334,7 @@ _npu__whisper() {
             return 0
             ;;
         npu__subcmd__whisper__subcmd__help)
-            opts="encode transcribe mel bench doctor convert model serve completions help"
+            opts="encode transcribe mel bench doctor convert model serve completions validate-kernels help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -510,6 +516,20 @@ _npu__whisper() {
             return 0
             ;;
         npu__subcmd__whisper__subcmd__help__subcmd__transcribe)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        npu__subcmd__whisper__subcmd__help__subcmd__validate__subcmd__kernels)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -989,6 +1009,28 @@ _npu__whisper() {
                     return 0
                     ;;
                 --vad-model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        npu__subcmd__whisper__subcmd__validate__subcmd__kernels)
+            opts="-v -q -h -V --sizes --simulate --verbose --quiet --threads --json --offline --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --sizes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

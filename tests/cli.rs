@@ -486,15 +486,18 @@ fn encode_on_the_simulated_npu_reports_placement_calls_and_projection() {
     let doc: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
     assert_eq!(
         doc["placement"],
-        "npu-sim: 26/26 ops; cpu: 0/26 ops (18 NPU calls per window)"
+        "npu-sim: 26/26 ops; cpu: 0/26 ops (22 NPU calls per window)"
     );
-    assert_eq!(doc["npu_calls_per_window"], 18);
+    // 4 + 9 per layer, 2 layers.
+    assert_eq!(doc["npu_calls_per_window"], 22);
     for entry in doc["ledger"].as_array().unwrap() {
         assert_eq!(entry["device"], "npu-sim", "{entry}");
     }
     let projections = doc["projected_npu"].as_array().unwrap();
     assert_eq!(projections.len(), 2);
     assert_eq!(projections[0]["label"], "projected, not measured");
+    let ms = &projections[0]["ms"];
+    assert!(ms["optimistic"].as_f64().unwrap() < ms["pessimistic"].as_f64().unwrap());
 
     // The human summary says the same in one line, and the projection is labelled.
     let assert = npu_whisper()
@@ -663,4 +666,76 @@ fn version_names_the_git_revision_and_the_features() {
         String::from_utf8(short.stdout).unwrap(),
         format!("npu-whisper {}\n", env!("CARGO_PKG_VERSION"))
     );
+}
+
+/// On a machine without an NPU, scripts/npu-validate writes its bring-up report up to the first
+/// missing piece within a minute (no xrt build first), exits 4 and names the report last.
+#[test]
+fn npu_validate_reports_the_missing_device_and_exits_4() {
+    if Path::new("/dev/accel/accel0").exists() {
+        return; // the real thing is scripts/npu-validate on that machine
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let out =
+        std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/npu-validate"))
+            .env("NPU_WHISPER_BIN", env!("CARGO_BIN_EXE_npu-whisper"))
+            .env("NPU_WHISPER_REPORT_DIR", dir.path())
+            .output()
+            .unwrap();
+    assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last = stdout.lines().last().unwrap();
+    let path = last
+        .strip_prefix("npu-validate: report written to ")
+        .unwrap_or_else(|| panic!("{last}"));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(report["first_missing"], "device");
+    let pci = report["doctor"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "pci")
+        .unwrap();
+    assert_eq!(pci["status"], "fail");
+    assert!(report["result"].as_str().unwrap().contains("no AMD NPU"));
+    assert_eq!(report["toolchain"]["pinned"]["mlir_aie"], "1.4.2");
+    assert!(report["kernels"].is_null());
+    assert!(
+        report["summary"]
+            .as_str()
+            .unwrap()
+            .contains("stopped at device")
+    );
+}
+
+/// The kernel check the report runs on an NPU, as a dry run on the simulator: every distinct
+/// call of tiny's encoder, timed, with its projected range, then all as one submission (the
+/// simulator has no runlist and says so); without an NPU the real one exits 4.
+#[test]
+fn validate_kernels_runs_every_call_and_says_how_they_were_submitted() {
+    let assert = npu_whisper()
+        .args(["validate-kernels", "--simulate", "--sizes", "tiny"])
+        .assert()
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    let calls = doc["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 11);
+    for c in calls {
+        assert!(c["first_mismatch"].is_null() && c["error"].is_null(), "{c}");
+        assert!(c["measured_ms"].as_f64().unwrap() > 0.0);
+        let npu1 = &c["projected_ms"][0][1];
+        assert!(npu1["optimistic"].as_f64().unwrap() < npu1["pessimistic"].as_f64().unwrap());
+    }
+    assert_eq!(doc["together"]["submitted"], "single");
+    assert_eq!(doc["together"]["runs"], 11);
+    assert_eq!(doc["together_failed"], 0);
+    if !Path::new("/dev/accel/accel0").exists() {
+        npu_whisper()
+            .args(["validate-kernels", "--sizes", "tiny"])
+            .assert()
+            .code(4);
+    }
 }

@@ -10,13 +10,15 @@ use super::model::Weights;
 use super::{Model, Precision};
 use crate::encoder::OpKind;
 use crate::error::{Error, Result};
-use crate::exec::npu::{FAULT_ENV, Fault};
+use crate::exec::npu_adapter::{FAULT_ENV, Fault};
 use crate::exec::{CompiledEncoder, Device, EncoderState, ExecOptions, LedgerEntry};
 use crate::mel::{HOP_LENGTH, LogMel, WINDOW_SAMPLES};
 use crate::model::config::ENCODER_FRAMES;
 use crate::model::{EncoderModel, layers_to_load};
 use crate::npu::cost;
-pub use crate::npu::cost::{DeviceModel as NpuCostModel, Projection as NpuProjection};
+pub use crate::npu::cost::{
+    Bound as NpuCostBound, DeviceModel as NpuCostModel, Projection as NpuProjection,
+};
 
 /// Audio samples per encoder frame (20 ms): conv2 halves the 10 ms mel frames.
 const SAMPLES_PER_FRAME: usize = 2 * HOP_LENGTH;

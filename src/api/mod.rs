@@ -11,14 +11,14 @@ mod transcriber;
 
 pub use cache::{CachedModel, Fetched, ModelCache, ModelSource, human_bytes, stderr_progress};
 pub use encoder::{
-    Embeddings, Encoder, EncoderOptions, EncoderStream, NpuCostModel, NpuProjection,
+    Embeddings, Encoder, EncoderOptions, EncoderStream, NpuCostBound, NpuCostModel, NpuProjection,
 };
 pub use machine::{MachineInfo, cpu_gemm_peak_gflops, machine_info};
 pub use model::{FetchOptions, Model};
 pub use tools::{
-    CheckStatus, ConvertReport, DoctorCheck, DoctorReport, RandomModel, VadConvertReport,
-    WeightDtype, check_interrupted, convert_ctranslate2, convert_silero_vad, doctor,
-    install_signal_handlers, write_random_model,
+    CheckStatus, ConvertReport, DoctorCheck, DoctorReport, KernelCheck, KernelValidation,
+    RandomModel, VadConvertReport, WeightDtype, check_interrupted, convert_ctranslate2,
+    convert_silero_vad, doctor, install_signal_handlers, validate_npu_kernels, write_random_model,
 };
 pub use transcriber::{TranscribeOptions, Transcriber};
 

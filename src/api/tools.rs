@@ -147,3 +147,115 @@ pub fn write_random_model(
         encoder_bytes: written.encoder_bytes,
     })
 }
+
+/// One kernel at one shape, on the device against the simulator.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KernelCheck {
+    /// The manifest's kernel name.
+    pub kernel: String,
+    /// The shape key (`m1536_k512_n1536`, ...), as in the instruction-stream file name.
+    pub shape: String,
+    /// Output elements compared bit for bit.
+    pub elements: usize,
+    /// Wall time of the single run (host syncs included).
+    pub measured_ms: Option<f64>,
+    /// The cost model's range for this call on NPU1 and on NPU4-6 (projected, not measured).
+    pub projected_ms: Vec<(String, crate::api::NpuCostBound)>,
+    /// The first differing element: buffer, index, device value, simulator value, how many
+    /// differ; `None` when every element is bit-identical.
+    pub first_mismatch: Option<String>,
+    /// The run's error, if it failed.
+    pub error: Option<String>,
+}
+
+/// Every kernel of the given model sizes' encoders on an NPU device, against the simulator.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KernelValidation {
+    /// `npu` (the real NPU through XRT) or `npu-sim` (the simulator against itself: a dry run).
+    pub device: String,
+    /// Each distinct call, run alone.
+    pub calls: Vec<KernelCheck>,
+    /// All of them again as one submission: how it went (a runlist, or single runs and why).
+    pub together: serde_json::Value,
+    /// Wall time of that submission, against the sum of the single runs.
+    pub together_ms: f64,
+    /// Calls whose outputs differed, or that failed, in the submission.
+    pub together_failed: usize,
+}
+
+/// Validate every kernel the encoders of `sizes` (catalogue names: tiny, base, ...) use, on the
+/// real NPU (`simulate` false; fails with [`Error::NpuUnavailable`] naming what is missing) or
+/// on the simulator against itself (`simulate` true, a dry run of the whole path).
+pub fn validate_npu_kernels(sizes: &[String], simulate: bool) -> Result<KernelValidation> {
+    use crate::npu::dispatch::NpuDevice;
+    let device: Box<dyn NpuDevice> = if simulate {
+        Box::new(crate::npu::sim::Simulator)
+    } else {
+        real_npu_device()?
+    };
+    let mut calls = Vec::new();
+    for size in sizes {
+        let mut config = crate::hub::catalogue::lookup(size)
+            .and_then(|e| e.dims)
+            .ok_or_else(|| Error::Usage(format!("unknown model size `{size}`")))?
+            .config();
+        config.encoder_layers = 1;
+        calls.extend(crate::npu::validate::calls_for(&config));
+    }
+    let distinct: Vec<_> = crate::npu::validate::distinct(&calls)
+        .into_iter()
+        .cloned()
+        .collect();
+    let checks: Vec<KernelCheck> = crate::npu::validate::validate_all(&distinct, device.as_ref())
+        .into_iter()
+        .zip(&distinct)
+        .map(|(r, call)| KernelCheck {
+            kernel: r.kernel.name().to_string(),
+            shape: r.shape,
+            elements: r.elements,
+            measured_ms: r.ms,
+            projected_ms: [&crate::npu::cost::NPU1, &crate::npu::cost::NPU4]
+                .into_iter()
+                .map(|d| {
+                    let one = std::slice::from_ref(call);
+                    (d.name.to_string(), crate::npu::cost::project(one, d).ms)
+                })
+                .collect(),
+            first_mismatch: r.first_mismatch.map(|m| {
+                format!(
+                    "{}[{}]: device {} simulator {} ({} differ)",
+                    m.buffer, m.index, m.device, m.simulator, m.mismatched
+                )
+            }),
+            error: r.error,
+        })
+        .collect();
+    let (submission, together_ms, reports) =
+        crate::npu::validate::submit_together(&distinct, device.as_ref());
+    Ok(KernelValidation {
+        device: if simulate { "npu-sim" } else { "npu" }.to_string(),
+        calls: checks,
+        together: match submission {
+            Ok(s) => serde_json::to_value(s).unwrap_or_default(),
+            Err(e) => serde_json::json!({ "error": e }),
+        },
+        together_ms,
+        together_failed: reports.iter().filter(|r| !r.passed()).count(),
+    })
+}
+
+fn real_npu_device() -> Result<Box<dyn crate::npu::dispatch::NpuDevice>> {
+    #[cfg(feature = "xrt")]
+    {
+        crate::npu::open_xrt_session()
+            .map(|s| {
+                Box::new(crate::npu::xrt::XrtDevice::new(s))
+                    as Box<dyn crate::npu::dispatch::NpuDevice>
+            })
+            .map_err(Error::NpuUnavailable)
+    }
+    #[cfg(not(feature = "xrt"))]
+    {
+        Err(Error::NpuUnavailable(crate::npu::npu_unavailable_reason()))
+    }
+}

@@ -100,6 +100,20 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print a shell completion script: `npu-whisper completions bash > ~/.local/share/bash-completion/completions/npu-whisper`.
     Completions(CompletionsArgs),
+    /// Run every NPU kernel against the simulator, bit for bit, one JSON document on stdout
+    /// (used by scripts/npu-validate; exit 4 when there is no usable NPU).
+    #[command(hide = true)]
+    ValidateKernels(ValidateKernelsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateKernelsArgs {
+    /// Model sizes whose encoder shapes to check (catalogue names).
+    #[arg(long, num_args = 1.., default_values = ["tiny", "base"])]
+    pub sizes: Vec<String>,
+    /// Validate the simulator against itself (a dry run of the path, no NPU needed).
+    #[arg(long)]
+    pub simulate: bool,
 }
 
 #[derive(Debug, Args)]

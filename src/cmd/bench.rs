@@ -150,8 +150,9 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<()> {
     }
     for p in &projections {
         text.push_str(&format!(
-            "projected  {}: {:.1} ms per window ({} calls) -- projected, not measured\n",
-            p.device.name, p.ms, p.calls
+            "projected  {}: {} -- projected, not measured\n",
+            p.device.name,
+            p.text()
         ));
     }
     if let Some(note) = encoder.device_note() {

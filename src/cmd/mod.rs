@@ -32,6 +32,21 @@ pub fn run(cli: &Cli) -> Result<i32> {
         Command::Bench(args) => bench::run(args, &cli.global).map(|()| 0),
         Command::Doctor(_) => doctor::run(&cli.global),
         Command::Serve(args) => crate::serve::run(args, &cli.global),
+        Command::ValidateKernels(args) => {
+            let report = npu_whisper::validate_npu_kernels(&args.sizes, args.simulate)?;
+            let failed = report
+                .calls
+                .iter()
+                .filter(|c| c.error.is_some() || c.first_mismatch.is_some())
+                .count()
+                + report.together_failed;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report)
+                    .map_err(|e| crate::Error::Runtime(e.to_string()))?
+            );
+            Ok(if failed == 0 { 0 } else { 1 })
+        }
         Command::Completions(args) => {
             use std::io::Write;
             std::io::stdout()

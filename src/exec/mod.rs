@@ -3,7 +3,7 @@
 
 mod buffers;
 pub mod cpu;
-pub mod npu;
+pub mod npu_adapter;
 
 pub use buffers::Buffers;
 
@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 use crate::model::EncoderModel;
 use crate::npu::calls::{Call, plan_calls};
 use crate::npu::prepare::PreparedWeights;
-use npu::{Backend, Fault, NpuAdapter};
+use crate::npu::dispatch::{NpuDevice, Placement};
+use npu_adapter::{Fault, NpuAdapter};
 
 /// Where an op ran (after any fallback).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -212,7 +213,10 @@ impl CompiledEncoder {
                 }
                 (None, None)
             }
-            Device::NpuSim => (Some(Backend::Sim), None),
+            Device::NpuSim => (
+                Some(Box::new(crate::npu::sim::Simulator) as Box<dyn NpuDevice>),
+                None,
+            ),
             Device::Npu | Device::Auto => match open_real_npu() {
                 Ok(backend) => (Some(backend), None),
                 Err(reason) if options.require_npu => return Err(Error::NpuUnavailable(reason)),
@@ -222,10 +226,9 @@ impl CompiledEncoder {
                 ),
             },
         };
-        let device = match &backend {
-            Some(Backend::Sim) => OpDevice::NpuSim,
-            #[cfg(feature = "xrt")]
-            Some(Backend::Xrt(_)) => OpDevice::Npu,
+        let device = match backend.as_ref().map(|d| d.placement()) {
+            Some(Placement::Simulator) => OpDevice::NpuSim,
+            Some(Placement::Hardware) => OpDevice::Npu,
             None => OpDevice::Cpu,
         };
         let on_npu: Vec<bool> = plan
@@ -265,7 +268,7 @@ impl CompiledEncoder {
         while i < plan.ops.len() {
             if let Some(call) = calls.get(next_call).filter(|c| c.ops[0] == i) {
                 for &covered in &call.ops {
-                    ledger[covered].kernel = Some(call.kernel);
+                    ledger[covered].kernel = Some(call.kernel.name());
                     if covered != i {
                         ledger[covered].fused_into = Some(plan.ops[i].name);
                     }
@@ -283,8 +286,8 @@ impl CompiledEncoder {
             }
         }
         let npu = match backend {
-            Some(backend) => Some(NpuAdapter {
-                backend,
+            Some(device) => Some(NpuAdapter {
+                device,
                 prepared: PreparedWeights::new(&model.config, &model.encoder)?,
                 fault: options.fault.clone(),
             }),
@@ -368,15 +371,11 @@ impl CompiledEncoder {
             .expect("NPU units exist only with an adapter");
         let snapshot = self.options.verify.then(|| state.buffers.clone());
         let started = Instant::now();
-        let result = adapter.run(&self.plan, call, &state.buffers);
+        let result = adapter.run(&self.plan, call, &mut state.buffers);
         let elapsed = started.elapsed().as_secs_f64() * 1e3;
         let first = call.ops[0];
         match result {
-            Ok(out) => {
-                state
-                    .buffers
-                    .get_mut(out.output)
-                    .copy_from_slice(&out.values);
+            Ok(output) => {
                 let entry = &mut state.ledger[first];
                 entry.ms += elapsed;
                 entry.calls += call.runs as u64;
@@ -388,7 +387,7 @@ impl CompiledEncoder {
                     for &i in &call.ops {
                         cpu::run(&self.plan.ops[i].step, &self.cpu, &mut reference);
                     }
-                    let stats = compare(reference.get(out.output), state.buffers.get(out.output));
+                    let stats = compare(reference.get(output), state.buffers.get(output));
                     for &i in &call.ops {
                         let entry = &mut state.ledger[i];
                         entry.verify = Some(match entry.verify {
@@ -490,10 +489,11 @@ fn cpu_fusion(plan: &Plan, on_npu: &[bool], i: usize) -> Option<cpu::Fused> {
 }
 
 /// The real NPU through XRT, or why it cannot be used.
-fn open_real_npu() -> std::result::Result<Backend, String> {
+fn open_real_npu() -> std::result::Result<Box<dyn NpuDevice>, String> {
     #[cfg(feature = "xrt")]
     {
-        crate::npu::open_xrt_session().map(|s| Backend::Xrt(Box::new(std::sync::Mutex::new(s))))
+        crate::npu::open_xrt_session()
+            .map(|s| Box::new(crate::npu::xrt::XrtDevice::new(s)) as Box<dyn NpuDevice>)
     }
     #[cfg(not(feature = "xrt"))]
     {

@@ -102,22 +102,29 @@ pub fn matmul_fused_par(
 
 /// `[rows][cols]` -> `[cols][rows]`.
 pub fn transposed(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = Vec::new();
+    transpose_into(x, rows, cols, &mut t);
+    t
+}
+
+/// `[rows][cols]` -> `[cols][rows]` into `out` (resized): weights at load, the mel spectrogram
+/// (`[n_mels][frames]`, convolutions want frames first) on the CPU and for the NPU alike.
+pub fn transpose_into(x: &[f32], rows: usize, cols: usize, out: &mut Vec<f32>) {
     assert_eq!(x.len(), rows * cols);
     // In 32 x 32 tiles: element by element, every write of a long row lands on a different
     // cache line and page (a 512 x 2048 weight took ~10 ms that way, at model load).
     const TILE: usize = 32;
-    let mut t = vec![0.0f32; x.len()];
+    out.resize(x.len(), 0.0);
     for i0 in (0..rows).step_by(TILE) {
         for j0 in (0..cols).step_by(TILE) {
             for i in i0..(i0 + TILE).min(rows) {
                 let row = &x[i * cols..(i + 1) * cols];
                 for j in j0..(j0 + TILE).min(cols) {
-                    t[j * rows + i] = row[j];
+                    out[j * rows + i] = row[j];
                 }
             }
         }
     }
-    t
 }
 
 /// Kernel-3, padding-1 Conv1d as im2col + GEMM. `input` is frame-major `[in_frames][c]`,

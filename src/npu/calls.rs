@@ -2,13 +2,16 @@
 //!
 //! One call per op, never per tile: a GEMM of any size is one run of a dynamic-shape kernel, and
 //! all attention heads go in one submission. Adjacent ops fuse into one call where a kernel has
-//! the epilogue: matmul/conv + GELU, matmul + residual add. Buffers are bound by construction:
+//! the epilogue: matmul/conv + GELU. (A residual add is its own `add` call: fused, each core
+//! would need a third input stream, and it has two - scripts/check-designs.) A GEMM whose output
+//! a residual add reads next keeps it in f32 (`gemm_bias_f32`). Buffers are bound by construction:
 //! a `BufferArg` knows only its own argument index, and the device layer allocates it with
 //! `kernel.group_id(arg_index)` from that (there is no way to pass a group id in), so a data
 //! buffer can never be allocated with another argument's, or a scalar slot's, memory group.
 
+use super::kernel::Kernel;
 use super::layout::{Dtype, GemmShape, pad_to};
-use super::manifest::{ArgKind, KernelSpec, kernel, manifest};
+use super::manifest::{ArgKind, KernelSpec, manifest};
 use crate::encoder::{AddSource, Buf, Op, Plan, Step};
 
 /// Index of the first data-buffer argument (0 opcode, 1 instructions, 2 instruction count).
@@ -133,7 +136,7 @@ pub enum GemmInput {
 /// One kernel run covering one or more consecutive plan ops.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
-    pub kernel: &'static str,
+    pub kernel: Kernel,
     /// Indices into `Plan::ops`; the first is the op the call is named after.
     pub ops: Vec<usize>,
     pub shape: CallShape,
@@ -162,10 +165,10 @@ impl Call {
     }
 }
 
-fn arg_plan(name: &'static str, sizes: &[(usize, bool)]) -> ArgPlan {
-    let spec: &KernelSpec = kernel(name);
+fn arg_plan(kernel: Kernel, sizes: &[(usize, bool)]) -> ArgPlan {
+    let spec: &KernelSpec = kernel.spec();
     let data: Vec<_> = spec.data_args().collect();
-    assert_eq!(data.len(), sizes.len(), "kernel {name}: buffer count");
+    assert_eq!(data.len(), sizes.len(), "kernel {kernel}: buffer count");
     let buffers = data
         .iter()
         .zip(sizes)
@@ -195,15 +198,23 @@ fn arg_plan(name: &'static str, sizes: &[(usize, bool)]) -> ArgPlan {
     }
 }
 
-fn gemm_call(name: &'static str, ops: Vec<usize>, shape: GemmShape) -> Call {
+fn gemm_call(kernel: Kernel, ops: Vec<usize>, shape: GemmShape) -> Call {
     let a = shape.mp * shape.kp;
     let b = shape.kp * shape.np;
     let c = shape.mp * shape.np;
     Call {
-        kernel: name,
+        kernel,
         ops,
         shape: CallShape::Gemm(shape),
-        args: arg_plan(name, &[(a, false), (b, true), (shape.np, true), (c, false)]),
+        args: arg_plan(
+            kernel,
+            &[
+                (a, false),
+                (b, true),
+                (shape.bias_floats(), true),
+                (c, false),
+            ],
+        ),
         runs: 1,
     }
 }
@@ -267,20 +278,21 @@ pub fn plan_calls(plan: &Plan, on_npu: &[bool]) -> Vec<Call> {
             let out = gemm_output(op).expect("GEMM ops have an output");
             let fuses_gelu =
                 next.is_some_and(|n| matches!(n.step, Step::Gelu { buf, .. } if buf == out));
-            let fuses_residual = next.is_some_and(|n| {
+            // The residual add reads this output next (on either device): keep it in f32.
+            let feeds_residual = plan.ops.get(i + 1).is_some_and(|n| {
                 matches!(n.step, Step::Add { target: Buf::Residual, source: AddSource::Buf(src), .. } if src == out)
             });
-            let (name, ops) = if fuses_gelu && out == Buf::Residual {
-                ("gemm_bias_gelu_f32", vec![i, i + 1])
+            let (kernel, ops) = if fuses_gelu && out == Buf::Residual {
+                (Kernel::GemmBiasGeluF32, vec![i, i + 1])
             } else if fuses_gelu {
-                ("gemm_bias_gelu", vec![i, i + 1])
-            } else if fuses_residual {
-                ("gemm_bias_residual", vec![i, i + 1])
+                (Kernel::GemmBiasGelu, vec![i, i + 1])
+            } else if feeds_residual {
+                (Kernel::GemmBiasF32, vec![i])
             } else {
-                ("gemm_bias", vec![i])
+                (Kernel::GemmBias, vec![i])
             };
             i += ops.len();
-            calls.push(with_instructions(gemm_call(name, ops, shape)));
+            calls.push(with_instructions(gemm_call(kernel, ops, shape)));
             continue;
         }
         let call = match op.step {
@@ -292,7 +304,7 @@ pub fn plan_calls(plan: &Plan, on_npu: &[bool]) -> Vec<Call> {
             } => {
                 let frames_p = pad_to(frames, 64);
                 Call {
-                    kernel: "attention",
+                    kernel: Kernel::Attention,
                     ops: vec![i],
                     shape: CallShape::Attention {
                         heads,
@@ -301,42 +313,42 @@ pub fn plan_calls(plan: &Plan, on_npu: &[bool]) -> Vec<Call> {
                         d_model,
                     },
                     args: arg_plan(
-                        "attention",
+                        Kernel::Attention,
                         &[(frames_p * 3 * d_model, false), (frames_p * d_model, false)],
                     ),
                     runs: 1,
                 }
             }
             Step::LayerNorm { rows, cols, .. } => {
-                let name = if op.layer.is_none() && i + 1 == plan.ops.len() {
-                    "layernorm_f32"
+                let kernel = if op.layer.is_none() && i + 1 == plan.ops.len() {
+                    Kernel::LayerNormF32
                 } else {
-                    "layernorm"
+                    Kernel::LayerNorm
                 };
                 Call {
-                    kernel: name,
+                    kernel,
                     ops: vec![i],
                     shape: CallShape::Rows { rows, cols },
                     args: arg_plan(
-                        name,
+                        kernel,
                         &[(rows * cols, false), (2 * cols, true), (rows * cols, false)],
                     ),
                     runs: 1,
                 }
             }
             Step::Gelu { len, .. } => Call {
-                kernel: "gelu",
+                kernel: Kernel::Gelu,
                 ops: vec![i],
                 shape: CallShape::Elements { len },
-                args: arg_plan("gelu", &[(len, false), (len, false)]),
+                args: arg_plan(Kernel::Gelu, &[(len, false), (len, false)]),
                 runs: 1,
             },
             Step::Add { source, len, .. } => Call {
-                kernel: "add",
+                kernel: Kernel::Add,
                 ops: vec![i],
                 shape: CallShape::Elements { len },
                 args: arg_plan(
-                    "add",
+                    Kernel::Add,
                     &[(len, false), (len, matches!(source, AddSource::Weight(_)))],
                 ),
                 runs: 1,
@@ -366,7 +378,8 @@ mod tests {
                 .count()
         };
         for l in 0..6 {
-            assert_eq!(per_layer(l), 7, "layer {l}");
+            // LN, QKV, attention, out_proj, residual add, LN, fc1+GELU, fc2, residual add.
+            assert_eq!(per_layer(l), 9, "layer {l}");
         }
         let stem = calls
             .iter()
@@ -377,25 +390,27 @@ mod tests {
             3 + 1,
             "conv1+gelu, conv2+gelu, positions, final LayerNorm"
         );
-        assert_eq!(calls.len(), 46);
+        assert_eq!(calls.len(), 58);
         // Every op is covered exactly once.
         let mut covered: Vec<usize> = calls.iter().flat_map(|c| c.ops.clone()).collect();
         covered.sort();
         assert_eq!(covered, (0..plan.ops.len()).collect::<Vec<_>>());
         assert!(calls.iter().all(|c| c.runs == 1));
-        // Independent of size: every catalogue model takes 7 calls per layer, and the cost
-        // model projects each (large-v3's 32 layers: 228 calls).
+        // Independent of size: every catalogue model takes 9 calls per layer, and the cost
+        // model projects each (large-v3's 32 layers: 292 calls).
         for entry in crate::hub::catalogue::entries() {
             let Some(dims) = entry.dims else { continue };
             let config = dims.config();
             let layers = config.encoder_layers;
             let p = Plan::new(&config, layers);
             let calls = plan_calls(&p, &vec![true; p.ops.len()]);
-            assert_eq!(calls.len(), 4 + 7 * layers, "{}", entry.name);
+            assert_eq!(calls.len(), 4 + 9 * layers, "{}", entry.name);
             for device in [&crate::npu::cost::NPU1, &crate::npu::cost::NPU4] {
                 let projected = crate::npu::cost::project(&calls, device);
                 assert!(
-                    projected.ms.is_finite() && projected.ms > 0.0,
+                    projected.ms.optimistic > 0.0
+                        && projected.ms.optimistic < projected.ms.pessimistic
+                        && projected.ms.pessimistic.is_finite(),
                     "{}",
                     entry.name
                 );
@@ -408,7 +423,7 @@ mod tests {
         let config = Config::standard(80, 384, 2);
         let plan = Plan::new(&config, 2);
         for call in plan_calls(&plan, &vec![true; plan.ops.len()]) {
-            let spec = kernel(call.kernel);
+            let spec = call.kernel.spec();
             for (buffer, arg) in call.args.buffers.iter().zip(spec.data_args()) {
                 assert_eq!(buffer.arg_index(), arg.index);
                 assert!(buffer.arg_index() >= FIRST_DATA_ARG);
@@ -499,7 +514,7 @@ mod tests {
             .map(|o| !matches!(o.kind, crate::encoder::OpKind::Gelu))
             .collect();
         let calls = plan_calls(&plan, &on_npu);
-        assert!(calls.iter().all(|c| c.kernel != "gemm_bias_gelu"));
+        assert!(calls.iter().all(|c| c.kernel != Kernel::GemmBiasGelu));
         assert!(calls.iter().all(|c| c.ops.iter().all(|&i| on_npu[i])));
     }
 }

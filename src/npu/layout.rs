@@ -56,6 +56,39 @@ impl GemmShape {
     }
 }
 
+impl GemmShape {
+    /// f32 values of the bias buffer: one chunk per output tile column (see [`bias_chunk`]).
+    pub fn bias_floats(&self) -> usize {
+        self.np / constants().gemm.tile_n * bias_chunk()
+    }
+}
+
+/// f32 values per bias chunk: one `tile_k x tile_n` bf16 B tile's bytes. The bias travels in
+/// the GEMM's B stream ahead of each output tile's k tiles (a core has two input DMA channels
+/// and A and B take both), so a chunk is exactly one B stream element: the tile's `tile_n` bias
+/// values first, then zeros.
+pub fn bias_chunk() -> usize {
+    let t = &constants().gemm;
+    t.tile_k * t.tile_n / 2
+}
+
+/// A bias of `n` values (padded to `np`) in chunks of [`bias_chunk`] per output tile column.
+pub fn pack_bias_chunks(bias: &[f32], np: usize) -> Vec<f32> {
+    let tile_n = constants().gemm.tile_n;
+    let chunk = bias_chunk();
+    let mut out = vec![0.0f32; np / tile_n * chunk];
+    for (j, values) in bias.chunks(tile_n).enumerate() {
+        out[j * chunk..j * chunk + values.len()].copy_from_slice(values);
+    }
+    out
+}
+
+/// The bias value of output column `j` in the chunked layout.
+pub fn chunked_bias_at(chunks: &[f32], j: usize) -> f32 {
+    let tile_n = constants().gemm.tile_n;
+    chunks[j / tile_n * bias_chunk() + j % tile_n]
+}
+
 /// f32 -> bf16 bytes with round-to-nearest-even.
 pub fn to_bf16_bytes(values: impl IntoIterator<Item = f32>) -> Vec<u8> {
     values

@@ -62,14 +62,6 @@ pub fn manifest() -> &'static Manifest {
     })
 }
 
-/// A kernel by name; the names used in code are tested to exist.
-pub fn kernel(name: &str) -> &'static KernelSpec {
-    manifest()
-        .kernels
-        .get(name)
-        .unwrap_or_else(|| panic!("kernel `{name}` is not in xclbin/manifest.json"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,8 @@
 
 pub mod calls;
 pub mod cost;
+pub mod dispatch;
+pub mod kernel;
 pub mod layout;
 pub mod prepare;
 pub mod sim;
@@ -24,7 +26,7 @@ pub mod device;
 pub mod insts;
 #[cfg_attr(not(test), allow(dead_code))]
 pub mod manifest;
-#[cfg(test)]
+#[cfg_attr(not(test), allow(dead_code))]
 pub mod validate;
 #[cfg_attr(not(test), allow(dead_code))]
 pub mod xclbin;

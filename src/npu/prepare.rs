@@ -1,10 +1,10 @@
 //! Weights converted once per model into device buffers: bf16 (round-to-nearest-even) B operands
-//! padded to the tile multiples, f32 biases, fused QKV, convolutions as im2col GEMMs, f32
+//! padded to the tile multiples, f32 biases in B-tile-sized chunks, fused QKV, convolutions as im2col GEMMs, f32
 //! LayerNorm parameters and positional embedding. Reused for every window.
 
 use std::collections::HashMap;
 
-use super::layout::{GemmShape, f32_bytes, pack_weight_transposed};
+use super::layout::{GemmShape, f32_bytes, pack_bias_chunks, pack_weight_transposed};
 use crate::encoder::Weight;
 use crate::error::Result;
 use crate::model::config::ENCODER_FRAMES;
@@ -18,7 +18,7 @@ pub struct GemmWeights {
     pub shape: GemmShape,
     /// `[Kp][Np]` bf16.
     pub b: Vec<u8>,
-    /// `[Np]` f32.
+    /// f32 in chunks of `layout::bias_chunk()` per 64 output columns (the values first).
     pub bias: Vec<u8>,
 }
 
@@ -48,14 +48,12 @@ impl PreparedWeights {
         let mut add_gemm =
             |key: Weight, weight: &[f32], bias: &[f32], m: usize, k: usize, n: usize| {
                 let shape = GemmShape::new(m, k, n);
-                let mut padded_bias = bias.to_vec();
-                padded_bias.resize(shape.np, 0.0);
                 gemms.insert(
                     key,
                     GemmWeights {
                         shape,
                         b: pack_weight_transposed(weight, n, k, &shape),
-                        bias: f32_bytes(&padded_bias),
+                        bias: f32_bytes(&pack_bias_chunks(bias, shape.np)),
                     },
                 );
             };

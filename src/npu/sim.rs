@@ -4,8 +4,8 @@
 //! * GEMM: bf16 inputs; products are exact in f32 (8-bit x 8-bit mantissas), so only the
 //!   summation order matters, and it is the microkernel's: the k dimension in blocks of
 //!   `microkernel_s` (8), each block summed from zero in ascending k, then added to the f32
-//!   accumulator. Epilogue in f32 (bias, GELU, residual), then bf16 round-to-nearest-even where
-//!   the output is bf16.
+//!   accumulator. Epilogue in f32 (bias from its chunked layout, GELU), then bf16
+//!   round-to-nearest-even where the output is bf16.
 //! * GELU: the centred piecewise polynomial of `xclbin/constants.json`.
 //! * softmax: row max, e^x as 2^n * poly(f) with the constants' polynomial, f32 sum, bf16
 //!   probabilities. LayerNorm: f32 mean and variance in ascending order, 1/sqrt(var + eps).
@@ -16,7 +16,23 @@ use rayon::prelude::*;
 
 use super::calls::{Call, CallShape};
 use super::constants::constants;
-use super::layout::{bf16_bytes_to_f32, f32_bytes, f32_from_bytes, round_bf16, to_bf16_bytes};
+use super::kernel::Kernel;
+use super::layout::{
+    Dtype, bf16_bytes_to_f32, chunked_bias_at, f32_bytes, f32_from_bytes, round_bf16, to_bf16_bytes,
+};
+
+/// The simulator as a device: runs every call in software with the kernels' arithmetic.
+pub struct Simulator;
+
+impl super::dispatch::NpuDevice for Simulator {
+    fn placement(&self) -> super::dispatch::Placement {
+        super::dispatch::Placement::Simulator
+    }
+
+    fn run(&self, call: &Call, buffers: &mut [Cow<'_, [u8]>]) -> Result<(), String> {
+        run(call, buffers)
+    }
+}
 
 /// Run `call` on its data buffers (in argument order, from index 3). Inputs may borrow resident
 /// weights; outputs are replaced by owned buffers.
@@ -32,66 +48,56 @@ pub fn run(call: &Call, buffers: &mut [Cow<'_, [u8]>]) -> Result<(), String> {
             ));
         }
     }
-    match (call.kernel, call.shape) {
-        (name, CallShape::Gemm(shape)) => {
+    let kernel = call.kernel;
+    match call.shape {
+        CallShape::Gemm(shape) if kernel.is_gemm() => {
             let a = bf16_bytes_to_f32(&buffers[0]);
             let b = bf16_bytes_to_f32(&buffers[1]);
             let bias = f32_from_bytes(&buffers[2]);
             let mut c = gemm(&a, &b, shape.mp, shape.kp, shape.np);
-            let gelu = name.contains("gelu");
-            let residual = name == "gemm_bias_residual";
-            let prior = residual.then(|| f32_from_bytes(&buffers[3]));
-            for (i, row) in c.chunks_exact_mut(shape.np).enumerate() {
+            let gelu = kernel.gelu_epilogue();
+            for row in c.chunks_exact_mut(shape.np) {
                 for (j, v) in row.iter_mut().enumerate() {
-                    let mut x = *v + bias[j];
-                    if gelu {
-                        x = gelu_poly(x);
-                    }
-                    if let Some(prior) = &prior {
-                        x += prior[i * shape.np + j];
-                    }
-                    *v = x;
+                    let x = *v + chunked_bias_at(&bias, j);
+                    *v = if gelu { gelu_poly(x) } else { x };
                 }
             }
-            buffers[3] = Cow::Owned(match name {
-                "gemm_bias" | "gemm_bias_gelu" => to_bf16_bytes(c),
-                "gemm_bias_gelu_f32" | "gemm_bias_residual" => f32_bytes(&c),
-                other => return Err(format!("the simulator has no GEMM kernel `{other}`")),
+            buffers[3] = Cow::Owned(match kernel.output_dtype() {
+                Dtype::Bf16 => to_bf16_bytes(c),
+                Dtype::F32 => f32_bytes(&c),
             });
             Ok(())
         }
-        (
-            "attention",
-            CallShape::Attention {
-                heads,
-                frames,
-                frames_p,
-                d_model,
-            },
-        ) => {
+        CallShape::Attention {
+            heads,
+            frames,
+            frames_p,
+            d_model,
+        } if kernel == Kernel::Attention => {
             let qkv = bf16_bytes_to_f32(&buffers[0]);
             buffers[1] = Cow::Owned(to_bf16_bytes(attention(
                 &qkv, heads, frames, frames_p, d_model,
             )));
             Ok(())
         }
-        ("layernorm" | "layernorm_f32", CallShape::Rows { rows, cols }) => {
+        CallShape::Rows { rows, cols }
+            if matches!(kernel, Kernel::LayerNorm | Kernel::LayerNormF32) =>
+        {
             let x = f32_from_bytes(&buffers[0]);
             let gb = f32_from_bytes(&buffers[1]);
             let y = layer_norm(&x, &gb[..cols], &gb[cols..], rows, cols);
-            buffers[2] = Cow::Owned(if call.kernel == "layernorm" {
-                to_bf16_bytes(y)
-            } else {
-                f32_bytes(&y)
+            buffers[2] = Cow::Owned(match kernel.output_dtype() {
+                Dtype::Bf16 => to_bf16_bytes(y),
+                Dtype::F32 => f32_bytes(&y),
             });
             Ok(())
         }
-        ("gelu", CallShape::Elements { .. }) => {
+        CallShape::Elements { .. } if kernel == Kernel::Gelu => {
             let x = bf16_bytes_to_f32(&buffers[0]);
             buffers[1] = Cow::Owned(to_bf16_bytes(x.into_iter().map(gelu_poly)));
             Ok(())
         }
-        ("add", CallShape::Elements { .. }) => {
+        CallShape::Elements { .. } if kernel == Kernel::Add => {
             let mut a = f32_from_bytes(&buffers[0]);
             let b = f32_from_bytes(&buffers[1]);
             for (x, y) in a.iter_mut().zip(&b) {
@@ -100,7 +106,7 @@ pub fn run(call: &Call, buffers: &mut [Cow<'_, [u8]>]) -> Result<(), String> {
             buffers[0] = Cow::Owned(f32_bytes(&a));
             Ok(())
         }
-        (name, shape) => Err(format!("the simulator cannot run `{name}` on {shape:?}")),
+        shape => Err(format!("the simulator cannot run `{kernel}` on {shape:?}")),
     }
 }
 

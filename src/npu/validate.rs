@@ -1,24 +1,31 @@
 //! Kernel validation: run every distinct call of a plan on a device and in the simulator on the
 //! same pseudo-random inputs and compare the outputs bit for bit (`scripts/npu-validate`).
 //!
-//! The device is any runner with the simulator's signature (`XrtSession::run` on hardware, a
-//! stand-in in tests). Inputs are finite values around the scale of encoder activations; the
-//! padding rows of the attention input are zero, as the host lays them out, and only the real
-//! frames of the attention output are compared (the padded query rows are never read).
+//! The device is any `NpuDevice` (the XRT session on hardware, stand-ins in tests). Inputs are
+//! finite values around the scale of encoder activations (GEMM biases in their chunked layout);
+//! the padding rows of the attention input are zero, as the host lays them out, and only the
+//! real frames of the attention output are compared (the padded query rows are never read).
+//! Each call's single run is timed; `submit_together` then sends all calls as one submission
+//! (a runlist where the device has one) and compares again.
 
 use std::borrow::Cow;
+use std::time::Instant;
 
 use super::calls::{Call, CallShape, Direction};
-use super::layout::{Dtype, f32_bytes, to_bf16_bytes};
+use super::dispatch::{NpuDevice, Run, Submission};
+use super::kernel::Kernel;
+use super::layout::{Dtype, f32_bytes, pack_bias_chunks, to_bf16_bytes};
 use super::sim;
 
 /// The outcome for one kernel at one shape.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct KernelReport {
-    pub kernel: &'static str,
+    pub kernel: Kernel,
     pub shape: String,
     /// Compared output elements.
     pub elements: usize,
+    /// Wall time of the device run (host syncs included), when it ran.
+    pub ms: Option<f64>,
     /// None when every compared element is bit-identical; otherwise the first difference.
     pub first_mismatch: Option<Mismatch>,
     /// The device run failed: its error.
@@ -64,6 +71,13 @@ pub fn inputs(call: &Call) -> Vec<Vec<u8>> {
             {
                 values[frames * 3 * d_model..].fill(0.0);
             }
+            if let CallShape::Gemm(shape) = call.shape
+                && arg.name == "bias"
+            {
+                // The chunked layout: the real values first in each chunk, zeros after.
+                let bias = values[..shape.np].to_vec();
+                values = pack_bias_chunks(&bias, shape.np);
+            }
             match arg.dtype {
                 Dtype::Bf16 => to_bf16_bytes(values),
                 Dtype::F32 => f32_bytes(&values),
@@ -72,18 +86,28 @@ pub fn inputs(call: &Call) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Runs a call on a device: `XrtSession::run` on hardware, the simulator or a stand-in in tests.
-pub type Runner<'r> = dyn FnMut(&Call, &mut [Cow<'_, [u8]>]) -> Result<(), String> + 'r;
-
 /// Validate one call with `device` against the simulator.
-pub fn validate_call(call: &Call, device: &mut Runner<'_>) -> KernelReport {
+pub fn validate_call(call: &Call, device: &dyn NpuDevice) -> KernelReport {
     let data = inputs(call);
     let mut on_device: Vec<Cow<[u8]>> = data.iter().map(|b| Cow::Borrowed(&b[..])).collect();
+    let started = Instant::now();
+    let result = device.run(call, &mut on_device);
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    let mut report = compare(call, &data, result.map(|()| on_device));
+    if report.error.is_none() {
+        report.ms = Some(ms);
+    }
+    report
+}
+
+/// Compare a device's outputs for `call` (or its error) with the simulator's on `data`.
+fn compare(call: &Call, data: &[Vec<u8>], device: Result<Vec<Cow<[u8]>>, String>) -> KernelReport {
     let mut simulated: Vec<Cow<[u8]>> = data.iter().map(|b| Cow::Borrowed(&b[..])).collect();
     let mut report = KernelReport {
         kernel: call.kernel,
         shape: call.shape.key(),
         elements: 0,
+        ms: None,
         first_mismatch: None,
         error: None,
     };
@@ -91,10 +115,13 @@ pub fn validate_call(call: &Call, device: &mut Runner<'_>) -> KernelReport {
         report.error = Some(format!("simulator: {e}"));
         return report;
     }
-    if let Err(e) = device(call, &mut on_device) {
-        report.error = Some(e);
-        return report;
-    }
+    let on_device = match device {
+        Ok(outputs) => outputs,
+        Err(e) => {
+            report.error = Some(e);
+            return report;
+        }
+    };
     for ((arg, dev), sim) in call.args.buffers.iter().zip(&on_device).zip(&simulated) {
         if arg.direction == Direction::Input {
             continue;
@@ -158,14 +185,51 @@ pub fn report_line(r: &KernelReport) -> String {
     format!("{:<20} {:<28} {verdict}", r.kernel, r.shape)
 }
 
-/// Validate every distinct (kernel, shape) among `calls`.
-pub fn validate_all(calls: &[Call], device: &mut Runner<'_>) -> Vec<KernelReport> {
+/// The distinct (kernel, shape) calls among `calls`, in order.
+pub fn distinct(calls: &[Call]) -> Vec<&Call> {
     let mut seen = std::collections::BTreeSet::new();
     calls
         .iter()
         .filter(|c| seen.insert(c.args.instructions.clone()))
+        .collect()
+}
+
+/// Validate every distinct (kernel, shape) among `calls`, one run each.
+pub fn validate_all(calls: &[Call], device: &dyn NpuDevice) -> Vec<KernelReport> {
+    distinct(calls)
+        .into_iter()
         .map(|c| validate_call(c, device))
         .collect()
+}
+
+/// Every distinct call of `calls` as one submission (`NpuDevice::run_all`: a runlist where the
+/// device has one), each output compared with the simulator; the submission's wall time.
+pub fn submit_together(
+    calls: &[Call],
+    device: &dyn NpuDevice,
+) -> (Result<Submission, String>, f64, Vec<KernelReport>) {
+    let calls = distinct(calls);
+    let data: Vec<Vec<Vec<u8>>> = calls.iter().map(|c| inputs(c)).collect();
+    let mut runs: Vec<Run> = calls
+        .iter()
+        .zip(&data)
+        .map(|(call, d)| Run {
+            call,
+            buffers: d.iter().map(|b| Cow::Borrowed(&b[..])).collect(),
+        })
+        .collect();
+    let started = Instant::now();
+    let submission = device.run_all(&mut runs);
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    let reports = runs
+        .into_iter()
+        .zip(&data)
+        .map(|(run, d)| match &submission {
+            Ok(_) => compare(run.call, d, Ok(run.buffers)),
+            Err(e) => compare(run.call, d, Err(e.clone())),
+        })
+        .collect();
+    (submission, ms, reports)
 }
 
 #[cfg(test)]
@@ -177,9 +241,22 @@ mod tests {
         calls_for(&Config::standard(80, 64, 1))
     }
 
+    /// A stand-in device: the simulator, then `tamper` on the outputs.
+    struct Tampered<F>(F);
+    impl<F: Fn(&Call, &mut [Cow<'_, [u8]>]) -> Result<(), String> + Send + Sync> NpuDevice
+        for Tampered<F>
+    {
+        fn placement(&self) -> crate::npu::dispatch::Placement {
+            crate::npu::dispatch::Placement::Hardware
+        }
+        fn run(&self, call: &Call, buffers: &mut [Cow<'_, [u8]>]) -> Result<(), String> {
+            (self.0)(call, buffers)
+        }
+    }
+
     #[test]
     fn the_simulator_validates_against_itself_for_every_kernel() {
-        let reports = validate_all(&tiny_calls(), &mut |c, b| sim::run(c, b));
+        let reports = validate_all(&tiny_calls(), &sim::Simulator);
         let kernels: std::collections::BTreeSet<_> = reports.iter().map(|r| r.kernel).collect();
         assert_eq!(
             kernels.len(),
@@ -187,39 +264,58 @@ mod tests {
             "every kernel of the manifest: {kernels:?}"
         );
         assert!(reports.iter().all(KernelReport::passed), "{reports:#?}");
-        assert!(reports.iter().all(|r| r.elements > 0));
+        assert!(reports.iter().all(|r| r.elements > 0 && r.ms.is_some()));
+        // All at once: the simulator has no runlist, and says so.
+        let (submission, _, together) = submit_together(&tiny_calls(), &sim::Simulator);
+        match submission {
+            Ok(Submission::Single { runs, why }) => {
+                assert_eq!(runs, reports.len());
+                assert!(why.contains("one at a time"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(together.iter().all(KernelReport::passed), "{together:#?}");
     }
 
     #[test]
     fn a_one_ulp_difference_is_reported_with_its_place() {
         let calls = tiny_calls();
-        let call = calls.iter().find(|c| c.kernel == "layernorm").unwrap();
-        let mut off_by_one_ulp = |c: &Call, b: &mut [Cow<'_, [u8]>]| {
+        let call = calls
+            .iter()
+            .find(|c| c.kernel == Kernel::LayerNorm)
+            .unwrap();
+        let off_by_one_ulp = Tampered(|c: &Call, b: &mut [Cow<'_, [u8]>]| {
             sim::run(c, b)?;
             let out = b[2].to_mut();
             out[2 * 7] ^= 1; // lowest mantissa bit of bf16 element 7
             Ok(())
-        };
-        let report = validate_call(call, &mut off_by_one_ulp);
+        });
+        let report = validate_call(call, &off_by_one_ulp);
         assert!(report_line(&report).contains("MISMATCH 1 of"));
         let m = report.first_mismatch.expect("a mismatch");
         assert_eq!((m.buffer.as_str(), m.index, m.mismatched), ("y", 7, 1));
-        let failing = |_: &Call, _: &mut [Cow<'_, [u8]>]| Err("timed out after 5000 ms".into());
-        let report = validate_call(call, &mut { failing });
+        let failing =
+            Tampered(
+                |_: &Call, _: &mut [Cow<'_, [u8]>]| Err("timed out after 5000 ms".to_string()),
+            );
+        let report = validate_call(call, &failing);
         assert_eq!(report.error.as_deref(), Some("timed out after 5000 ms"));
     }
 
     #[test]
     fn attention_padding_rows_are_not_compared() {
         let calls = tiny_calls();
-        let call = calls.iter().find(|c| c.kernel == "attention").unwrap();
-        let mut garbage_in_padding = |c: &Call, b: &mut [Cow<'_, [u8]>]| {
+        let call = calls
+            .iter()
+            .find(|c| c.kernel == Kernel::Attention)
+            .unwrap();
+        let garbage_in_padding = Tampered(|c: &Call, b: &mut [Cow<'_, [u8]>]| {
             sim::run(c, b)?;
             let out = b[1].to_mut();
             let n = out.len();
             out[n - 2..].copy_from_slice(&[0x80, 0x7f]); // last padded row: +inf
             Ok(())
-        };
-        assert!(validate_call(call, &mut garbage_in_padding).passed());
+        });
+        assert!(validate_call(call, &garbage_in_padding).passed());
     }
 }

@@ -12,7 +12,9 @@ use crate::npu::validate::{calls_for, report_line, validate_all};
 #[test]
 #[ignore = "needs an NPU and built kernels: run scripts/npu-validate"]
 fn every_kernel_matches_the_simulator_on_the_npu() {
-    let session = open_xrt_session().unwrap_or_else(|e| panic!("NPU unavailable: {e}"));
+    let device = crate::npu::xrt::XrtDevice::new(
+        open_xrt_session().unwrap_or_else(|e| panic!("NPU unavailable: {e}")),
+    );
     let sizes = std::env::var("NPU_WHISPER_SIZES").unwrap_or_else(|_| "tiny base".into());
     let mut failed = 0;
     for size in sizes.split_whitespace() {
@@ -23,7 +25,7 @@ fn every_kernel_matches_the_simulator_on_the_npu() {
             .config();
         config.encoder_layers = 1;
         let calls = calls_for(&config);
-        for r in validate_all(&calls, &mut |c, b| session.run(c, b, 5000)) {
+        for r in validate_all(&calls, &device) {
             println!("{size:>8} {}", report_line(&r));
             failed += usize::from(!r.passed());
         }

@@ -5,11 +5,13 @@ use super::common;
 
 use crate::encoder::{AddSource, Buf, OpKind, Plan, Step, Weight};
 use crate::exec::cpu::{self, CpuWeights};
-use crate::exec::npu::{Backend, NpuAdapter};
+use crate::exec::npu_adapter::NpuAdapter;
 use crate::exec::{Buffers, Precision};
 use crate::model::{EncoderModel, EncoderWeights, Tensor};
 use crate::npu::calls::plan_calls;
+use crate::npu::dispatch::Placement;
 use crate::npu::prepare::PreparedWeights;
+use crate::npu::sim::Simulator;
 use common::fixture;
 
 struct Rng(u64);
@@ -21,12 +23,6 @@ impl Rng {
             .wrapping_add(1442695040888963407);
         ((self.0 >> 33) % 20001) as f32 / 10000.0 - 1.0
     }
-}
-
-#[derive(Clone, Copy, Debug)]
-enum BackendUnderTest {
-    Cpu,
-    NpuSim,
 }
 
 struct Fixture {
@@ -60,7 +56,7 @@ fn setup() -> Fixture {
     Fixture {
         cpu: CpuWeights::new(&model.config, &model.encoder, Precision::F32).unwrap(),
         npu: NpuAdapter {
-            backend: Backend::Sim,
+            device: Box::new(Simulator),
             prepared: PreparedWeights::new(&model.config, &model.encoder).unwrap(),
             fault: None,
         },
@@ -70,23 +66,32 @@ fn setup() -> Fixture {
     }
 }
 
-/// Run op `index` alone on `backend`; return its output buffer's values.
-fn run(f: &Fixture, index: usize, backend: BackendUnderTest) -> (Buf, Vec<f32>) {
-    match backend {
-        BackendUnderTest::Cpu => {
-            let mut b = f.buffers.clone();
+/// Run op `index` alone on the CPU (`npu` None) or through the NPU adapter's device; return its
+/// output buffer's values.
+fn run(f: &Fixture, index: usize, npu: Option<&NpuAdapter>) -> (Buf, Vec<f32>) {
+    let mut b = f.buffers.clone();
+    let out = match npu {
+        None => {
             cpu::run(&f.plan.ops[index].step, &f.cpu, &mut b);
-            let out = f.plan.ops[index].step.writes();
-            (out, b.get(out).to_vec())
+            f.plan.ops[index].step.writes()
         }
-        BackendUnderTest::NpuSim => {
+        Some(adapter) => {
             let mut on_npu = vec![false; f.plan.ops.len()];
             on_npu[index] = true;
             let calls = plan_calls(&f.plan, &on_npu);
             assert_eq!(calls.len(), 1);
-            let result = f.npu.run(&f.plan, &calls[0], &f.buffers).unwrap();
-            (result.output, result.values)
+            adapter.run(&f.plan, &calls[0], &mut b).unwrap()
         }
+    };
+    (out, b.get(out).to_vec())
+}
+
+/// The name of where `run` runs an op.
+fn device_name(npu: Option<&NpuAdapter>) -> &'static str {
+    match npu.map(|a| a.device.placement()) {
+        None => "cpu",
+        Some(Placement::Simulator) => "npu-sim",
+        Some(Placement::Hardware) => "npu",
     }
 }
 
@@ -293,22 +298,23 @@ fn every_op_kind_matches_float64_on_every_backend() {
     for (kind, index) in cases {
         assert_eq!(f.plan.ops[index].kind, kind);
         let want = reference(&f, index);
-        for backend in [BackendUnderTest::Cpu, BackendUnderTest::NpuSim] {
-            let (_, got) = run(&f, index, backend);
+        for npu in [None, Some(&f.npu)] {
+            let backend = device_name(npu);
+            let (_, got) = run(&f, index, npu);
             let (cos, max_abs, scale) = stats(&got, &want);
             let name = f.plan.ops[index].name;
             eprintln!(
-                "{name:<13} {backend:?}: cosine {cos:.7}, max |diff| {max_abs:.2e} (scale {scale:.2})"
+                "{name:<13} {backend}: cosine {cos:.7}, max |diff| {max_abs:.2e} (scale {scale:.2})"
             );
-            let (min_cos, max_rel) = match backend {
-                BackendUnderTest::Cpu => (0.999_999, 1e-5),
+            let (min_cos, max_rel) = match npu {
+                None => (0.999_999, 1e-5),
                 // bf16 inputs and outputs: ~3 significant digits.
-                BackendUnderTest::NpuSim => (0.999_5, 2e-2),
+                Some(_) => (0.999_5, 2e-2),
             };
-            assert!(cos >= min_cos, "{name} on {backend:?}: cosine {cos}");
+            assert!(cos >= min_cos, "{name} on {backend}: cosine {cos}");
             assert!(
                 max_abs <= max_rel * scale.max(1.0),
-                "{name} on {backend:?}: max |diff| {max_abs}"
+                "{name} on {backend}: max |diff| {max_abs}"
             );
         }
     }

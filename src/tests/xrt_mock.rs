@@ -1,7 +1,8 @@
 //! The XRT host path against a stand-in shim (tests/mock_xrt/mock_shim.c, same C interface):
 //! buffers are allocated in the memory group of their own argument, instructions go in the
-//! group of argument 1 as cacheable, a scalar-slot group is refused, a timeout is reported, and
-//! data makes the round trip. Runs in scripts/test-xrt (feature `xrt`).
+//! group of argument 1 as cacheable, a scalar-slot group is refused, a timeout is reported, data
+//! makes the round trip, and independent calls go as one runlist - or one by one, saying why,
+//! when the runtime has no runlists. Runs in scripts/test-xrt (feature `xrt`).
 #![cfg(feature = "xrt")]
 
 use std::borrow::Cow;
@@ -10,8 +11,10 @@ use std::path::Path;
 use crate::encoder::Plan;
 use crate::model::Config;
 use crate::npu::calls::plan_calls;
-use crate::npu::validate::validate_all;
-use crate::npu::xrt::{SHIM_ENV, XCLBIN_NAME, XrtSession, XrtShim};
+use crate::npu::dispatch::Submission;
+use crate::npu::kernel::Kernel;
+use crate::npu::validate::{submit_together, validate_all};
+use crate::npu::xrt::{SHIM_ENV, XCLBIN_NAME, XrtDevice, XrtSession, XrtShim};
 use crate::npu::{insts, xclbin};
 
 fn build_mock(dir: &Path) -> std::path::PathBuf {
@@ -67,7 +70,7 @@ fn the_host_path_binds_buffers_to_their_own_argument_groups() {
     let index = plan.ops.iter().position(|o| o.name == "positions").unwrap();
     on_npu[index] = true;
     let call = plan_calls(&plan, &on_npu).remove(0);
-    assert_eq!(call.kernel, "add");
+    assert_eq!(call.kernel, Kernel::Add);
     assert_eq!(call.args.instructions, "add/n96000.insts");
     let mut buffers = vec![
         Cow::Owned(vec![0u8; 96000 * 4]),
@@ -148,22 +151,64 @@ fn the_host_path_binds_buffers_to_their_own_argument_groups() {
     // The validator drives the same path: the stand-in shim executes `add` as the kernel would
     // (so it validates), and leaves other kernels' outputs untouched (so they are reported).
     write_stream(&stream);
-    let session = XrtSession::open(XrtShim::load().unwrap(), dir.path()).unwrap();
+    let device = XrtDevice::new(XrtSession::open(XrtShim::load().unwrap(), dir.path()).unwrap());
     let layernorm = plan_calls(&plan, &vec![true; plan.ops.len()])
         .into_iter()
-        .find(|c| c.kernel == "layernorm")
+        .find(|c| c.kernel == Kernel::LayerNorm)
         .unwrap();
     let path = dir.path().join(&layernorm.args.instructions);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, &stream).unwrap();
-    let reports = validate_all(&[call.clone(), layernorm], &mut |c, b| {
-        session.run(c, b, 1000)
-    });
-    assert!(reports[0].passed(), "{:?}", reports[0]);
-    assert_eq!(reports[0].elements, n);
-    let m = reports[1]
-        .first_mismatch
-        .as_ref()
-        .expect("layernorm is not executed by the stand-in");
-    assert_eq!(m.buffer, "y");
+    let both = [call.clone(), layernorm];
+    let check = |reports: &[crate::npu::validate::KernelReport]| {
+        assert!(reports[0].passed(), "{:?}", reports[0]);
+        assert_eq!(reports[0].elements, n);
+        let m = reports[1]
+            .first_mismatch
+            .as_ref()
+            .expect("layernorm is not executed by the stand-in");
+        assert_eq!(m.buffer, "y");
+    };
+    check(&validate_all(&both, &device));
+
+    // Both calls as one runlist: created once, both runs added, executed and waited for together,
+    // the outputs compared as before.
+    std::fs::write(&log, "").unwrap();
+    let (submission, _, reports) = submit_together(&both, &device);
+    assert_eq!(submission, Ok(Submission::Runlist { runs: 2 }));
+    check(&reports);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.matches("runlist create").count(), 1, "{text}");
+    assert!(text.contains("runlist add 2"), "{text}");
+    assert!(text.contains("runlist execute runs=2"), "{text}");
+    assert!(text.contains("runlist wait timeout_ms=5000"), "{text}");
+    assert!(
+        !text.lines().any(|l| l.starts_with("wait ")),
+        "no single waits: {text}"
+    );
+
+    // A runtime without runlists: the same calls one by one, and the answer says why.
+    unsafe { std::env::set_var("MOCK_XRT_NO_RUNLIST", "1") };
+    std::fs::write(&log, "").unwrap();
+    let (submission, _, reports) = submit_together(&both, &device);
+    unsafe { std::env::remove_var("MOCK_XRT_NO_RUNLIST") };
+    match submission {
+        Ok(Submission::Single { runs: 2, why }) => assert!(why.contains("runlist"), "{why}"),
+        other => panic!("expected single runs, got {other:?}"),
+    }
+    check(&reports);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("runlist add"), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("wait ")).count(),
+        2,
+        "{text}"
+    );
+
+    // A runlist that does not finish in time is an error for every run in it.
+    unsafe { std::env::set_var("MOCK_XRT_WAIT_STATE", "8") };
+    let (submission, _, reports) = submit_together(&both, &device);
+    unsafe { std::env::remove_var("MOCK_XRT_WAIT_STATE") };
+    assert!(submission.unwrap_err().contains("runlist timed out"));
+    assert!(reports.iter().all(|r| r.error.is_some()));
 }

@@ -1,8 +1,9 @@
 /* A stand-in for npu-whisper's XRT shim with the same C interface, for testing the host path
  * without XRT or an NPU. It logs every allocation, group-id query, sync and run to
  * $MOCK_XRT_LOG, and executes the `add` kernel (arg3 f32 += arg4 f32) when a run starts.
- * Knobs: MOCK_XRT_SCALAR_ARG=i makes group_id(i) answer 131071 (a scalar slot);
- * MOCK_XRT_WAIT_STATE=n makes waits return ERT state n (8 = timeout). */
+ * A runlist executes its runs in order when executed. Knobs: MOCK_XRT_SCALAR_ARG=i makes
+ * group_id(i) answer 131071 (a scalar slot); MOCK_XRT_WAIT_STATE=n makes waits return ERT state n
+ * (8 = timeout); MOCK_XRT_NO_RUNLIST=1 makes runlist creation fail (an XRT without runlists). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 typedef struct { int kind; size_t size; void *mem; } handle;
 typedef struct { int kind; void *bufs[8]; size_t n; } run_t;
+typedef struct { int kind; void *runs[64]; size_t n; } runlist_t;
 
 static void logf_(const char *fmt, long a, long b, long c) {
   const char *path = getenv("MOCK_XRT_LOG");
@@ -84,8 +86,34 @@ int nw_run_wait(void *run, unsigned timeout, char *e, size_t l) {
   logf_("wait timeout_ms=%ld%.0ld%.0ld", timeout, 0, 0);
   return state ? atoi(state) : 4;
 }
-int nw_runlist_create(void *c, void **out, char *e, size_t l) { (void)c; (void)e; (void)l; *out = new_handle(7); return 0; }
-int nw_runlist_add(void *rl, void *run, char *e, size_t l) { (void)rl; (void)run; (void)e; (void)l; return 0; }
-int nw_runlist_execute(void *rl, char *e, size_t l) { (void)rl; (void)e; (void)l; return 0; }
-int nw_runlist_wait(void *rl, unsigned t, char *e, size_t l) { (void)rl; (void)t; (void)e; (void)l; return 0; }
+int nw_runlist_create(void *c, void **out, char *e, size_t l) {
+  (void)c;
+  if (getenv("MOCK_XRT_NO_RUNLIST")) {
+    snprintf(e, l, "runlists are not supported by this XRT");
+    return -1;
+  }
+  runlist_t *rl = calloc(1, sizeof(runlist_t));
+  rl->kind = 7;
+  *out = rl;
+  logf_("runlist create%.0ld%.0ld%.0ld", 0, 0, 0);
+  return 0;
+}
+int nw_runlist_add(void *list, void *run, char *e, size_t l) {
+  runlist_t *rl = list;
+  if (rl->n == 64) { snprintf(e, l, "runlist full"); return -1; }
+  rl->runs[rl->n++] = run;
+  logf_("runlist add %ld%.0ld%.0ld", (long)rl->n, 0, 0);
+  return 0;
+}
+int nw_runlist_execute(void *list, char *e, size_t l) {
+  runlist_t *rl = list;
+  logf_("runlist execute runs=%ld%.0ld%.0ld", (long)rl->n, 0, 0);
+  for (size_t i = 0; i < rl->n; ++i) nw_run_start(rl->runs[i], e, l);
+  return 0;
+}
+int nw_runlist_wait(void *rl, unsigned t, char *e, size_t l) {
+  (void)rl; (void)e; (void)l;
+  logf_("runlist wait timeout_ms=%ld%.0ld%.0ld", t, 0, 0);
+  return getenv("MOCK_XRT_WAIT_STATE") ? 1 : 0;
+}
 void nw_release(void *h) { free(h); }

@@ -7,7 +7,8 @@ Whisper size, so the scale is exactly 1/8.
 
 Work split: the whole array works on one head at a time. Each core owns 4 query rows per pass
 (16 cores x 4 rows = 64 rows per pass on NPU1, 128 on NPU2); per pass the K tiles and then the V
-tiles of the head (64 frames x 64 each) are broadcast to every core. A core keeps its 4 rows of
+tiles of the head (64 frames x 64 each) are broadcast to every core through one stream (a core
+has two input DMA channels: Q and K/V). A core keeps its 4 rows of
 f32 scores in L1 (4 x frames_p x 4 bytes = 24 KiB at 1536 frames):
   1. nw_attention_scores: scores[:, 64kb..] = q . K_kb^T (4x8x4 block order), kb = 0..;
   2. nw_attention_softmax: scale, max, exp polynomial, sum, probabilities rounded to bf16 in
@@ -16,22 +17,22 @@ f32 scores in L1 (4 x frames_p x 4 bytes = 24 KiB at 1536 frames):
 Query rows >= frames are padding: the host never reads them (npu-validate compares the real
 rows).
 
-Shim channels: one Q stream per column (split in a memtile into the column's 4 cores), one K and
-one V broadcast, one context stream out per column (joined).
+Shim channels: one Q stream per column (split in memtile c into the column's 4 cores), one K/V
+broadcast (forwarded through memtile 0), one context stream out per column (joined in memtile
+c). One task group per head: one transfer per channel, two (K then V) on the K/V channel.
 
     python3 attention.py --generation npu1 --heads 8 --frames 1500 --frames-p 1536 --d-model 512
-
-STATUS: see common.py - never compiled or run by this project.
 """
 import argparse
 
-from aie.iron import Buffer, ObjectFifo, Program, Runtime, Worker
+from aie.iron import Buffer, ObjectFifo, Program, Runtime, TaskGroup, Worker
 from aie.iron.controlflow import range_
 from aie.iron.device import Tile
 from aie.iron.placers import SequentialPlacer
 from aie.helpers.taplib import TensorAccessPattern
 
-from common import BF16, CORE_ROWS, F32, I32, core_controls, device, kernel, tensor, tile
+from common import (BF16, CORE_ROWS, F32, I32, core_controls, device, kernel, memtile, shim,
+                    tensor, tile)
 
 D_HEAD = 64
 ROWS_PER_CORE = 4
@@ -67,35 +68,36 @@ def design(generation, heads, frames, frames_p, d_model):
         q_parts.append(f.cons().split(
             [r * ROWS_PER_CORE * D_HEAD for r in range(CORE_ROWS)],
             obj_types=[q_ty] * CORE_ROWS, names=[f"q{r}_{c}" for r in range(CORE_ROWS)],
-            depths=[1] * CORE_ROWS))
+            depths=[1] * CORE_ROWS, placement=memtile(c)))
         g = ObjectFifo(tile(column_rows, D_HEAD, BF16), name=f"ctx_out{c}", depth=2)
         c_out.append(g)
         c_parts.append(g.prod().join(
             [r * ROWS_PER_CORE * D_HEAD for r in range(CORE_ROWS)],
             obj_types=[out_ty] * CORE_ROWS, names=[f"ctx{r}_{c}" for r in range(CORE_ROWS)],
-            depths=[1] * CORE_ROWS))
-    k_in = ObjectFifo(kv_ty, name="k_in", depth=2)
-    k_all = k_in.cons().forward(name="k")
-    v_in = ObjectFifo(kv_ty, name="v_in", depth=2)
-    v_all = v_in.cons().forward(name="v")
+            depths=[1] * CORE_ROWS, placement=memtile(c)))
+    q_prods = [f.prod(tile=shim(c)) for c, f in enumerate(q_in)]
+    c_conses = [g.cons(tile=shim(c)) for c, g in enumerate(c_out)]
+    kv_in = ObjectFifo(kv_ty, name="kv_in", depth=2)
+    kv_all = kv_in.cons().forward(name="kv", placement=memtile(0))
+    kv_prod = kv_in.prod(tile=shim(0))
 
-    def core(q, k, v, out, scores, acc, scores_k, softmax_k, context_k, zero_k, round_k, rtp,
+    def core(q, kv, out, scores, acc, scores_k, softmax_k, context_k, zero_k, round_k, rtp,
              barrier):
         barrier.wait_for_value(1)
         # rtp: [passes x heads, frames, frames_p, frame tiles]
         for _ in range_(rtp[0]):
             tq = q.acquire(1)
             for kb in range_(rtp[3]):
-                tk = k.acquire(1)
+                tk = kv.acquire(1)
                 scores_k(tq, tk, scores, kb, rtp[2])
-                k.release(1)
+                kv.release(1)
             q.release(1)
             softmax_k(scores, ROWS_PER_CORE, rtp[1], rtp[2])
             zero_k(acc, ROWS_PER_CORE * D_HEAD)
             for vb in range_(rtp[3]):
-                tv = v.acquire(1)
+                tv = kv.acquire(1)
                 context_k(scores, tv, acc, vb, rtp[2])
-                v.release(1)
+                kv.release(1)
             to = out.acquire(1)
             round_k(acc, to, ROWS_PER_CORE * D_HEAD)
             out.release(1)
@@ -105,49 +107,46 @@ def design(generation, heads, frames, frames_p, d_model):
         for c in range(cols):
             rtp, barrier = core_controls(f"{r}_{c}", 4)
             workers.append(Worker(core, [
-                q_parts[c][r].cons(), k_all.cons(), v_all.cons(), c_parts[c][r].prod(),
+                q_parts[c][r].cons(), kv_all.cons(), c_parts[c][r].prod(),
                 Buffer(scores_ty, name=f"scores{r}_{c}"), Buffer(acc_ty, name=f"acc{r}_{c}"),
                 scores_k, softmax_k, context_k, zero_k, round_k, rtp, barrier,
             ], placement=Tile(c, 2 + r)))
             rtps.append(rtp)
             barriers.append(barrier)
 
-    rt = Runtime()
-    with rt.sequence(tensor(frames_p * width, BF16), tensor(frames_p * d_model, BF16)) as (QKV, CTX):
-        rt.start(*workers)
-
-        def write_counts(*buffers):
-            for buf in buffers:
-                buf[0] = passes * heads
-                buf[1] = frames
-                buf[2] = frames_p
-                buf[3] = frame_tiles
-
-        rt.inline_ops(write_counts, rtps)
+    def sequence(QKV, CTX, q_prods, kv_prod, c_conses, rtps, barriers):
+        for rtp in rtps:
+            rtp[0] = passes * heads
+            rtp[1] = frames
+            rtp[2] = frames_p
+            rtp[3] = frame_tiles
         for barrier in barriers:
-            rt.set_barrier(barrier, 1)
+            barrier.set(1)
         for h in range(heads):
-            tg = rt.task_group()
-            for c in range(cols):
+            tg = TaskGroup()
+            for c, q_prod in enumerate(q_prods):
                 # This column's 16 query rows of every pass.
-                rt.fill(q_in[c].prod(), QKV, TensorAccessPattern(
+                q_prod.fill(QKV, tap=TensorAccessPattern(
                     (frames_p, width), c * column_rows * width + h * D_HEAD,
                     [1, passes, column_rows, D_HEAD], [0, rows_per_pass * width, width, 1]),
-                    task_group=tg, placement=Tile(c, 0))
-            # K and V of head h, every frame, once per pass.
-            for fifo, base, shim in ((k_in, d_model, 0), (v_in, 2 * d_model, 1)):
-                rt.fill(fifo.prod(), QKV, TensorAccessPattern(
+                    group=tg)
+            # K and then V of head h, every frame, once per pass.
+            for base in (d_model, 2 * d_model):
+                kv_prod.fill(QKV, tap=TensorAccessPattern(
                     (frames_p, width), base + h * D_HEAD,
-                    [1, passes, frames_p, D_HEAD], [0, 0, width, 1]),
-                    task_group=tg, placement=Tile(shim, 0))
-            for c in range(cols):
-                rt.drain(c_out[c].cons(), CTX, TensorAccessPattern(
+                    [1, passes, frames_p, D_HEAD], [0, 0, width, 1]), group=tg)
+            for c, c_cons in enumerate(c_conses):
+                c_cons.drain(CTX, tap=TensorAccessPattern(
                     (frames_p, d_model), c * column_rows * d_model + h * D_HEAD,
                     [1, passes, column_rows, D_HEAD], [0, rows_per_pass * d_model, d_model, 1]),
-                    wait=True, task_group=tg, placement=Tile(c, 0))
-            rt.finish_task_group(tg)
+                    wait=True, group=tg)
+            tg.finish()
 
-    return Program(dev, rt).resolve_program(SequentialPlacer())
+    rt = Runtime(sequence, [
+        tensor(frames_p * width, BF16), tensor(frames_p * d_model, BF16), q_prods, kv_prod,
+        c_conses, rtps, barriers,
+    ])
+    return Program(dev, rt, workers=workers).resolve_program(SequentialPlacer())
 
 
 def main():

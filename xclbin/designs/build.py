@@ -11,7 +11,9 @@ requested model sizes use (shapes.py):
      because one xclbin could then not serve every shape;
   4. the first shape's build adds the kernel to whisper_bf16.xclbin (aiecc --xclbin-input
      chains the kernels into one container, one PDI each).
-The manifest's sha256 of the xclbin is printed for xclbin/manifest.json.
+Every (kernel, shape) is attempted; each result (ok, or the failing step and the end of its
+output) goes to build-report.json in the output directory, which scripts/npu-validate puts in
+the bring-up report. The sha256 of the xclbin is printed for xclbin/manifest.json.
 
     python3 build.py --generation npu1 --sizes tiny base --out ../build
 
@@ -64,20 +66,28 @@ def main():
     out = a.out.resolve()
     work = out / "work"
     work.mkdir(parents=True, exist_ok=True)
-    calls = shapes.distinct([c for s in a.sizes for c in shapes.window_calls(*shapes.SIZES[s])])
+    calls = shapes.distinct([c for s in a.sizes for c in shapes.window_calls(*shapes.SIZES[s])
+                              + shapes.standalone_calls(*shapes.SIZES[s])])
     xclbin = out / "whisper_bf16.xclbin"
     xclbin.unlink(missing_ok=True)
     images = {}
+    results = []
     for kernel_id, name in enumerate(sorted(MANIFEST["kernels"]), start=0x901):
         for call in (c for c in calls if c["kernel"] == name):
             tag = f"{name}.{call['key']}"
-            mlir = work / f"{tag}.mlir"
-            mlir.write_text(emit(call, a.generation))
+            result = {"kernel": name, "shape": call["key"], "ok": False}
+            results.append(result)
+            try:
+                mlir = work / f"{tag}.mlir"
+                result["step"] = "design"
+                mlir.write_text(emit(call, a.generation))
+            except BaseException as e:  # a design's SystemExit too: reported, not fatal
+                result["error"] = f"{type(e).__name__}: {e}"
+                continue
             insts = out / name / f"{call['key']}.insts"
             insts.parent.mkdir(parents=True, exist_ok=True)
             first = name not in images
-            cmd = ["aiecc.py", "--no-xchesscc", "--no-xbridge", "--no-compile-host",
-                   f"--tmpdir={work / tag}", "--aie-generate-npu-insts",
+            cmd = ["aiecc.py", f"--tmpdir={work / tag}", "--aie-generate-npu-insts",
                    f"--npu-insts-name={insts}"]
             if first:
                 cmd += ["--aie-generate-xclbin", f"--xclbin-name={xclbin}",
@@ -89,15 +99,32 @@ def main():
                     cmd.append(f"--xclbin-input={chained}")
             cmd.append(str(mlir))
             print("+", " ".join(cmd), flush=True)
-            subprocess.run(cmd, check=True, cwd=out)
+            result["step"] = "aiecc"
+            done = subprocess.run(cmd, cwd=out, capture_output=True, text=True)
+            if done.returncode != 0:
+                result["error"] = (done.stdout + done.stderr)[-4000:]
+                print(result["error"], file=sys.stderr)
+                continue
             image = core_images(work / tag)
             if first:
                 images[name] = image
             elif image != images[name]:
-                sys.exit(f"build: the core programs of {name} differ between shapes "
-                         f"({call['key']}); a shape-dependent count is compiled in")
-    digest = hashlib.sha256(xclbin.read_bytes()).hexdigest()
-    print(f"{xclbin}: sha256 {digest} (record it in xclbin/manifest.json)")
+                result["step"] = "core images"
+                result["error"] = (f"the core programs of {name} differ between shapes "
+                                   f"({call['key']}); a shape-dependent count is compiled in")
+                continue
+            result["ok"] = True
+            del result["step"]
+    report = out / "build-report.json"
+    report.write_text(json.dumps({"generation": a.generation, "sizes": a.sizes,
+                                  "results": results}, indent=1) + "\n")
+    failed = [r for r in results if not r["ok"]]
+    if xclbin.exists():
+        digest = hashlib.sha256(xclbin.read_bytes()).hexdigest()
+        print(f"{xclbin}: sha256 {digest} (record it in xclbin/manifest.json)")
+    if failed:
+        sys.exit(f"build: {len(failed)} of {len(results)} kernel builds failed; see {report}")
+    print(f"build: {len(results)} kernel builds ok ({report})")
 
 
 if __name__ == "__main__":

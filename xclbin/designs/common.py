@@ -1,8 +1,12 @@
 """What the IRON designs share: the target device, the kernel object file and the tile sizes.
 
-STATUS: written against the IRON API of the pinned mlir_aie release (scripts/build-xclbin);
-never compiled by this project (the toolchain is not installable on its machines) and never run
-on an NPU. scripts/npu-validate is the check that they compute what src/npu/sim.rs computes.
+Written against the IRON API of the release pinned in xclbin/toolchain.json (v1.4 form:
+`Runtime(seq_fn, fn_args)`, `Program(dev, rt, workers=...)`, `TaskGroup`, `handle.fill/drain`,
+`barrier.set`; every name used is in the definitions table of README.md here). Checked here by
+scripts/check-designs, which runs them against a recording stand-in of that API and holds the
+result to each array's resource budgets; never compiled by this project (the toolchain is not
+installable on its machines) and never run on an NPU. scripts/npu-validate is the check that
+they compute what src/npu/sim.rs computes.
 """
 import numpy as np
 from ml_dtypes import bfloat16
@@ -57,7 +61,7 @@ def core_controls(name, words):
 
 
 class ShimChannels:
-    """Hands out shim columns so that no shim gets more than its two input DMA channels."""
+    """Hands out shim tiles so that no shim gets more than its two input (MM2S) DMA channels."""
 
     def __init__(self, cols):
         self.free = [c for c in range(cols) for _ in range(2)]
@@ -66,3 +70,11 @@ class ShimChannels:
         if not self.free:
             raise SystemExit("more input streams than shim DMA channels")
         return Tile(self.free.pop(0), 0)
+
+
+def shim(col):
+    return Tile(col, 0)
+
+
+def memtile(col):
+    return Tile(col, 1)

@@ -10,21 +10,21 @@ gelu (bf16 -> bf16) and add (a += b, f32) stream chunks of 256 elements, every f
 core; every encoder length (1500 x d_model, d_model a multiple of 64) is a multiple of 256.
 
 Shim channels: each core has its own input stream(s) and output stream, spread over the shims
-(at most 2 in and 2 out per shim); the cores all sit in column 0.
+(at most 2 in and 2 out per shim); the cores all sit in column 0. One task group per run: one
+transfer per channel.
 
     python3 rows.py --kernel layernorm --generation npu1 --rows 1500 --cols 512
-
-STATUS: see common.py - never compiled or run by this project.
 """
 import argparse
 
-from aie.iron import Buffer, ObjectFifo, Program, Runtime, Worker
+from aie.iron import Buffer, ObjectFifo, Program, Runtime, TaskGroup, Worker
 from aie.iron.controlflow import range_
 from aie.iron.device import Tile
 from aie.iron.placers import SequentialPlacer
 from aie.helpers.taplib import TensorAccessPattern
 
-from common import BF16, CORE_ROWS, F32, I32, ShimChannels, core_controls, device, kernel, tensor, tile
+from common import (BF16, CORE_ROWS, F32, I32, ShimChannels, core_controls, device, kernel,
+                    shim, tensor, tile)
 
 LN_CHUNK = 64
 CHUNK = 256
@@ -90,36 +90,37 @@ def layernorm(name, generation, rows, cols):
         rtps.append(rtp)
         barriers.append(barrier)
 
-    rt = Runtime()
-    with rt.sequence(tensor(rows * cols, F32), tensor(2 * cols, F32),
-                     tensor(rows * cols, out_dtype)) as (X, GB, Y):
-        rt.start(*workers)
+    x_prods = [f.prod(tile=shims.take()) for f in x_in]
+    gb_prods = [f.prod(tile=shims.take()) for f in gb_in]
+    y_conses = [f.cons(tile=shim(k % n_cols)) for k, f in enumerate(y_out)]
 
-        def write_counts(*bufs):
-            for k, buf in enumerate(bufs):
-                buf[0] = per_core[k]
-                buf[1] = chunks
-                buf[2] = cols
-
-        rt.inline_ops(write_counts, rtps)
+    def sequence(X, GB, Y, x_prods, gb_prods, y_conses, rtps, barriers):
+        for k, rtp in enumerate(rtps):
+            rtp[0] = per_core[k]
+            rtp[1] = chunks
+            rtp[2] = cols
         for barrier in barriers:
-            rt.set_barrier(barrier, 1)
-        tg = rt.task_group()
+            barrier.set(1)
+        tg = TaskGroup()
         for k in range(CORE_ROWS):
             # Rows k, k+4, ...: each read three times (stride 0), written once.
-            rt.fill(x_in[k].prod(), X, TensorAccessPattern(
+            x_prods[k].fill(X, tap=TensorAccessPattern(
                 (rows, cols), k * cols, [1, per_core[k], 3, cols], [0, CORE_ROWS * cols, 0, 1]),
-                task_group=tg, placement=shims.take())
+                group=tg)
             # gamma and beta chunk by chunk, once per row: [gamma chunk, beta chunk].
-            rt.fill(gb_in[k].prod(), GB, TensorAccessPattern(
+            gb_prods[k].fill(GB, tap=TensorAccessPattern(
                 (2, cols), 0, [per_core[k], chunks, 2, LN_CHUNK], [0, LN_CHUNK, cols, 1]),
-                task_group=tg, placement=shims.take())
-            rt.drain(y_out[k].cons(), Y, TensorAccessPattern(
+                group=tg)
+            y_conses[k].drain(Y, tap=TensorAccessPattern(
                 (rows, cols), k * cols, [1, 1, per_core[k], cols], [0, 0, CORE_ROWS * cols, 1]),
-                wait=True, task_group=tg, placement=Tile(k % n_cols, 0))
-        rt.finish_task_group(tg)
+                wait=True, group=tg)
+        tg.finish()
 
-    return Program(dev, rt).resolve_program(SequentialPlacer())
+    rt = Runtime(sequence, [
+        tensor(rows * cols, F32), tensor(2 * cols, F32), tensor(rows * cols, out_dtype),
+        x_prods, gb_prods, y_conses, rtps, barriers,
+    ])
+    return Program(dev, rt, workers=workers).resolve_program(SequentialPlacer())
 
 
 def elementwise(name, generation, length):
@@ -133,7 +134,7 @@ def elementwise(name, generation, length):
     per_core = counts(length // CHUNK)
     shims = ShimChannels(n_cols)
     x_in = [ObjectFifo(in_ty, name=f"x{k}", depth=2) for k in range(CORE_ROWS)]
-    b_in = [ObjectFifo(in_ty, name=f"b{k}", depth=2) for k in range(CORE_ROWS)]
+    b_in = [ObjectFifo(in_ty, name=f"b{k}", depth=2) for k in range(CORE_ROWS)] if binary else []
     y_out = [ObjectFifo(out_ty, name=f"y{k}", depth=2) for k in range(CORE_ROWS)]
 
     def core(x, b, y, work, rtp, barrier):
@@ -159,30 +160,31 @@ def elementwise(name, generation, length):
         rtps.append(rtp)
         barriers.append(barrier)
 
+    x_prods = [f.prod(tile=shims.take()) for f in x_in]
+    b_prods = [f.prod(tile=shims.take()) for f in b_in] if binary else []
+    y_conses = [f.cons(tile=shim(k % n_cols)) for k, f in enumerate(y_out)]
+
     # add: (a inout, b); gelu: (x, y).
-    rt = Runtime()
-    with rt.sequence(tensor(length, in_dtype), tensor(length, out_dtype if not binary else in_dtype)) as (X, Z):
-        rt.start(*workers)
-
-        def write_counts(*bufs):
-            for k, buf in enumerate(bufs):
-                buf[0] = per_core[k]
-
-        rt.inline_ops(write_counts, rtps)
+    def sequence(X, Z, x_prods, b_prods, y_conses, rtps, barriers):
+        for k, rtp in enumerate(rtps):
+            rtp[0] = per_core[k]
         for barrier in barriers:
-            rt.set_barrier(barrier, 1)
-        tg = rt.task_group()
+            barrier.set(1)
+        tg = TaskGroup()
         for k in range(CORE_ROWS):
             tap = TensorAccessPattern((1, length), k * CHUNK, [1, 1, per_core[k], CHUNK],
                                       [0, 0, CORE_ROWS * CHUNK, 1])
-            rt.fill(x_in[k].prod(), X, tap, task_group=tg, placement=shims.take())
+            x_prods[k].fill(X, tap=tap, group=tg)
             if binary:
-                rt.fill(b_in[k].prod(), Z, tap, task_group=tg, placement=shims.take())
-            rt.drain(y_out[k].cons(), X if binary else Z, tap, wait=True, task_group=tg,
-                     placement=Tile(k % n_cols, 0))
-        rt.finish_task_group(tg)
+                b_prods[k].fill(Z, tap=tap, group=tg)
+            y_conses[k].drain(X if binary else Z, tap=tap, wait=True, group=tg)
+        tg.finish()
 
-    return Program(dev, rt).resolve_program(SequentialPlacer())
+    rt = Runtime(sequence, [
+        tensor(length, in_dtype), tensor(length, in_dtype if binary else out_dtype),
+        x_prods, b_prods, y_conses, rtps, barriers,
+    ])
+    return Program(dev, rt, workers=workers).resolve_program(SequentialPlacer())
 
 
 def main():

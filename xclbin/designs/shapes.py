@@ -76,11 +76,23 @@ def window_calls(mels, d, heads, ffn):
         rows("layernorm", t, d),  # attn_ln
         gemm("gemm_bias", t, d, 3 * d),  # fused QKV
         attention(heads, t, d),
-        gemm("gemm_bias_residual", t, d, d),  # out_proj + residual
+        gemm("gemm_bias_f32", t, d, d),  # out_proj
+        elements("add", t * d),  # attention residual
         rows("layernorm", t, d),  # mlp_ln
         gemm("gemm_bias_gelu", t, d, ffn),  # fc1 + GELU
-        gemm("gemm_bias_residual", t, ffn, d),  # fc2 + residual
+        gemm("gemm_bias_f32", t, ffn, d),  # fc2
+        elements("add", t * d),  # MLP residual
         rows("layernorm_f32", t, d),  # ln_post
+    ]
+
+
+def standalone_calls(mels, d, heads, ffn):
+    """Kernels the window runs only when a fused pair is split (`--cpu-ops` moves the GEMM of a
+    GEMM+GELU pair to the CPU, and its GELU runs alone): built and checked too."""
+    return [
+        elements("gelu", WINDOW_FRAMES * d),  # conv1's GELU
+        elements("gelu", ENCODER_FRAMES * d),  # conv2's GELU
+        elements("gelu", ENCODER_FRAMES * ffn),  # fc1's GELU
     ]
 
 

@@ -117,11 +117,18 @@ void nw_epilogue_bias_gelu_f32(const float* acc, const float* bias, float* out, 
     for (int j = 0; j < cols; ++j) out[i * cols + j] = nw_gelu(acc[i * cols + j] + bias[j]);
 }
 
-// acc = (acc + bias) + prior in f32: the residual add fused into the GEMM. The f32 output tile
-// is the accumulator, so the result is written where the sum was.
-void nw_epilogue_bias_residual_into_f32(float* acc, const float* bias, const float* prior, int32_t rows, int32_t cols) {
+// out = acc + bias in f32 (a residual add follows as its own call: fused, a core would need a
+// third input stream and it has two). The f32 output tile is the accumulator: in place.
+void nw_epilogue_bias_f32(const float* acc, const float* bias, float* out, int32_t rows, int32_t cols) {
   for (int i = 0; i < rows; ++i)
-    for (int j = 0; j < cols; ++j) acc[i * cols + j] = (acc[i * cols + j] + bias[j]) + prior[i * cols + j];
+    for (int j = 0; j < cols; ++j) out[i * cols + j] = acc[i * cols + j] + bias[j];
+}
+
+// The bias of one output tile column from its chunk in the B stream (a B-tile-sized element
+// whose first `cols` floats are the bias; see the manifest's bias layout).
+void nw_copy_bias_f32(const bfloat16* chunk, float* bias, int32_t cols) {
+  const float* values = reinterpret_cast<const float*>(chunk);
+  for (int j = 0; j < cols; ++j) bias[j] = values[j];
 }
 
 // ---------------------------------------------------------------- attention (4 query rows)

@@ -125,8 +125,9 @@ pub(super) fn report_single(
         }
         for p in &projections {
             text.push_str(&format!(
-                "projected  {}: {:.1} ms per window ({} calls, {:.1} ms of it dispatch) -- projected, not measured\n",
-                p.device.name, p.ms, p.calls, p.dispatch_ms
+                "projected  {}: {} -- projected, not measured\n",
+                p.device.name,
+                p.text()
             ));
         }
         if !projections.is_empty() {

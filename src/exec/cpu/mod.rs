@@ -287,7 +287,7 @@ pub fn run_fused(step: &Step, fused: Fused, weights: &CpuWeights, buffers: &mut 
             if input == Buf::Mel {
                 // The front end writes [n_mels][3000]; convolution wants frames first.
                 let mut frames = std::mem::take(&mut buffers.mel_frames);
-                transpose(buffers.get(Buf::Mel), in_channels, in_frames, &mut frames);
+                gemm::transpose_into(buffers.get(Buf::Mel), in_channels, in_frames, &mut frames);
                 buffers.mel_frames = frames;
             }
             let source = if input == Buf::Mel {
@@ -418,21 +418,6 @@ pub fn run_fused(step: &Step, fused: Fused, weights: &CpuWeights, buffers: &mut 
                 AddSource::Weight(other) => panic!("cannot add weight {other:?}"),
             }
             buffers.put(target, out);
-        }
-    }
-}
-
-/// `[rows][cols]` -> `[cols][rows]`.
-fn transpose(input: &[f32], rows: usize, cols: usize, out: &mut Vec<f32>) {
-    out.resize(rows * cols, 0.0);
-    const BLOCK: usize = 32;
-    for r0 in (0..rows).step_by(BLOCK) {
-        for c0 in (0..cols).step_by(BLOCK) {
-            for r in r0..(r0 + BLOCK).min(rows) {
-                for c in c0..(c0 + BLOCK).min(cols) {
-                    out[c * rows + r] = input[r * cols + c];
-                }
-            }
         }
     }
 }

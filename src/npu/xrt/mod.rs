@@ -8,8 +8,10 @@
 //! the device, registers our xclbin (checked against `xclbin/manifest.json`), creates one
 //! hardware context and the kernels, and runs each call of the plan as one run: every buffer in
 //! the memory group of its own argument, instructions as arg 1, inputs synced, a bounded wait,
-//! outputs synced back. Runlists are resolved but not used yet (one run per call). Verified here
-//! against a stand-in shim (src/tests/xrt_mock.rs); no kernel has run on hardware (README).
+//! outputs synced back. Independent calls can go as one `xrt::runlist` (`run_all`); when the
+//! runtime refuses a runlist they run one by one and the answer says why. `XrtDevice` is the
+//! session as an `NpuDevice`. Verified here against a stand-in shim (src/tests/xrt_mock.rs); no
+//! kernel has run on hardware (README).
 
 use std::path::PathBuf;
 
@@ -114,6 +116,7 @@ use std::ffi::{CString, c_char, c_int, c_uint, c_void};
 use std::path::Path;
 
 use super::calls::{Call, Direction};
+use super::dispatch::{NpuDevice, Placement, Run, Submission};
 use super::insts;
 use super::manifest::manifest;
 
@@ -169,6 +172,10 @@ struct Api {
     ) -> c_int,
     run_start: unsafe extern "C" fn(*mut c_void, ErrBuf, usize) -> c_int,
     run_wait: unsafe extern "C" fn(*mut c_void, c_uint, ErrBuf, usize) -> c_int,
+    runlist_create: unsafe extern "C" fn(*mut c_void, *mut *mut c_void, ErrBuf, usize) -> c_int,
+    runlist_add: unsafe extern "C" fn(*mut c_void, *mut c_void, ErrBuf, usize) -> c_int,
+    runlist_execute: unsafe extern "C" fn(*mut c_void, ErrBuf, usize) -> c_int,
+    runlist_wait: unsafe extern "C" fn(*mut c_void, c_uint, ErrBuf, usize) -> c_int,
     release: unsafe extern "C" fn(*mut c_void),
 }
 
@@ -193,6 +200,10 @@ impl Api {
                 run_create: get!(b"nw_run_create"),
                 run_start: get!(b"nw_run_start"),
                 run_wait: get!(b"nw_run_wait"),
+                runlist_create: get!(b"nw_runlist_create"),
+                runlist_add: get!(b"nw_runlist_add"),
+                runlist_execute: get!(b"nw_runlist_execute"),
+                runlist_wait: get!(b"nw_runlist_wait"),
                 release: get!(b"nw_release"),
             })
         }
@@ -362,82 +373,210 @@ impl XrtSession {
         Ok(unsafe { std::slice::from_raw_parts(ptr, len) }.to_vec())
     }
 
-    /// Run one call: every data buffer allocated in the memory group of its own argument index,
-    /// inputs synced to the device, one run (arg0 opcode, arg1 instructions, arg2 words, arg3..
-    /// buffers), a bounded wait, outputs synced back into `buffers`.
+    /// A run of `call` ready to start: every data buffer allocated in the memory group of its
+    /// own argument index, inputs synced to the device, the run created (arg0 opcode, arg1
+    /// instructions, arg2 words, arg3.. buffers). Dropping it releases everything.
+    fn prepare(&self, call: &Call, buffers: &[Cow<'_, [u8]>]) -> Result<PreparedRun<'_>, String> {
+        let name = call.kernel.name();
+        let kernel = *self
+            .kernels
+            .get(name)
+            .ok_or_else(|| format!("kernel {name} is not in the xclbin"))?;
+        let (instructions, words) = self.stream(call, kernel)?;
+        let mut prepared = PreparedRun {
+            api: &self.api,
+            run: std::ptr::null_mut(),
+            bos: Vec::with_capacity(call.args.buffers.len()),
+        };
+        for (arg, data) in call.args.buffers.iter().zip(buffers.iter()) {
+            let group = self.group_id(kernel, arg.arg_index())?;
+            if group == SCALAR_GROUP {
+                return Err(format!(
+                    "{name}: argument {} (`{}`) is a scalar slot in this xclbin (group {group:#x}); the xclbin does not match xclbin/manifest.json",
+                    arg.arg_index(),
+                    arg.name
+                ));
+            }
+            let bo = self.alloc(arg.bytes, 2, group)?;
+            prepared.bos.push(bo);
+            if arg.direction != Direction::Output {
+                self.upload(bo, data)?;
+            }
+        }
+        let mut handles = prepared.bos.clone();
+        let mut run = std::ptr::null_mut();
+        checked(&format!("creating a run of {name}"), |e, l| unsafe {
+            (self.api.run_create)(
+                kernel,
+                call.args.opcode,
+                instructions,
+                words,
+                handles.as_mut_ptr(),
+                handles.len(),
+                &mut run,
+                e,
+                l,
+            )
+        })?;
+        prepared.run = run;
+        Ok(prepared)
+    }
+
+    /// Copy a finished run's outputs back into `buffers`.
+    fn collect(
+        &self,
+        call: &Call,
+        prepared: &PreparedRun<'_>,
+        buffers: &mut [Cow<'_, [u8]>],
+    ) -> Result<(), String> {
+        for ((arg, data), &bo) in call
+            .args
+            .buffers
+            .iter()
+            .zip(buffers.iter_mut())
+            .zip(&prepared.bos)
+        {
+            if arg.direction != Direction::Input {
+                *data = Cow::Owned(self.download(bo, arg.bytes)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Run one call: prepared (see `prepare`), started, waited for at most `timeout_ms`,
+    /// outputs synced back into `buffers`.
     pub fn run(
         &self,
         call: &Call,
         buffers: &mut [Cow<'_, [u8]>],
         timeout_ms: u32,
     ) -> Result<(), String> {
-        let kernel = *self
-            .kernels
-            .get(call.kernel)
-            .ok_or_else(|| format!("kernel {} is not in the xclbin", call.kernel))?;
-        let (instructions, words) = self.stream(call, kernel)?;
-        let mut bos = Vec::with_capacity(call.args.buffers.len());
-        let result = (|| {
-            for (arg, data) in call.args.buffers.iter().zip(buffers.iter()) {
-                let group = self.group_id(kernel, arg.arg_index())?;
-                if group == SCALAR_GROUP {
-                    return Err(format!(
-                        "{}: argument {} (`{}`) is a scalar slot in this xclbin (group {group:#x}); the xclbin does not match xclbin/manifest.json",
-                        call.kernel,
-                        arg.arg_index(),
-                        arg.name
-                    ));
-                }
-                let bo = self.alloc(arg.bytes, 2, group)?;
-                bos.push(bo);
-                if arg.direction != Direction::Output {
-                    self.upload(bo, data)?;
-                }
-            }
-            let mut run = std::ptr::null_mut();
-            let mut handles = bos.clone();
-            checked(
-                &format!("creating a run of {}", call.kernel),
-                |e, l| unsafe {
-                    (self.api.run_create)(
-                        kernel,
-                        call.args.opcode,
-                        instructions,
-                        words,
-                        handles.as_mut_ptr(),
-                        handles.len(),
-                        &mut run,
-                        e,
-                        l,
-                    )
-                },
-            )?;
-            let outcome = (|| {
-                checked("starting the run", |e, l| unsafe {
-                    (self.api.run_start)(run, e, l)
-                })?;
-                let state = checked("waiting for the run", |e, l| unsafe {
-                    (self.api.run_wait)(run, timeout_ms, e, l)
-                })?;
-                match state {
-                    STATE_COMPLETED => Ok(()),
-                    STATE_TIMEOUT => Err(format!("timed out after {timeout_ms} ms")),
-                    other => Err(format!("the run ended in ERT state {other}")),
-                }
-            })();
-            unsafe { (self.api.release)(run) };
-            outcome?;
-            for ((arg, data), &bo) in call.args.buffers.iter().zip(buffers.iter_mut()).zip(&bos) {
-                if arg.direction != Direction::Input {
-                    *data = Cow::Owned(self.download(bo, arg.bytes)?);
-                }
-            }
-            Ok(())
-        })();
-        for bo in bos {
-            unsafe { (self.api.release)(bo) };
+        let prepared = self.prepare(call, buffers)?;
+        checked("starting the run", |e, l| unsafe {
+            (self.api.run_start)(prepared.run, e, l)
+        })?;
+        let state = checked("waiting for the run", |e, l| unsafe {
+            (self.api.run_wait)(prepared.run, timeout_ms, e, l)
+        })?;
+        match state {
+            STATE_COMPLETED => {}
+            STATE_TIMEOUT => return Err(format!("timed out after {timeout_ms} ms")),
+            other => return Err(format!("the run ended in ERT state {other}")),
         }
-        result
+        self.collect(call, &prepared, buffers)
+    }
+
+    /// Independent calls as one `xrt::runlist`: every run prepared, added, executed at once and
+    /// waited for together (at most `timeout_ms`), then every output collected. `Ok(false)` when
+    /// the runtime cannot make a runlist here (nothing has run): the caller runs them singly.
+    pub fn run_list(&self, runs: &mut [Run<'_>], timeout_ms: u32) -> Result<bool, String> {
+        let mut list = std::ptr::null_mut();
+        if checked("creating a runlist", |e, l| unsafe {
+            (self.api.runlist_create)(self.context, &mut list, e, l)
+        })
+        .is_err()
+        {
+            return Ok(false);
+        }
+        let release_list = ReleaseOnDrop(&self.api, list);
+        let mut prepared = Vec::with_capacity(runs.len());
+        for run in runs.iter() {
+            let p = self.prepare(run.call, &run.buffers)?;
+            checked("adding a run to the runlist", |e, l| unsafe {
+                (self.api.runlist_add)(list, p.run, e, l)
+            })?;
+            prepared.push(p);
+        }
+        checked("executing the runlist", |e, l| unsafe {
+            (self.api.runlist_execute)(list, e, l)
+        })?;
+        let timed_out = checked("waiting for the runlist", |e, l| unsafe {
+            (self.api.runlist_wait)(list, timeout_ms, e, l)
+        })?;
+        if timed_out != 0 {
+            return Err(format!("the runlist timed out after {timeout_ms} ms"));
+        }
+        for (run, p) in runs.iter_mut().zip(&prepared) {
+            self.collect(run.call, p, &mut run.buffers)?;
+        }
+        // The runs go before the list that holds them.
+        drop(prepared);
+        drop(release_list);
+        Ok(true)
+    }
+}
+
+/// A created run and its buffers, released together.
+struct PreparedRun<'s> {
+    api: &'s Api,
+    run: *mut c_void,
+    bos: Vec<*mut c_void>,
+}
+
+impl Drop for PreparedRun<'_> {
+    fn drop(&mut self) {
+        // SAFETY: handles from the shim, each released once.
+        unsafe {
+            if !self.run.is_null() {
+                (self.api.release)(self.run);
+            }
+            for &bo in &self.bos {
+                (self.api.release)(bo);
+            }
+        }
+    }
+}
+
+struct ReleaseOnDrop<'s>(&'s Api, *mut c_void);
+
+impl Drop for ReleaseOnDrop<'_> {
+    fn drop(&mut self) {
+        // SAFETY: a handle from the shim, released once.
+        unsafe { (self.0.release)(self.1) }
+    }
+}
+
+/// How long one NPU run (or runlist) may take before it counts as failed (and falls back).
+pub const RUN_TIMEOUT_MS: u32 = 5_000;
+
+/// The XRT session as the executor's device. One hardware context serves every request of a
+/// shared encoder, one call at a time: the session's instruction-stream cache is not meant for
+/// concurrent use, and the device runs one call of a context at a time anyway.
+pub struct XrtDevice(std::sync::Mutex<XrtSession>);
+
+impl XrtDevice {
+    pub fn new(session: XrtSession) -> Self {
+        XrtDevice(std::sync::Mutex::new(session))
+    }
+
+    fn session(&self) -> Result<std::sync::MutexGuard<'_, XrtSession>, String> {
+        self.0
+            .lock()
+            .map_err(|_| "an earlier NPU call panicked while holding the session".to_string())
+    }
+}
+
+impl NpuDevice for XrtDevice {
+    fn placement(&self) -> Placement {
+        Placement::Hardware
+    }
+
+    fn run(&self, call: &Call, buffers: &mut [Cow<'_, [u8]>]) -> Result<(), String> {
+        self.session()?.run(call, buffers, RUN_TIMEOUT_MS)
+    }
+
+    fn run_all(&self, runs: &mut [Run<'_>]) -> Result<Submission, String> {
+        let session = self.session()?;
+        if session.run_list(runs, RUN_TIMEOUT_MS)? {
+            return Ok(Submission::Runlist { runs: runs.len() });
+        }
+        for run in runs.iter_mut() {
+            session.run(run.call, &mut run.buffers, RUN_TIMEOUT_MS)?;
+        }
+        Ok(Submission::Single {
+            runs: runs.len(),
+            why: "the XRT runtime could not create a runlist".to_string(),
+        })
     }
 }
 
