@@ -31,26 +31,8 @@ HERE = Path(__file__).resolve().parent
 MANIFEST = json.loads((HERE.parent / "manifest.json").read_text())
 sys.path.insert(0, str(HERE))
 
+import common  # noqa: E402
 import shapes  # noqa: E402
-
-
-def emit(call, generation):
-    """MLIR text of one kernel at one shape."""
-    kernel = call["kernel"]
-    if kernel.startswith("gemm"):
-        import gemm
-
-        return str(gemm.design(kernel, generation, call["m"], call["k"], call["n"]))
-    if kernel == "attention":
-        import attention
-
-        return str(attention.design(generation, call["heads"], call["frames"], call["frames_p"],
-                                    call["d_model"]))
-    import rows
-
-    if kernel in rows.ROW_KERNELS:
-        return str(rows.layernorm(kernel, generation, call["rows"], call["cols"]))
-    return str(rows.elementwise(kernel, generation, call["len"]))
 
 
 def core_images(project):
@@ -80,7 +62,7 @@ def main():
             try:
                 mlir = work / f"{tag}.mlir"
                 result["step"] = "design"
-                mlir.write_text(emit(call, a.generation))
+                mlir.write_text(str(common.program_for(call, a.generation)))
             except BaseException as e:  # a design's SystemExit too: reported, not fatal
                 result["error"] = f"{type(e).__name__}: {e}"
                 continue

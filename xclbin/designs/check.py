@@ -29,24 +29,6 @@ import iron_api  # noqa: E402
 import shapes  # noqa: E402
 
 
-def build(call, generation):
-    kernel = call["kernel"]
-    if kernel.startswith("gemm"):
-        import gemm
-
-        return gemm.design(kernel, generation, call["m"], call["k"], call["n"])
-    if kernel == "attention":
-        import attention
-
-        return attention.design(generation, call["heads"], call["frames"], call["frames_p"],
-                                call["d_model"])
-    import rows
-
-    if kernel in rows.ROW_KERNELS:
-        return rows.layernorm(kernel, generation, call["rows"], call["cols"])
-    return rows.elementwise(kernel, generation, call["len"])
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--core-memory-kib", type=int,
@@ -70,7 +52,7 @@ def main():
         for call in calls:
             where = f"{generation} {call['kernel']}/{call['key']}"
             try:
-                recorded = build(call, generation)
+                recorded = common.program_for(call, generation)
             except SystemExit as e:
                 failures.append(f"{where}: the design refuses the shape: {e}")
                 continue

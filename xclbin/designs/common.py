@@ -78,3 +78,23 @@ def shim(col):
 
 def memtile(col):
     return Tile(col, 1)
+
+
+def program_for(call, generation):
+    """The design of one call of shapes.py (a dict with `kernel` and its dimensions), resolved:
+    the MLIR module with the real API, the recorded program with checker/standin.py."""
+    kernel = call["kernel"]
+    if kernel.startswith("gemm"):
+        import gemm
+
+        return gemm.design(kernel, generation, call["m"], call["k"], call["n"])
+    if kernel == "attention":
+        import attention
+
+        return attention.design(generation, call["heads"], call["frames"], call["frames_p"],
+                                call["d_model"])
+    import rows
+
+    if kernel in rows.ROW_KERNELS:
+        return rows.layernorm(kernel, generation, call["rows"], call["cols"])
+    return rows.elementwise(kernel, generation, call["len"])
