@@ -118,6 +118,20 @@ impl Server {
         self.logs.lock().unwrap().join("\n")
     }
 
+    /// The log once it holds `needle` (bounded): a request's line is written as its response
+    /// finishes, and the reader thread may not have it yet when the client already has the
+    /// response.
+    fn logs_with(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let logs = self.logs();
+            if logs.contains(needle) || Instant::now() > deadline {
+                return logs;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn terminate(&self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -443,11 +457,9 @@ fn bad_requests_get_their_status_and_a_one_line_reason_and_the_service_goes_on()
         "{metrics}"
     );
     // One log line per request; the key never in the log.
-    let logs = server.logs();
-    assert!(
-        logs.contains("POST /v1/audio/transcriptions 200 audio 11.00 s"),
-        "{logs}"
-    );
+    let line = "POST /v1/audio/transcriptions 200 audio 11.00 s";
+    let logs = server.logs_with(line);
+    assert!(logs.contains(line), "{logs}");
     assert!(!logs.contains("test-key-123"), "{logs}");
 }
 
@@ -509,7 +521,11 @@ fn sigterm_refuses_new_requests_answers_accepted_ones_and_exits_0() {
         );
     }
     assert_eq!(server.wait(Duration::from_secs(60)), 0, "{}", server.logs());
-    assert!(server.logs().contains("every accepted request answered"));
+    assert!(
+        server
+            .logs_with("every accepted request answered")
+            .contains("every accepted request answered")
+    );
 }
 
 #[test]
@@ -519,11 +535,8 @@ fn the_grace_period_bounds_a_shutdown_and_says_what_was_left() {
     wait_until_running(&server);
     server.terminate();
     assert_eq!(server.wait(Duration::from_secs(20)), 1);
-    assert!(
-        server.logs().contains("still running after --grace-s 1"),
-        "{}",
-        server.logs()
-    );
+    let logs = server.logs_with("still running after --grace-s 1");
+    assert!(logs.contains("still running after --grace-s 1"), "{logs}");
 }
 
 #[test]
