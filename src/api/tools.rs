@@ -191,7 +191,7 @@ pub fn validate_npu_kernels(sizes: &[String], simulate: bool) -> Result<KernelVa
     let device: Box<dyn NpuDevice> = if simulate {
         Box::new(crate::npu::sim::Simulator)
     } else {
-        real_npu_device()?
+        crate::npu::open_device().map_err(Error::NpuUnavailable)?
     };
     let mut calls = Vec::new();
     for size in sizes {
@@ -242,20 +242,4 @@ pub fn validate_npu_kernels(sizes: &[String], simulate: bool) -> Result<KernelVa
         together_ms,
         together_failed: reports.iter().filter(|r| !r.passed()).count(),
     })
-}
-
-fn real_npu_device() -> Result<Box<dyn crate::npu::dispatch::NpuDevice>> {
-    #[cfg(feature = "xrt")]
-    {
-        crate::npu::open_xrt_session()
-            .map(|s| {
-                Box::new(crate::npu::xrt::XrtDevice::new(s))
-                    as Box<dyn crate::npu::dispatch::NpuDevice>
-            })
-            .map_err(Error::NpuUnavailable)
-    }
-    #[cfg(not(feature = "xrt"))]
-    {
-        Err(Error::NpuUnavailable(crate::npu::npu_unavailable_reason()))
-    }
 }

@@ -217,7 +217,7 @@ impl CompiledEncoder {
                 Some(Box::new(crate::npu::sim::Simulator) as Box<dyn NpuDevice>),
                 None,
             ),
-            Device::Npu | Device::Auto => match open_real_npu() {
+            Device::Npu | Device::Auto => match crate::npu::open_device() {
                 Ok(backend) => (Some(backend), None),
                 Err(reason) if options.require_npu => return Err(Error::NpuUnavailable(reason)),
                 Err(reason) => (
@@ -486,19 +486,6 @@ fn cpu_fusion(plan: &Plan, on_npu: &[bool], i: usize) -> Option<cpu::Fused> {
     }
     let later = plan.ops[i + 2..].iter().map(|op| &op.step);
     cpu::fusion(&plan.ops[i].step, &plan.ops[i + 1].step, later)
-}
-
-/// The real NPU through XRT, or why it cannot be used.
-fn open_real_npu() -> std::result::Result<Box<dyn NpuDevice>, String> {
-    #[cfg(feature = "xrt")]
-    {
-        crate::npu::open_xrt_session()
-            .map(|s| Box::new(crate::npu::xrt::XrtDevice::new(s)) as Box<dyn NpuDevice>)
-    }
-    #[cfg(not(feature = "xrt"))]
-    {
-        Err(crate::npu::npu_unavailable_reason())
-    }
 }
 
 /// Max |a - b| and cosine of two outputs.

@@ -80,6 +80,18 @@ pub fn npu_unavailable_reason() -> String {
     }
 }
 
+/// The real NPU as a device for calls (the XRT session), or why it cannot be used.
+pub fn open_device() -> Result<Box<dyn dispatch::NpuDevice>, String> {
+    #[cfg(feature = "xrt")]
+    {
+        open_xrt_session().map(|s| Box::new(xrt::XrtDevice::new(s)) as Box<dyn dispatch::NpuDevice>)
+    }
+    #[cfg(not(feature = "xrt"))]
+    {
+        Err(npu_unavailable_reason())
+    }
+}
+
 /// Open device 0 with our kernels through XRT, or say why not.
 #[cfg(feature = "xrt")]
 pub fn open_xrt_session() -> Result<xrt::XrtSession, String> {

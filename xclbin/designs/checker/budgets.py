@@ -135,7 +135,6 @@ def usage(recorded, standin, array):
             u.mm2s = len(fifos)
         else:
             u.s2mm = len(fifos)
-        u.locks = 0
     for (shim, _group), n in in_flight.items():
         tiles[shim].bds = max(tiles[shim].bds, n)
     worst_queue = defaultdict(int)
