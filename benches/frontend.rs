@@ -46,7 +46,11 @@ fn decode_30s_wav(bencher: divan::Bencher) {
     }
     let bytes = cursor.into_inner();
     bencher.bench_local(|| {
-        npu_whisper::audio::decode_bytes(divan::black_box(bytes.clone()), "bench.wav".as_ref())
-            .unwrap()
+        npu_whisper::audio::decode_bytes(
+            divan::black_box(bytes.clone()),
+            "bench.wav".as_ref(),
+            &Default::default(),
+        )
+        .unwrap()
     });
 }

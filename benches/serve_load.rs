@@ -83,9 +83,10 @@ fn main() {
     let a = args();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let bytes = std::fs::read(root.join(&a.file)).expect("the audio file");
-    let audio_s = npu_whisper::audio::decode_bytes(bytes.clone(), a.file.as_ref())
-        .expect("decodable audio")
-        .duration_secs();
+    let audio_s =
+        npu_whisper::audio::decode_bytes(bytes.clone(), a.file.as_ref(), &Default::default())
+            .expect("decodable audio")
+            .duration_secs();
     let mut command = Command::new(env!("CARGO_BIN_EXE_npu-whisper"));
     command
         .args(["serve", "--offline", "--port", "0", "--model", &a.model])

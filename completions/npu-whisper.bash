@@ -252,7 +252,7 @@ _npu__whisper() {
             return 0
             ;;
         npu__subcmd__whisper__subcmd__encode)
-            opts="-r -o -v -q -h -V --recursive --overwrite --shard --format --model --device --cpu-ops --require-npu --verify --precision --output --layers --trim --split --vad --vad-threshold --vad-neg-threshold --vad-min-speech-duration-ms --vad-max-speech-duration-s --vad-min-silence-duration-ms --vad-speech-pad-ms --vad-model --verbose --quiet --threads --json --offline --help --version"
+            opts="-r -o -v -q -h -V --recursive --overwrite --shard --format --model --device --cpu-ops --require-npu --verify --precision --output --layers --trim --split --vad --vad-threshold --vad-neg-threshold --vad-min-speech-duration-ms --vad-max-speech-duration-s --vad-min-silence-duration-ms --vad-speech-pad-ms --vad-model --max-audio-s --verbose --quiet --threads --json --offline --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -319,6 +319,10 @@ _npu__whisper() {
                     return 0
                     ;;
                 --vad-model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-audio-s)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -544,7 +548,7 @@ _npu__whisper() {
             return 0
             ;;
         npu__subcmd__whisper__subcmd__mel)
-            opts="-o -v -q -h -V --output --n-mels --verbose --quiet --threads --json --offline --help --version"
+            opts="-o -v -q -h -V --output --n-mels --max-audio-s --verbose --quiet --threads --json --offline --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -559,6 +563,10 @@ _npu__whisper() {
                     return 0
                     ;;
                 --n-mels)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-audio-s)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -870,7 +878,7 @@ _npu__whisper() {
             return 0
             ;;
         npu__subcmd__whisper__subcmd__transcribe)
-            opts="-f -o -v -q -h -V --model --device --require-npu --precision --kv-storage --language --task --format --output --beam-size --best-of --patience --length-penalty --no-fallback --compression-ratio-threshold --log-prob-threshold --no-speech-threshold --condition-on-previous-text --prompt-reset-on-temperature --initial-prompt --hotwords --suppress-tokens --without-timestamps --max-initial-timestamp --word-timestamps --prepend-punctuations --append-punctuations --max-line-width --max-line-count --max-words-per-line --highlight-words --vad --vad-threshold --vad-neg-threshold --vad-min-speech-duration-ms --vad-max-speech-duration-s --vad-min-silence-duration-ms --vad-speech-pad-ms --vad-model --verbose --quiet --threads --json --offline --help --version"
+            opts="-f -o -v -q -h -V --model --device --require-npu --precision --kv-storage --language --task --format --output --beam-size --best-of --patience --length-penalty --no-fallback --compression-ratio-threshold --log-prob-threshold --no-speech-threshold --condition-on-previous-text --prompt-reset-on-temperature --initial-prompt --hotwords --suppress-tokens --without-timestamps --max-initial-timestamp --word-timestamps --prepend-punctuations --append-punctuations --max-line-width --max-line-count --max-words-per-line --highlight-words --vad --vad-threshold --vad-neg-threshold --vad-min-speech-duration-ms --vad-max-speech-duration-s --vad-min-silence-duration-ms --vad-speech-pad-ms --vad-model --max-audio-s --verbose --quiet --threads --json --offline --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1009,6 +1017,10 @@ _npu__whisper() {
                     return 0
                     ;;
                 --vad-model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-audio-s)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -67,6 +67,7 @@ complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand encode" -l vad-m
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand encode" -l vad-min-silence-duration-ms -d 'With --vad: silence this long ends a stretch of speech' -r
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand encode" -l vad-speech-pad-ms -d 'With --vad: padding kept on each side of a stretch of speech' -r
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand encode" -l vad-model -d 'With --vad: the VAD weights (a .safetensors file `convert` wrote, or the .onnx file) instead of the cached silero-vad' -r -F
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand encode" -l max-audio-s -d 'Refuse (exit 3) an input longer than S seconds: from its header where the format says its length, else as soon as decoding passes S, so no more than S seconds are ever decoded [default: no limit]' -r
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand encode" -l threads -d 'Worker threads for the CPU path [default: all available cores]' -r
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand encode" -s r -l recursive -d 'Descend into subdirectories of directory inputs (their tree is mirrored under `-o DIR/`)'
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand encode" -l overwrite -d 'Replace outputs that already exist (otherwise inputs whose output exists are skipped)'
@@ -124,6 +125,7 @@ complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand transcribe" -l v
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand transcribe" -l vad-min-silence-duration-ms -d 'With --vad: silence this long ends a stretch of speech' -r
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand transcribe" -l vad-speech-pad-ms -d 'With --vad: padding kept on each side of a stretch of speech' -r
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand transcribe" -l vad-model -d 'With --vad: the VAD weights (a .safetensors file `convert` wrote, or the .onnx file) instead of the cached silero-vad' -r -F
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand transcribe" -l max-audio-s -d 'Refuse (exit 3) an input longer than S seconds: from its header where the format says its length, else as soon as decoding passes S, so no more than S seconds are ever decoded [default: no limit]' -r
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand transcribe" -l threads -d 'Worker threads for the CPU path [default: all available cores]' -r
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand transcribe" -l require-npu -d 'Fail (exit 4) instead of using the CPU when the NPU is unavailable or an NPU op fails'
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand transcribe" -l no-fallback -d 'Decode at temperature 0 only: no retries at higher temperatures when a decode repeats itself or is improbable'
@@ -140,6 +142,7 @@ complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand transcribe" -s h
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand transcribe" -s V -l version -d 'Print version'
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand mel" -s o -l output -d 'Output .npy file of shape (windows, n_mels, 3000); `-` writes it to standard output' -r -F
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand mel" -l n-mels -d 'Mel bins: 80 (tiny ... large-v2) or 128 (large-v3)' -r
+complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand mel" -l max-audio-s -d 'Refuse (exit 3) an input longer than S seconds: from its header where the format says its length, else as soon as decoding passes S, so no more than S seconds are ever decoded [default: no limit]' -r
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand mel" -l threads -d 'Worker threads for the CPU path [default: all available cores]' -r
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand mel" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides'
 complete -c npu-whisper -n "__fish_npu_whisper_using_subcommand mel" -s q -l quiet -d 'Print nothing but errors (and the product itself)'

@@ -54,8 +54,11 @@ fn run(
             .map(|_| {
                 scope.spawn(|| -> Result<(), String> {
                     while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        let audio = audio::load(&audio::AudioSource::File(path.clone()))
-                            .map_err(|e| e.to_string())?;
+                        let audio = audio::load(
+                            &audio::AudioSource::File(path.clone()),
+                            &audio::AudioLimits::unlimited(),
+                        )
+                        .map_err(|e| e.to_string())?;
                         let embeddings =
                             encoder.encode(&audio.samples).map_err(|e| e.to_string())?;
                         let trimmed = embeddings.trimmed();

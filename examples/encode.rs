@@ -19,7 +19,10 @@ fn main() {
 fn run(model: &str, audio_path: &str) -> npu_whisper::Result<()> {
     let model = Model::fetch(model, &Default::default())?;
     let encoder = Encoder::new(&model, &EncoderOptions::default())?;
-    let audio = audio::load(&audio::AudioSource::File(audio_path.into()))?;
+    let audio = audio::load(
+        &audio::AudioSource::File(audio_path.into()),
+        &audio::AudioLimits::unlimited(),
+    )?;
     let embeddings = encoder.encode(&audio.samples)?;
     let view = embeddings.view();
     println!(

@@ -21,7 +21,10 @@ fn run(model: &str, audio_path: &str) -> npu_whisper::Result<()> {
     let mut decoding = DecodingOptions::default();
     decoding.word_timestamps = true;
     let transcriber = Transcriber::new(&model, TranscribeOptions::default().decoding(decoding))?;
-    let audio = audio::load(&audio::AudioSource::File(audio_path.into()))?;
+    let audio = audio::load(
+        &audio::AudioSource::File(audio_path.into()),
+        &audio::AudioLimits::unlimited(),
+    )?;
     let transcript = transcriber.transcribe(&audio.samples)?;
     println!(
         "language {} ({} segments, encoder {:.0} ms, decoder {:.0} ms)",

@@ -34,6 +34,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// A recording longer than the caller allows ([`AudioLimits`](crate::audio::AudioLimits)):
+    /// refused from its header, or decoding stopped at the limit.
+    #[error("{}: {}", path.display(), too_long(*seconds, *limit_s))]
+    AudioTooLong {
+        /// The input.
+        path: PathBuf,
+        /// Its length, when the header says (else decoding stopped at the limit).
+        seconds: Option<f64>,
+        /// The most allowed, in seconds.
+        limit_s: f64,
+    },
+
     /// A model file or directory that cannot be used.
     #[error("{}: {reason}", path.display())]
     Model {
@@ -102,6 +114,17 @@ pub enum Error {
     Interrupted,
 }
 
+fn too_long(seconds: Option<f64>, limit_s: f64) -> String {
+    match seconds {
+        Some(seconds) => {
+            format!("the audio is {seconds:.1} s long; at most {limit_s} s is accepted")
+        }
+        None => format!(
+            "the audio is longer than {limit_s} s, the most accepted (decoding stopped there)"
+        ),
+    }
+}
+
 /// What kind of failure an [`Error`] is: what a caller branches on, and what the `npu-whisper`
 /// binary turns into its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +167,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Audio { .. }
+            | Error::AudioTooLong { .. }
             | Error::Model { .. }
             | Error::ReadInput { .. }
             | Error::Fetch { .. } => ErrorKind::InvalidInput,

@@ -10,7 +10,7 @@ use npu_whisper::audio::{self, AudioSource};
 use npu_whisper::mel::LogMel;
 
 fn load(path: &Path) -> audio::Audio {
-    audio::load(&AudioSource::File(path.to_path_buf())).unwrap()
+    audio::load(&AudioSource::File(path.to_path_buf()), &Default::default()).unwrap()
 }
 
 fn write_wav(path: &Path, channels: u16, bits: u16, float: bool, frames: &[f32]) {

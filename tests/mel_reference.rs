@@ -10,7 +10,7 @@ use npu_whisper::mel::LogMel;
 const TOLERANCE: f32 = 1e-4;
 
 fn ours(path: &std::path::Path, n_mels: usize) -> Vec<f32> {
-    let audio = audio::load(&AudioSource::File(path.to_path_buf())).unwrap();
+    let audio = audio::load(&AudioSource::File(path.to_path_buf()), &Default::default()).unwrap();
     LogMel::new(n_mels).windows(&audio.samples)
 }
 
@@ -57,7 +57,7 @@ fn real_speech_matches_the_reference_formula() {
 #[test]
 fn each_30_s_window_has_its_own_padding_and_clamp() {
     // jfk.wav three times over: 33 s, two windows, the second mostly zero padding.
-    let jfk = audio::load(&AudioSource::File(sample("jfk.wav"))).unwrap();
+    let jfk = audio::load(&AudioSource::File(sample("jfk.wav")), &Default::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("jfk_x3.wav");
     let spec = hound::WavSpec {

@@ -166,9 +166,10 @@ fn jfk() -> Vec<u8> {
 
 /// `copies` x jfk.wav as one 16-bit WAV (11 s each).
 fn long_speech(copies: usize) -> Vec<u8> {
-    let audio = npu_whisper::audio::load(&npu_whisper::audio::AudioSource::File(common::sample(
-        "jfk.wav",
-    )))
+    let audio = npu_whisper::audio::load(
+        &npu_whisper::audio::AudioSource::File(common::sample("jfk.wav")),
+        &Default::default(),
+    )
     .unwrap();
     wav_of(&audio.samples.repeat(copies))
 }
@@ -565,9 +566,10 @@ fn embeddings_are_the_librarys_with_the_placement() {
     .unwrap();
     let encoder =
         npu_whisper::Encoder::new(&model, &npu_whisper::EncoderOptions::default()).unwrap();
-    let samples = npu_whisper::audio::decode_bytes(jfk.clone(), "jfk.wav".as_ref())
-        .unwrap()
-        .samples;
+    let samples =
+        npu_whisper::audio::decode_bytes(jfk.clone(), "jfk.wav".as_ref(), &Default::default())
+            .unwrap()
+            .samples;
     let direct = encoder.encode(&samples).unwrap();
     let placement = direct.placement();
     assert!(placement.starts_with("cpu: "), "{placement}");
@@ -713,9 +715,10 @@ fn wyoming_utterances_are_bounded_by_the_queue_and_the_upload_limit() {
     assert_eq!(refused["data"]["code"], "audio_too_large", "{refused}");
 
     // The place is free again: a short utterance is transcribed.
-    let audio = npu_whisper::audio::load(&npu_whisper::audio::AudioSource::File(common::sample(
-        "jfk.wav",
-    )))
+    let audio = npu_whisper::audio::load(
+        &npu_whisper::audio::AudioSource::File(common::sample("jfk.wav")),
+        &Default::default(),
+    )
     .unwrap();
     let pcm: Vec<u8> = audio
         .samples

@@ -1,44 +1,35 @@
 //! mp3, flac and ogg/vorbis decoding through symphonia.
 
-use std::io::Cursor;
 use std::path::Path;
 
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, TrackType};
-use symphonia::core::io::MediaSourceStream;
+use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
 
-use super::{Decoded, SourceFormat};
+use super::convert::ToMono16k;
+use super::{Audio, AudioLimits, Container, SourceFormat};
 use crate::error::{Error, Result};
 
-/// Recognise a compressed container from its first bytes.
-fn sniff(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(b"fLaC") {
-        Some("flac")
-    } else if bytes.starts_with(b"OggS") {
-        Some("ogg")
-    } else if bytes.starts_with(b"ID3")
-        || (bytes.len() >= 2 && bytes[0] == 0xFF && bytes[1] & 0xE0 == 0xE0)
-    {
-        Some("mp3")
-    } else {
-        None
-    }
-}
-
-pub(super) fn decode(bytes: Vec<u8>, path: &Path) -> Result<Decoded> {
-    let Some(container) = sniff(&bytes) else {
-        return Err(Error::audio(
-            path,
-            "not a recognised audio file (expected WAV, MP3, FLAC or Ogg Vorbis data)",
-        ));
+/// Decode an mp3, flac or ogg/vorbis stream, converting each packet as it is decoded.
+pub(super) fn decode(
+    source: Box<dyn MediaSource>,
+    container: Container,
+    path: &Path,
+    limits: &AudioLimits,
+) -> Result<Audio> {
+    let container = match container {
+        Container::Flac => "flac",
+        Container::Ogg => "ogg",
+        Container::Mp3 => "mp3",
+        Container::Wav => unreachable!("WAV goes through hound"),
     };
     let failed = |what: &str, e: SymphoniaError| Error::audio(path, format!("{what}: {e}"));
     let mut hint = Hint::new();
     hint.with_extension(container);
-    let stream = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
+    let stream = MediaSourceStream::new(source, Default::default());
     let mut format = symphonia::default::get_probe()
         .probe(
             &hint,
@@ -51,18 +42,25 @@ pub(super) fn decode(bytes: Vec<u8>, path: &Path) -> Result<Decoded> {
         .default_track(TrackType::Audio)
         .ok_or_else(|| Error::audio(path, format!("the {container} file has no audio track")))?;
     let track_id = track.id;
+    let claimed_frames = track.num_frames;
     let params = track
         .codec_params
         .as_ref()
         .and_then(|p| p.audio())
         .ok_or_else(|| Error::audio(path, "the audio track has no codec parameters"))?;
+    // What the header says, checked before a decoder is made: the decoder sizes its buffers
+    // from these fields.
+    let header_rate = params.sample_rate;
+    let header_channels = params.channels.as_ref().map(|c| c.count() as u16);
+    if let (Some(rate), Some(channels)) = (header_rate, header_channels) {
+        super::convert::check_format(path, rate.into(), channels.into())?;
+    }
     let mut decoder = symphonia::default::get_codecs()
         .make_audio_decoder(params, &AudioDecoderOptions::default())
         .map_err(|e| failed("unsupported codec", e))?;
 
-    let mut interleaved = Vec::new();
+    let mut to: Option<ToMono16k> = None;
     let mut frame = Vec::new();
-    let mut spec: Option<(u32, u16)> = None;
     let mut bad_packets = 0usize;
     let mut packets = 0usize;
     loop {
@@ -86,9 +84,9 @@ pub(super) fn decode(bytes: Vec<u8>, path: &Path) -> Result<Decoded> {
                     buffer.spec().rate(),
                     buffer.spec().channels().count() as u16,
                 );
-                match spec {
-                    None => spec = Some(this),
-                    Some(first) if first != this => {
+                let to = match &mut to {
+                    Some(to) if to.format() != this => {
+                        let first = to.format();
                         return Err(Error::audio(
                             path,
                             format!(
@@ -97,10 +95,17 @@ pub(super) fn decode(bytes: Vec<u8>, path: &Path) -> Result<Decoded> {
                             ),
                         ));
                     }
-                    Some(_) => {}
-                }
+                    Some(to) => to,
+                    None => to.insert(ToMono16k::new(
+                        path,
+                        this.0,
+                        this.1,
+                        claimed_frames,
+                        limits,
+                    )?),
+                };
                 buffer.copy_to_vec_interleaved(&mut frame);
-                interleaved.extend_from_slice(&frame);
+                to.push(&frame)?;
             }
             // A damaged packet is skipped, as every player does, and counted in a warning.
             Err(SymphoniaError::DecodeError(_)) => bad_packets += 1,
@@ -119,16 +124,17 @@ pub(super) fn decode(bytes: Vec<u8>, path: &Path) -> Result<Decoded> {
             path.display()
         );
     }
-    let Some((sample_rate, channels)) = spec else {
+    let Some(to) = to else {
         return Err(Error::audio(path, "contains no audio samples"));
     };
+    let (sample_rate, channels) = to.format();
     let codec = match container {
         "ogg" => "vorbis",
         other => other,
     };
-    Ok(Decoded {
-        interleaved,
-        format: SourceFormat {
+    Ok(Audio {
+        samples: to.finish()?,
+        source: SourceFormat {
             container,
             codec: codec.to_string(),
             sample_rate,

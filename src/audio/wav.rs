@@ -1,30 +1,32 @@
-//! WAV decoding through hound: 8/16/24/32-bit integer PCM and 32-bit float, any channel count.
+//! WAV decoding through hound: 8/16/24/32-bit integer PCM and 32-bit float, 1 to 32 channels,
+//! streamed: the header's sample count is checked against the file's size and the caller's
+//! limit before any sample is read, and samples go to the converter a block at a time.
 
-use std::io::Cursor;
+use std::io::{BufReader, Read};
 use std::path::Path;
 
-use super::{Decoded, SourceFormat};
+use super::convert::ToMono16k;
+use super::{Audio, AudioLimits, SourceFormat};
 use crate::error::{Error, Result};
 
-pub(super) fn decode(bytes: &[u8], path: &Path) -> Result<Decoded> {
-    if bytes.starts_with(b"RIFX") {
-        return Err(Error::audio(path, "big-endian WAV (RIFX) is not supported"));
-    }
-    if bytes.starts_with(b"RF64") {
-        return Err(Error::audio(path, "RF64 WAV is not supported"));
-    }
+/// Frames handed to the converter at once.
+const BLOCK_FRAMES: usize = 4096;
+
+/// Decode the WAV file `input` (`len` bytes; `head` its first bytes, for the header checks).
+pub(super) fn decode<R: Read>(
+    input: R,
+    head: &[u8],
+    len: u64,
+    path: &Path,
+    limits: &AudioLimits,
+) -> Result<Audio> {
     // Name a compressed or exotic codec, and impossible header fields, before hound rejects the
     // file for a less telling reason (such as an inconsistent byte rate).
-    if let Some(fmt) = fmt_fields(bytes) {
+    if let Some(fmt) = fmt_fields(head) {
         if !matches!(fmt.tag, 0x0001 | 0x0003) {
-            return Err(wav_error(hound::Error::Unsupported, bytes, path));
+            return Err(wav_error(hound::Error::Unsupported, head, path));
         }
-        if fmt.channels == 0 {
-            return Err(Error::audio(path, "header says the file has 0 channels"));
-        }
-        if fmt.sample_rate == 0 {
-            return Err(Error::audio(path, "header says the sample rate is 0 Hz"));
-        }
+        super::convert::check_format(path, fmt.sample_rate.into(), fmt.channels.into())?;
         let supported = match fmt.tag {
             0x0003 => fmt.bits == 32,
             _ => matches!(fmt.bits, 8 | 16 | 24 | 32),
@@ -45,19 +47,14 @@ pub(super) fn decode(bytes: &[u8], path: &Path) -> Result<Decoded> {
         }
     }
     let reader =
-        hound::WavReader::new(Cursor::new(bytes)).map_err(|e| wav_error(e, bytes, path))?;
+        hound::WavReader::new(BufReader::new(input)).map_err(|e| wav_error(e, head, path))?;
     let spec = reader.spec();
-    if spec.channels == 0 {
-        return Err(Error::audio(path, "header says the file has 0 channels"));
-    }
-    if spec.sample_rate == 0 {
-        return Err(Error::audio(path, "header says the sample rate is 0 Hz"));
-    }
-    // The declared sample count comes from the file: check it against the bytes we hold before
-    // anything is allocated for it, so a hostile header cannot ask for gigabytes.
-    let declared = reader.len() as u64;
+    super::convert::check_format(path, spec.sample_rate.into(), spec.channels.into())?;
+    // The declared sample count comes from the file: check it against the bytes it has before
+    // anything is sized by it, so a hostile header cannot ask for gigabytes.
+    let declared = u64::from(reader.len());
     let bytes_per_sample = u64::from(spec.bits_per_sample).div_ceil(8).max(1);
-    let available = bytes.len() as u64 / bytes_per_sample;
+    let available = len / bytes_per_sample;
     if declared > available {
         return Err(Error::audio(
             path,
@@ -66,33 +63,40 @@ pub(super) fn decode(bytes: &[u8], path: &Path) -> Result<Decoded> {
             ),
         ));
     }
-    if !declared.is_multiple_of(u64::from(spec.channels)) {
+    let channels = u64::from(spec.channels);
+    if !declared.is_multiple_of(channels) {
         return Err(Error::audio(
             path,
             format!(
-                "the data chunk holds {declared} samples, not a whole number of {}-channel frames",
-                spec.channels
+                "the data chunk holds {declared} samples, not a whole number of {channels}-channel frames"
             ),
         ));
     }
-    let codec;
-    let interleaved: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
+    let mut to = ToMono16k::new(
+        path,
+        spec.sample_rate,
+        spec.channels,
+        Some(declared / channels),
+        limits,
+    )?;
+    let codec = match (spec.sample_format, spec.bits_per_sample) {
         (hound::SampleFormat::Float, 32) => {
-            codec = "pcm f32".to_string();
-            reader
-                .into_samples::<f32>()
-                .collect::<Result<_, _>>()
-                .map_err(|e| wav_error(e, bytes, path))?
+            let samples = reader.into_samples::<f32>();
+            convert_all(
+                samples.map(|s| s.map_err(|e| wav_error(e, head, path))),
+                &mut to,
+            )?;
+            "pcm f32".to_string()
         }
         (hound::SampleFormat::Int, bits @ (8 | 16 | 24 | 32)) => {
-            codec = format!("pcm s{bits}");
             // Full scale is 2^(bits-1), as ffmpeg's conversion to float does.
             let scale = 1.0 / (1u64 << (bits - 1)) as f64;
-            reader
-                .into_samples::<i32>()
-                .map(|s| s.map(|v| (v as f64 * scale) as f32))
-                .collect::<Result<_, _>>()
-                .map_err(|e| wav_error(e, bytes, path))?
+            let samples = reader.into_samples::<i32>().map(|s| {
+                s.map(|v| (v as f64 * scale) as f32)
+                    .map_err(|e| wav_error(e, head, path))
+            });
+            convert_all(samples, &mut to)?;
+            format!("pcm s{bits}")
         }
         (format, bits) => {
             return Err(Error::audio(
@@ -101,15 +105,33 @@ pub(super) fn decode(bytes: &[u8], path: &Path) -> Result<Decoded> {
             ));
         }
     };
-    Ok(Decoded {
-        interleaved,
-        format: SourceFormat {
+    let (sample_rate, channels) = to.format();
+    Ok(Audio {
+        samples: to.finish()?,
+        source: SourceFormat {
             container: "wav",
             codec,
-            sample_rate: spec.sample_rate,
-            channels: spec.channels,
+            sample_rate,
+            channels,
         },
     })
+}
+
+/// Feed every sample to the converter, a block of frames at a time.
+fn convert_all(samples: impl Iterator<Item = Result<f32>>, to: &mut ToMono16k) -> Result<()> {
+    let block_len = BLOCK_FRAMES * usize::from(to.format().1);
+    let mut block = Vec::with_capacity(block_len);
+    for sample in samples {
+        block.push(sample?);
+        if block.len() == block_len {
+            to.push(&block)?;
+            block.clear();
+        }
+    }
+    if !block.is_empty() {
+        to.push(&block)?;
+    }
+    Ok(())
 }
 
 fn wav_error(error: hound::Error, bytes: &[u8], path: &Path) -> Error {
@@ -206,6 +228,17 @@ fn codec_name(tag: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Cursor;
+
+    fn decode_all(bytes: &[u8], path: &Path) -> Result<Audio> {
+        decode(
+            Cursor::new(bytes.to_vec()),
+            &bytes[..bytes.len().min(4096)],
+            bytes.len() as u64,
+            path,
+            &AudioLimits::default(),
+        )
+    }
 
     fn wav_bytes(
         spec: hound::WavSpec,
@@ -242,9 +275,9 @@ mod tests {
                     w.write_sample(min).unwrap();
                 }
             });
-            let decoded = decode(&bytes, Path::new("x.wav")).unwrap();
-            assert_eq!(decoded.interleaved, vec![-1.0], "{bits}-bit");
-            assert_eq!(decoded.format.codec, format!("pcm s{bits}"));
+            let decoded = decode_all(&bytes, Path::new("x.wav")).unwrap();
+            assert_eq!(decoded.samples, vec![-1.0], "{bits}-bit");
+            assert_eq!(decoded.source.codec, format!("pcm s{bits}"));
         }
     }
 
@@ -254,9 +287,10 @@ mod tests {
             w.write_sample(0.25f32).unwrap();
             w.write_sample(-0.5f32).unwrap();
         });
-        let decoded = decode(&bytes, Path::new("x.wav")).unwrap();
-        assert_eq!(decoded.interleaved, vec![0.25, -0.5]);
-        assert_eq!(decoded.format.channels, 2);
+        let decoded = decode_all(&bytes, Path::new("x.wav")).unwrap();
+        // One stereo frame, averaged.
+        assert_eq!(decoded.samples, vec![-0.125]);
+        assert_eq!(decoded.source.channels, 2);
     }
 
     #[test]
@@ -267,7 +301,9 @@ mod tests {
             }
         });
         bytes.truncate(bytes.len() - 50);
-        let err = decode(&bytes, Path::new("t.wav")).unwrap_err().to_string();
+        let err = decode_all(&bytes, Path::new("t.wav"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("truncated"), "{err}");
     }
 
@@ -278,7 +314,9 @@ mod tests {
         });
         // Rewrite the format tag (fmt chunk data starts at byte 20) to mu-law.
         bytes[20] = 0x07;
-        let err = decode(&bytes, Path::new("u.wav")).unwrap_err().to_string();
+        let err = decode_all(&bytes, Path::new("u.wav"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("mu-law"), "{err}");
     }
 }

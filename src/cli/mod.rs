@@ -264,6 +264,35 @@ pub struct EncodeArgs {
     /// the report).
     #[command(flatten)]
     pub vad: VadArgs,
+
+    #[command(flatten)]
+    pub limits: AudioLimitArgs,
+}
+
+/// How long an input may be.
+#[derive(Debug, Args)]
+pub struct AudioLimitArgs {
+    /// Refuse (exit 3) an input longer than S seconds: from its header where the format says
+    /// its length, else as soon as decoding passes S, so no more than S seconds are ever
+    /// decoded [default: no limit].
+    #[arg(long, value_name = "S", value_parser = parse_seconds)]
+    pub max_audio_s: Option<f64>,
+}
+
+impl AudioLimitArgs {
+    pub fn limits(&self) -> crate::audio::AudioLimits {
+        self.max_audio_s
+            .map_or_else(Default::default, crate::audio::AudioLimits::max_seconds_of)
+    }
+}
+
+fn parse_seconds(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 => Ok(s),
+        _ => Err(format!(
+            "must be a number of seconds above 0, got `{value}`"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -327,6 +356,9 @@ pub struct TranscribeArgs {
 
     #[command(flatten)]
     pub vad: VadArgs,
+
+    #[command(flatten)]
+    pub limits: AudioLimitArgs,
 }
 
 /// Decoding options; defaults are faster-whisper `transcribe()`'s (except
@@ -671,6 +703,9 @@ pub struct MelArgs {
     /// Mel bins: 80 (tiny ... large-v2) or 128 (large-v3).
     #[arg(long, default_value_t = 80, value_parser = parse_n_mels)]
     pub n_mels: usize,
+
+    #[command(flatten)]
+    pub limits: AudioLimitArgs,
 }
 
 #[derive(Debug, Args)]

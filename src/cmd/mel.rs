@@ -17,7 +17,7 @@ pub fn run(args: &MelArgs, global: &GlobalArgs) -> Result<()> {
     let target = OutputTarget::from_arg(&args.output);
 
     let started = Instant::now();
-    let audio = audio::load(&source)?;
+    let audio = audio::load(&source, &args.limits.limits())?;
     let load_ms = elapsed_ms(started);
 
     let started = Instant::now();

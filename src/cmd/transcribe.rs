@@ -69,13 +69,14 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
     } else {
         args.format
     };
+    let limits = args.limits.limits();
     let mut first_failure = None;
     for (input, output) in inputs.iter().zip(&outputs) {
         let progress = super::progress_bar(
             global,
             "transcribing {bar:30} {pos}/{len} s of audio, {elapsed} (eta {eta})",
         );
-        let result = transcribe_one(&transcriber, &input.source, &progress);
+        let result = transcribe_one(&transcriber, &input.source, &limits, &progress);
         progress.finish_and_clear();
         let (transcript, measured) = match result {
             Ok(done) => done,
@@ -242,9 +243,10 @@ struct Measured {
 fn transcribe_one(
     transcriber: &Transcriber,
     source: &AudioSource,
+    limits: &audio::AudioLimits,
     progress: &indicatif::ProgressBar,
 ) -> Result<(Transcript, Measured)> {
-    let audio = audio::load(source)?;
+    let audio = audio::load(source, limits)?;
     let transcript = transcriber.transcribe_with_progress(&audio.samples, &mut |done, all| {
         progress.set_length(all.ceil() as u64);
         progress.set_position(done as u64);

@@ -113,6 +113,9 @@ impl From<Panicked> for ApiError {
 
 impl From<Error> for ApiError {
     fn from(error: Error) -> ApiError {
+        if let Error::AudioTooLong { .. } = &error {
+            return ApiError::bad_field("file", error.to_string()).code("audio_too_long");
+        }
         match error.kind() {
             // Usage errors name command-line flags; a request's equivalents are form fields.
             ErrorKind::Usage => ApiError::new(

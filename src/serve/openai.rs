@@ -111,18 +111,15 @@ pub fn loaded_model<'s>(service: &'s Service, name: Option<&str>) -> Result<&'s 
     })
 }
 
-/// Decode an upload to 16 kHz mono; 400 when it is unreadable or longer than `limit` seconds.
+/// Decode an upload to 16 kHz mono, at most `limit` seconds of it; 400 when it is unreadable
+/// or longer.
 pub fn decode_upload(upload: form::Upload, limit: f64) -> Result<audio::Audio, ApiError> {
-    let audio = audio::decode_bytes(upload.bytes, Path::new(&upload.name))?;
-    let seconds = audio.duration_secs();
-    if seconds > limit {
-        return Err(ApiError::bad_field(
-            "file",
-            format!("The audio is {seconds:.1} s long; this server takes at most {limit:.0} s."),
-        )
-        .code("audio_too_long"));
-    }
-    Ok(audio)
+    let limits = audio::AudioLimits::max_seconds_of(limit);
+    Ok(audio::decode_bytes(
+        upload.bytes,
+        Path::new(&upload.name),
+        &limits,
+    )?)
 }
 
 /// The multipart extractor's refusal (not a multipart body) as OpenAI's 400.

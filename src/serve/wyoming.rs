@@ -243,9 +243,16 @@ async fn transcribe(
         _accepted,
         admission,
     } = utterance;
+    let max_audio_s = service.limits.max_audio_s;
     let job = admission
         .run(move || {
-            let audio = audio::from_pcm(&pcm, rate, width, channels, "wyoming audio")?;
+            let format = audio::PcmFormat {
+                rate,
+                width,
+                channels,
+            };
+            let limits = audio::AudioLimits::max_seconds_of(max_audio_s);
+            let audio = audio::from_pcm(&pcm, format, "wyoming audio", &limits)?;
             let duration = audio.duration_secs();
             transcriber
                 .transcribe(&audio.samples)

@@ -29,7 +29,7 @@ fn audio_decoders_survive_mutated_files() {
             .into_iter()
             .chain(mutations(&seed, 100))
         {
-            match crate::audio::decode_bytes(bytes, Path::new(name)) {
+            match crate::audio::decode_bytes(bytes, Path::new(name), &Default::default()) {
                 Ok(audio) => {
                     assert!(audio.samples.iter().all(|s| s.is_finite()));
                     ok += 1;

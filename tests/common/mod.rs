@@ -2,6 +2,8 @@
 //! gzip-compressed float32 `.npy` references.
 #![allow(dead_code)]
 
+pub mod hostile;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 

@@ -96,7 +96,7 @@ pub fn lcg_noise(n: usize, amplitude: i64, seed: u64) -> Vec<i16> {
 /// A committed clip's samples as 16-bit values.
 pub fn clip_samples(clip: &str) -> Vec<i16> {
     let file = fixture(&format!("transcripts/{clip}.flac"));
-    let audio = audio::load(&AudioSource::File(file)).unwrap();
+    let audio = audio::load(&AudioSource::File(file), &Default::default()).unwrap();
     audio
         .samples
         .iter()

@@ -13,8 +13,11 @@ fn vad() -> Vad {
 
 /// A recording's samples as the fixture script gave them to faster-whisper.
 fn samples_of(clip: &str) -> Vec<f32> {
-    let audio =
-        npu_whisper::audio::load(&npu_whisper::audio::AudioSource::File(audio_of(clip))).unwrap();
+    let audio = npu_whisper::audio::load(
+        &npu_whisper::audio::AudioSource::File(audio_of(clip)),
+        &Default::default(),
+    )
+    .unwrap();
     audio.samples
 }
 
@@ -216,9 +219,12 @@ fn first_use_imports_the_onnx_file_and_convert_writes_the_same_weights() {
     for f in [".complete", "source.json", "LICENSE", "silero_vad_v6.onnx"] {
         std::fs::copy(fetched.join(f), dir.join(f)).unwrap();
     }
-    let jfk = npu_whisper::audio::load(&npu_whisper::audio::AudioSource::File(sample("jfk.wav")))
-        .unwrap()
-        .samples;
+    let jfk = npu_whisper::audio::load(
+        &npu_whisper::audio::AudioSource::File(sample("jfk.wav")),
+        &Default::default(),
+    )
+    .unwrap()
+    .samples;
     let output = assert_cmd::Command::cargo_bin("npu-whisper")
         .unwrap()
         .env("NPU_WHISPER_MODEL_DIR", cache.path())

@@ -58,6 +58,8 @@ struct Context {
     split: bool,
     /// `--vad`: encode only the windows with speech.
     vad: Option<(crate::Vad, crate::VadOptions)>,
+    /// `--max-audio-s`.
+    limits: audio::AudioLimits,
 }
 
 pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
@@ -130,6 +132,7 @@ pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
         trim: args.trim,
         split: args.split,
         vad,
+        limits: args.limits.limits(),
     };
     let load_ms = elapsed_ms(started);
     tracing::info!("model opened and weights arranged in {load_ms:.1} ms");
@@ -183,7 +186,7 @@ fn encode_one(
     progress: &indicatif::ProgressBar,
 ) -> Result<Encoded> {
     let started = Instant::now();
-    let audio = audio::load(source)?;
+    let audio = audio::load(source, &context.limits)?;
     let decode_ms = elapsed_ms(started);
     let d = context.encoder.d_model();
     let all_windows = mel::window_count(audio.samples.len());
