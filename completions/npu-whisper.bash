@@ -728,7 +728,7 @@ _npu__whisper() {
             return 0
             ;;
         npu__subcmd__whisper__subcmd__serve)
-            opts="-v -q -h -V --host --port --model --device --require-npu --precision --kv-storage --api-key-file --max-concurrency --queue --max-upload-mb --max-audio-s --client-timeout-s --wyoming-port --grace-s --beam-size --best-of --patience --length-penalty --no-fallback --compression-ratio-threshold --log-prob-threshold --no-speech-threshold --condition-on-previous-text --prompt-reset-on-temperature --initial-prompt --hotwords --suppress-tokens --without-timestamps --max-initial-timestamp --vad --vad-threshold --vad-neg-threshold --vad-min-speech-duration-ms --vad-max-speech-duration-s --vad-min-silence-duration-ms --vad-speech-pad-ms --vad-model --verbose --quiet --threads --json --offline --help --version"
+            opts="-v -q -h -V --host --port --model --device --require-npu --precision --kv-storage --api-key-file --max-concurrency --queue --max-connections --max-upload-mb --max-audio-s --client-timeout-s --wyoming-port --wyoming-unauthenticated --grace-s --beam-size --best-of --patience --length-penalty --no-fallback --compression-ratio-threshold --log-prob-threshold --no-speech-threshold --condition-on-previous-text --prompt-reset-on-temperature --initial-prompt --hotwords --suppress-tokens --without-timestamps --max-initial-timestamp --vad --vad-threshold --vad-neg-threshold --vad-min-speech-duration-ms --vad-max-speech-duration-s --vad-min-silence-duration-ms --vad-speech-pad-ms --vad-model --verbose --quiet --threads --json --offline --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -767,6 +767,10 @@ _npu__whisper() {
                     return 0
                     ;;
                 --queue)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-connections)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

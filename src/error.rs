@@ -73,6 +73,18 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// An option the library cannot take, as data: which one, its value, why. Callers word it
+    /// their own way (the command line names its flag, the service its form field).
+    #[error("{} `{value}`: {reason}", option.name())]
+    InvalidOption {
+        /// Which option.
+        option: DecodingOption,
+        /// The value given, as text.
+        value: String,
+        /// Why it cannot be taken.
+        reason: String,
+    },
+
     /// Arguments that parse but do not make sense together.
     #[error("{0}")]
     Usage(String),
@@ -112,6 +124,56 @@ pub enum Error {
     /// Ctrl-C (SIGINT) or SIGTERM arrived; the work in progress was abandoned cleanly.
     #[error("interrupted")]
     Interrupted,
+
+    /// The caller cancelled the work ([`CancelToken`](crate::CancelToken)); it stopped at its
+    /// next check.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// The decoding options an [`Error::InvalidOption`] names (the fields of
+/// [`DecodingOptions`](crate::DecodingOptions) they come from).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DecodingOption {
+    /// `language`: the spoken language's code.
+    Language,
+    /// `task`: transcribe or translate.
+    Task,
+    /// `beam_size`.
+    BeamSize,
+    /// `best_of`.
+    BestOf,
+    /// `patience`.
+    Patience,
+    /// `length_penalty`.
+    LengthPenalty,
+    /// `temperatures`.
+    Temperature,
+    /// `word_timestamps`.
+    WordTimestamps,
+    /// `initial_prompt`.
+    InitialPrompt,
+    /// `hotwords`.
+    Hotwords,
+}
+
+impl DecodingOption {
+    /// The option's name, as the options' field names spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            DecodingOption::Language => "language",
+            DecodingOption::Task => "task",
+            DecodingOption::BeamSize => "beam_size",
+            DecodingOption::BestOf => "best_of",
+            DecodingOption::Patience => "patience",
+            DecodingOption::LengthPenalty => "length_penalty",
+            DecodingOption::Temperature => "temperature",
+            DecodingOption::WordTimestamps => "word_timestamps",
+            DecodingOption::InitialPrompt => "initial_prompt",
+            DecodingOption::Hotwords => "hotwords",
+        }
+    }
 }
 
 fn too_long(seconds: Option<f64>, limit_s: f64) -> String {
@@ -136,7 +198,7 @@ pub enum ErrorKind {
     InvalidInput,
     /// The NPU was required and could not do the work (exit 4).
     NpuUnavailable,
-    /// Interrupted by Ctrl-C or SIGTERM (exit 130).
+    /// Interrupted by Ctrl-C or SIGTERM, or cancelled by the caller (exit 130).
     Interrupted,
     /// Anything else at run time: I/O, the network, a device fault (exit 1).
     Runtime,
@@ -171,9 +233,9 @@ impl Error {
             | Error::Model { .. }
             | Error::ReadInput { .. }
             | Error::Fetch { .. } => ErrorKind::InvalidInput,
-            Error::Usage(_) => ErrorKind::Usage,
+            Error::Usage(_) | Error::InvalidOption { .. } => ErrorKind::Usage,
             Error::NpuUnavailable(_) => ErrorKind::NpuUnavailable,
-            Error::Interrupted => ErrorKind::Interrupted,
+            Error::Interrupted | Error::Cancelled => ErrorKind::Interrupted,
             Error::WriteOutput { .. }
             | Error::NotImplemented(_)
             | Error::Network { .. }
@@ -193,6 +255,19 @@ impl Error {
     pub fn fetch(what: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Fetch {
             what: what.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// An [`Error::InvalidOption`].
+    pub fn option(
+        option: DecodingOption,
+        value: impl std::fmt::Display,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::InvalidOption {
+            option,
+            value: value.to_string(),
             reason: reason.into(),
         }
     }

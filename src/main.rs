@@ -38,7 +38,7 @@ fn main() {
     match cmd::run(&cli) {
         Ok(code) => std::process::exit(code),
         Err(error) => {
-            eprintln!("npu-whisper: error: {error}");
+            eprintln!("npu-whisper: error: {}", cli::describe(&error));
             std::process::exit(error.kind().exit_code());
         }
     }

@@ -35,13 +35,18 @@ impl Server {
 
     /// As `start`, with environment variables set for the server.
     fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_model("tiny.en", args, env)
+    }
+
+    /// `serve --port 0 --model MODEL` with `args` and `env`; wait until /health says ready.
+    fn start_model(model: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let cache = npu_whisper::ModelCache::from_env(true);
         assert!(
-            cache.dir().join("tiny.en/tokenizer.json").exists(),
-            "tiny.en is not cached: run scripts/fetch-model tiny.en (scripts/test does)"
+            cache.dir().join(model).join("tokenizer.json").exists(),
+            "{model} is not cached: run scripts/fetch-model {model} (scripts/test does)"
         );
         let mut child = Command::new(env!("CARGO_BIN_EXE_npu-whisper"))
-            .args(["serve", "--offline", "--port", "0", "--model", "tiny.en"])
+            .args(["serve", "--offline", "--port", "0", "--model", model])
             .args(args)
             .envs(env.iter().copied())
             .stderr(Stdio::piped())
@@ -130,6 +135,25 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The server's resident memory now and at its peak (VmRSS, VmHWM), MiB.
+    fn rss_mib(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                .unwrap()
+                / 1024.0
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// Whether the process is still running.
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 
     fn terminate(&self) {
@@ -532,12 +556,65 @@ fn sigterm_refuses_new_requests_answers_accepted_ones_and_exits_0() {
 #[test]
 fn the_grace_period_bounds_a_shutdown_and_says_what_was_left() {
     let mut server = Server::start(&["--max-concurrency", "1", "--grace-s", "1"]);
-    let _slow = transcribe_in_background(server.port, Arc::new(long_speech(20)));
+    let slow = transcribe_in_background(server.port, Arc::new(long_speech(20)));
     wait_until_running(&server);
+    let signalled = Instant::now();
     server.terminate();
     assert_eq!(server.wait(Duration::from_secs(20)), 1);
-    let logs = server.logs_with("still running after --grace-s 1");
-    assert!(logs.contains("still running after --grace-s 1"), "{logs}");
+    let took = signalled.elapsed();
+    // The running job is cancelled at the grace: the exit follows within a moment.
+    assert!(
+        took < Duration::from_secs(4),
+        "exited {took:?} after SIGTERM"
+    );
+    let line = "1 accepted request(s) still running after --grace-s 1 were cancelled";
+    let logs = server.logs_with(line);
+    assert!(logs.contains(line), "{logs}");
+    let reply = slow.join().unwrap();
+    assert_eq!(
+        reply.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.json()["error"]["code"], "cancelled");
+}
+
+#[test]
+fn hostile_audio_gets_4xx_and_the_service_stays_up_and_small() {
+    // base, as a user serves it, with VAD, and a 60 s limit: every hostile file of
+    // tests/common/hostile.rs is refused with a JSON error (or transcribed when it is a real
+    // recording within the limit), and the server's memory stays bounded by its limits.
+    let mut server = Server::start_model("base", &["--max-audio-s", "60", "--vad"], &[]);
+    let (loaded_rss, _) = server.rss_mib();
+    let mut table = Vec::new();
+    for input in common::hostile::hostile_inputs(&common::fixture("")) {
+        let reply = server.post_form(
+            TRANSCRIPTIONS,
+            &[],
+            &[("response_format", "verbose_json")],
+            Some((&input.name, &input.bytes)),
+        );
+        let doc = reply.json();
+        let first_line = doc["error"]["message"].as_str().unwrap_or("").to_string();
+        table.push(format!("{:42} {} {first_line}", input.name, reply.status));
+        if input.decodes {
+            assert_eq!(reply.status, 200, "{}: {doc}", input.name);
+            // Silence through VAD: no speech, and a language all the same.
+            assert!(doc["language"].is_string(), "{}: {doc}", input.name);
+        } else {
+            assert_eq!(reply.status, 400, "{}: {doc}", input.name);
+            assert!(doc["error"]["code"].is_string(), "{}: {doc}", input.name);
+        }
+        assert!(server.alive(), "the server died on {}", input.name);
+    }
+    let (rss, peak) = server.rss_mib();
+    eprintln!(
+        "{}\nRSS loaded {loaded_rss:.0} MiB, after {rss:.0} MiB, peak {peak:.0} MiB",
+        table.join("\n")
+    );
+    assert!(peak < 700.0, "peak RSS {peak:.0} MiB");
+    assert_eq!(server.get("/health").status, 200);
 }
 
 #[test]
@@ -656,8 +733,31 @@ fn read_wyoming_event(reader: &mut BufReader<TcpStream>) -> Value {
     header
 }
 
+/// A Wyoming connection to `port` with a read timeout, and a reader on it.
+fn wyoming_connect(port: u16) -> (TcpStream, BufReader<TcpStream>) {
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let reader = BufReader::new(stream.try_clone().unwrap());
+    (stream, reader)
+}
+
+fn jfk_pcm() -> Vec<u8> {
+    let audio = npu_whisper::audio::load(
+        &npu_whisper::audio::AudioSource::File(common::sample("jfk.wav")),
+        &Default::default(),
+    )
+    .unwrap();
+    audio
+        .samples
+        .iter()
+        .flat_map(|s| ((s * 32767.0) as i16).to_le_bytes())
+        .collect()
+}
+
 #[test]
-fn wyoming_utterances_are_bounded_by_the_queue_and_the_upload_limit() {
+fn wyoming_utterances_take_a_queue_place_only_when_whole_and_keep_to_the_limits() {
     let server = Server::start(&[
         "--wyoming-port",
         "0",
@@ -667,78 +767,120 @@ fn wyoming_utterances_are_bounded_by_the_queue_and_the_upload_limit() {
         "0",
         "--max-upload-mb",
         "1",
+        "--client-timeout-s",
+        "4",
     ]);
     let port = server.wyoming_port.expect("the wyoming address in the log");
     let format = serde_json::json!({"rate": 16000, "width": 2, "channels": 1});
-    let connect = || {
-        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        stream
+
+    // A client that starts an utterance and then only pings: it holds its connection, not the
+    // queue's only place, so HTTP requests are answered meanwhile; its audio falls behind real
+    // time and the connection is closed with a reason.
+    let (mut holder, mut holder_reader) = wyoming_connect(port);
+    let held_at = Instant::now();
+    holder
+        .write_all(&wyoming_event("audio-start", format.clone(), b""))
+        .unwrap();
+    let pinger = {
+        let mut holder = holder.try_clone().unwrap();
+        std::thread::spawn(move || {
+            for i in 0..10 {
+                let ping = wyoming_event("ping", serde_json::json!({"text": i.to_string()}), b"");
+                if holder.write_all(&ping).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })
     };
-    // The first utterance takes the only place; a second one at the same time is refused.
-    let mut first = connect();
-    first
-        .write_all(&wyoming_event("audio-start", format.clone(), b""))
+    std::thread::sleep(Duration::from_millis(500));
+    let during = server.post_form(TRANSCRIPTIONS, &[], &[], Some(("jfk.wav", &jfk())));
+    let answered_after = held_at.elapsed();
+    assert_eq!(
+        during.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&during.body)
+    );
+    let cut = loop {
+        let event = read_wyoming_event(&mut holder_reader);
+        if event["type"] != "pong" {
+            break event;
+        }
+    };
+    let cut_after = held_at.elapsed();
+    assert_eq!(cut["type"], "error", "{cut}");
+    assert_eq!(cut["data"]["code"], "timeout", "{cut}");
+    assert!(
+        cut["data"]["text"].as_str().unwrap().contains("real time"),
+        "{cut}"
+    );
+    assert!(
+        answered_after < cut_after && cut_after < Duration::from_secs(8),
+        "HTTP answered at {answered_after:?}, the holder cut at {cut_after:?}"
+    );
+    eprintln!(
+        "wyoming hold: HTTP 200 at {answered_after:?} while the holder was connected; holder cut at {cut_after:?}"
+    );
+    pinger.join().unwrap();
+
+    // audio-stop without audio-start, and an unknown model, are answered with an error event.
+    let (mut lone, mut lone_reader) = wyoming_connect(port);
+    lone.write_all(&wyoming_event("audio-stop", Value::Null, b""))
         .unwrap();
-    let mut second = connect();
-    let mut second_reader = BufReader::new(second.try_clone().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.get("/health").json()["waiting"] == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the first utterance was never admitted"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    second
-        .write_all(&wyoming_event("audio-start", format.clone(), b""))
+    let reply = read_wyoming_event(&mut lone_reader);
+    assert_eq!(reply["data"]["code"], "no_audio", "{reply}");
+    lone.write_all(&wyoming_event(
+        "transcribe",
+        serde_json::json!({"name": "nosuch"}),
+        b"",
+    ))
+    .unwrap();
+    lone.write_all(&wyoming_event("audio-start", format.clone(), b""))
         .unwrap();
-    let busy = read_wyoming_event(&mut second_reader);
-    assert_eq!(busy["type"], "error", "{busy}");
-    assert_eq!(busy["data"]["code"], "queue_full", "{busy}");
+    lone.write_all(&wyoming_event("audio-chunk", format.clone(), &[0u8; 3200]))
+        .unwrap();
+    lone.write_all(&wyoming_event("audio-stop", Value::Null, b""))
+        .unwrap();
+    let reply = read_wyoming_event(&mut lone_reader);
+    assert_eq!(reply["type"], "error", "{reply}");
+    assert_eq!(reply["data"]["code"], "unknown_model", "{reply}");
+    assert!(
+        reply["data"]["text"].as_str().unwrap().contains("tiny.en"),
+        "{reply}"
+    );
 
     // More PCM than --max-upload-mb in one utterance: an error event, then the end.
+    let (mut big, mut big_reader) = wyoming_connect(port);
+    big.write_all(&wyoming_event("audio-start", format.clone(), b""))
+        .unwrap();
     let chunk = vec![0u8; 256 * 1024];
-    let mut reader = BufReader::new(first.try_clone().unwrap());
     for _ in 0..5 {
-        if first
+        if big
             .write_all(&wyoming_event("audio-chunk", format.clone(), &chunk))
             .is_err()
         {
             break;
         }
     }
-    let refused = read_wyoming_event(&mut reader);
+    let refused = read_wyoming_event(&mut big_reader);
     assert_eq!(refused["type"], "error", "{refused}");
     assert_eq!(refused["data"]["code"], "audio_too_large", "{refused}");
 
-    // The place is free again: a short utterance is transcribed.
-    let audio = npu_whisper::audio::load(
-        &npu_whisper::audio::AudioSource::File(common::sample("jfk.wav")),
-        &Default::default(),
-    )
-    .unwrap();
-    let pcm: Vec<u8> = audio
-        .samples
-        .iter()
-        .flat_map(|s| ((s * 32767.0) as i16).to_le_bytes())
-        .collect();
-    let mut third = connect();
-    let mut third_reader = BufReader::new(third.try_clone().unwrap());
-    third
+    // A whole utterance is transcribed.
+    let (mut speaker, mut speaker_reader) = wyoming_connect(port);
+    speaker
         .write_all(&wyoming_event("audio-start", format.clone(), b""))
         .unwrap();
-    for piece in pcm.chunks(64 * 1024) {
-        third
+    for piece in jfk_pcm().chunks(64 * 1024) {
+        speaker
             .write_all(&wyoming_event("audio-chunk", format.clone(), piece))
             .unwrap();
     }
-    third
+    speaker
         .write_all(&wyoming_event("audio-stop", Value::Null, b""))
         .unwrap();
-    let transcript = read_wyoming_event(&mut third_reader);
+    let transcript = read_wyoming_event(&mut speaker_reader);
     assert_eq!(transcript["type"], "transcript", "{transcript}");
     assert!(
         transcript["data"]["text"]
@@ -747,4 +889,325 @@ fn wyoming_utterances_are_bounded_by_the_queue_and_the_upload_limit() {
             .contains("fellow Americans"),
         "{transcript}"
     );
+}
+
+#[test]
+fn wyoming_is_refused_beyond_loopback_when_a_key_guards_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, "k").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_npu-whisper"))
+        .args([
+            "serve",
+            "--offline",
+            "--model",
+            "tiny.en",
+            "--host",
+            "0.0.0.0",
+        ])
+        .args(["--port", "0", "--wyoming-port", "0", "--api-key-file"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--wyoming-unauthenticated") && !stderr.contains("listening"),
+        "{stderr}"
+    );
+}
+
+/// Send `request`'s head and then its body one byte every `pace`, until the server answers or
+/// closes; the reply and when it came.
+fn dribble(port: u16, head: String, body: Vec<u8>, pace: Duration) -> (Reply, Duration) {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    std::thread::spawn(move || {
+        for byte in body {
+            if writer.write_all(&[byte]).is_err() {
+                return;
+            }
+            std::thread::sleep(pace);
+        }
+    });
+    let reply = read_reply(&mut stream);
+    (reply, started.elapsed())
+}
+
+#[test]
+fn slow_uploads_hold_no_queue_place_and_are_cut_at_the_deadline() {
+    let server = Server::start(&[
+        "--max-concurrency",
+        "1",
+        "--queue",
+        "2",
+        "--client-timeout-s",
+        "5",
+    ]);
+    let (content_type, body) = multipart(&[], Some(("jfk.wav", &jfk())));
+    let head = format!(
+        "POST {TRANSCRIPTIONS} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // Three clients send one byte a second: as many as the queue's places and the running one.
+    let started = Instant::now();
+    let slow: Vec<_> = (0..3)
+        .map(|_| {
+            let (port, head, body) = (server.port, head.clone(), body.clone());
+            std::thread::spawn(move || dribble(port, head, body, Duration::from_secs(1)))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // Meanwhile, whole requests are answered.
+    let mut answered = Vec::new();
+    for _ in 0..2 {
+        let reply = server.post_form(TRANSCRIPTIONS, &[], &[], Some(("jfk.wav", &jfk())));
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        answered.push(started.elapsed());
+    }
+    for client in slow {
+        let (reply, after) = client.join().unwrap();
+        assert_eq!(
+            reply.status,
+            408,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        assert_eq!(reply.json()["error"]["code"], "upload_timeout");
+        assert!(
+            after > Duration::from_millis(4500) && after < Duration::from_secs(9),
+            "cut after {after:?}"
+        );
+        assert!(
+            answered.iter().all(|a| *a < after),
+            "{answered:?} vs {after:?}"
+        );
+    }
+    eprintln!(
+        "slow uploads: whole requests answered 200 at {answered:?}; the slow ones cut at 5 s"
+    );
+}
+
+#[test]
+fn connections_over_the_cap_get_503_and_one_log_line_per_burst() {
+    let server = Server::start(&["--max-connections", "3", "--client-timeout-s", "20"]);
+    // Three idle connections take every place.
+    let idle: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(("127.0.0.1", server.port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..10 {
+        let refused = server.get("/health");
+        assert_eq!(refused.status, 503);
+        assert_eq!(refused.json()["error"]["code"], "too_many_connections");
+        assert_eq!(refused.header("retry-after"), Some("1"));
+    }
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.get("/health").status != 200 {
+        assert!(Instant::now() < deadline, "never took connections again");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let logs = server.logs_with("taking connections again");
+    assert_eq!(
+        logs.matches("refusing new ones").count(),
+        1,
+        "one line for the burst: {logs}"
+    );
+    // The ten, and any poll above that came before the closes were seen.
+    let refused: u64 = logs
+        .split("taking connections again: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert!((10..20).contains(&refused), "{logs}");
+    let metrics = String::from_utf8(server.get("/metrics").body).unwrap();
+    assert!(
+        metrics.contains(&format!("npu_whisper_connections_refused_total {refused}")),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_client_that_goes_away_cancels_its_request_queued_or_running() {
+    let server = Server::start(&["--max-concurrency", "1", "--queue", "4"]);
+    let speech = long_speech(16);
+    let (content_type, body) = multipart(&[], Some(("long.wav", &speech)));
+    let send = || {
+        let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        write!(stream, "POST {TRANSCRIPTIONS} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n", body.len()).unwrap();
+        stream.write_all(&body).unwrap();
+        stream
+    };
+    let health = |field: &str| server.get("/health").json()[field].as_u64().unwrap();
+    let wait_for = |what: &str, check: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !check() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let running = send();
+    wait_for("the first never ran", &|| health("running") == 1);
+    let queued = send();
+    wait_for("the second never queued", &|| health("waiting") == 1);
+    drop(queued);
+    wait_for("the queued one kept its place", &|| health("waiting") == 0);
+    assert_eq!(health("running"), 1);
+    let gone = Instant::now();
+    drop(running);
+    wait_for("the running one was not stopped", &|| {
+        health("running") == 0
+    });
+    let stopped_after = gone.elapsed();
+    // 176 s of speech takes many seconds to transcribe; cancelled, it stops within a step.
+    assert!(stopped_after < Duration::from_secs(3), "{stopped_after:?}");
+    let metrics = String::from_utf8(server.get("/metrics").body).unwrap();
+    assert!(
+        metrics.contains(
+            r#"npu_whisper_requests_cancelled_total{route="/v1/audio/transcriptions"} 2"#
+        ),
+        "{metrics}"
+    );
+    let logs = server.logs_with("cancelled: the client went away");
+    assert_eq!(
+        logs.matches("POST /v1/audio/transcriptions cancelled: the client went away")
+            .count(),
+        2,
+        "{logs}"
+    );
+    eprintln!("disconnect: the running job stopped {stopped_after:?} after its client left");
+}
+
+#[test]
+fn every_error_has_a_json_body_and_openai_details_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, "k-123\n").unwrap();
+    let server = Server::start(&["--api-key-file", key_file.to_str().unwrap()]);
+    let key = ("Authorization", "bearer k-123");
+    let raw = |request: &[u8]| {
+        let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream.write_all(request).unwrap();
+        read_reply(&mut stream)
+    };
+    let many_headers: String = (0..150).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let cases = [
+        (
+            "405",
+            server.request("GET", TRANSCRIPTIONS, &[key], b""),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "411",
+            raw(format!("POST {TRANSCRIPTIONS} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer k-123\r\nContent-Type: multipart/form-data; boundary=b\r\n\r\n").as_bytes()),
+            411,
+            "length_required",
+        ),
+        (
+            "431",
+            raw(format!("GET /health HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n").as_bytes()),
+            431,
+            "headers_too_large",
+        ),
+        (
+            "400 not HTTP",
+            raw(b"GARBAGE\r\n\r\n"),
+            400,
+            "bad_request",
+        ),
+    ];
+    for (what, reply, status, code) in cases {
+        assert_eq!(reply.status, status, "{what}");
+        assert_eq!(reply.json()["error"]["code"], code, "{what}");
+        assert!(reply.error_message().len() > 10, "{what}");
+    }
+    assert_eq!(
+        server
+            .request("GET", TRANSCRIPTIONS, &[key], b"")
+            .header("allow"),
+        Some("POST")
+    );
+
+    // The scheme is case-insensitive; whisper-1 is listed and answers as itself.
+    let models = server.request("GET", "/v1/models", &[key], b"");
+    assert_eq!(models.status, 200);
+    let ids: Vec<String> = models.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["tiny.en", "whisper-1"]);
+    let one = server.request("GET", "/v1/models/whisper-1", &[key], b"");
+    assert_eq!(one.json()["id"], "whisper-1");
+
+    // A field the model refuses names the field, never a command-line flag.
+    let jfk = jfk();
+    let bad_language = server.post_form(
+        TRANSCRIPTIONS,
+        &[key],
+        &[("language", "de")],
+        Some(("jfk.wav", &jfk)),
+    );
+    assert_eq!(bad_language.status, 400);
+    assert_eq!(bad_language.json()["error"]["param"], "language");
+    assert!(
+        !bad_language.error_message().contains("--"),
+        "{}",
+        bad_language.error_message()
+    );
+
+    // stream=true: the deltas joined are the text of the same request without it.
+    let whole = server.post_form(TRANSCRIPTIONS, &[key], &[], Some(("jfk.wav", &jfk)));
+    let text = whole.json()["text"].as_str().unwrap().to_string();
+    let streamed = server.post_form(
+        TRANSCRIPTIONS,
+        &[key],
+        &[("stream", "true")],
+        Some(("jfk.wav", &jfk)),
+    );
+    assert_eq!(streamed.status, 200);
+    assert_eq!(streamed.header("content-type"), Some("text/event-stream"));
+    let events: Vec<Value> = String::from_utf8(streamed.body)
+        .unwrap()
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    let (last, deltas) = events.split_last().unwrap();
+    assert_eq!(last["type"], "transcript.text.done");
+    assert_eq!(last["text"], text.as_str());
+    assert!(!deltas.is_empty());
+    let joined: String = deltas
+        .iter()
+        .map(|d| {
+            assert_eq!(d["type"], "transcript.text.delta");
+            d["delta"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(joined, text);
+    let srt_stream = server.post_form(
+        TRANSCRIPTIONS,
+        &[key],
+        &[("stream", "true"), ("response_format", "srt")],
+        Some(("jfk.wav", &jfk)),
+    );
+    assert_eq!(srt_stream.status, 400);
+    assert_eq!(srt_stream.json()["error"]["param"], "stream");
 }

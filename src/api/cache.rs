@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::hub::progress::Progress;
 use crate::hub::{self, ModelRef, Needs, Settings};
 pub use crate::hub::{CachedModel, Source as ModelSource};
@@ -48,7 +48,18 @@ impl ModelCache {
         source: ModelSource,
         progress: &dyn Progress,
     ) -> Result<Fetched> {
-        let model = ModelRef::parse(name)?;
+        // Names only: a path is never "cached" as a model (a model directory is opened where it
+        // is, with `Model::open`).
+        let model = ModelRef::parse_cached(name).map_err(|e| {
+            if Path::new(name).exists() {
+                Error::Usage(format!(
+                    "{name} is a path, not a model name: fetching takes names (base, \
+                     large-v3-turbo, org/name); a model directory is used where it is"
+                ))
+            } else {
+                e
+            }
+        })?;
         let needs = Needs::Encoder;
         let (path, already_cached) = match hub::locate_from(&self.settings, &model, needs, source) {
             Some(path) => (path, true),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use ndarray::{ArrayView2, ArrayView3};
 
 use super::model::Weights;
-use super::{Model, Precision};
+use super::{CancelToken, Model, Precision};
 use crate::encoder::OpKind;
 use crate::error::{Error, Result};
 use crate::exec::npu_adapter::{FAULT_ENV, Fault};
@@ -141,6 +141,12 @@ impl Encoder {
     /// Encode a whole recording (16 kHz mono samples, any length): every 30 s window, the last
     /// one padded with silence.
     pub fn encode(&self, samples: &[f32]) -> Result<Embeddings> {
+        self.encode_cancellable(samples, &CancelToken::new())
+    }
+
+    /// As [`encode`](Self::encode), checking `cancel` before each window: once it is cancelled
+    /// the call returns [`Error::Cancelled`](crate::Error::Cancelled).
+    pub fn encode_cancellable(&self, samples: &[f32], cancel: &CancelToken) -> Result<Embeddings> {
         let windows = crate::mel::window_count(samples.len());
         let d = self.d_model();
         let mut values = Vec::with_capacity(windows * ENCODER_FRAMES * d);
@@ -149,7 +155,7 @@ impl Encoder {
             // An empty recording still has one (silent) window, as the mel front end has.
             samples.is_empty().then_some(&[][..]),
         ) {
-            crate::interrupt::check()?;
+            cancel.check()?;
             let window = stream.encode_samples(chunk)?;
             values.extend_from_slice(window.as_slice().expect("standard layout"));
         }

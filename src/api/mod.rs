@@ -3,6 +3,7 @@
 //! an internal (which precision this CPU runs best, which files a model directory holds).
 
 mod cache;
+mod cancel;
 mod encoder;
 mod machine;
 mod model;
@@ -10,6 +11,7 @@ mod tools;
 mod transcriber;
 
 pub use cache::{CachedModel, Fetched, ModelCache, ModelSource, human_bytes, stderr_progress};
+pub use cancel::CancelToken;
 pub use encoder::{
     Embeddings, Encoder, EncoderOptions, EncoderStream, NpuCostBound, NpuCostModel, NpuProjection,
 };
@@ -20,7 +22,7 @@ pub use tools::{
     RandomModel, VadConvertReport, WeightDtype, check_interrupted, convert_ctranslate2,
     convert_silero_vad, doctor, install_signal_handlers, validate_npu_kernels, write_random_model,
 };
-pub use transcriber::{TranscribeOptions, Transcriber};
+pub use transcriber::{TranscribeHooks, TranscribeOptions, Transcriber};
 
 /// The arithmetic of the encoder's matrix products on the CPU (the NPU computes in bf16
 /// whatever this says).

@@ -5,11 +5,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Encoder, EncoderOptions, Model, Precision};
+use super::{CancelToken, Encoder, EncoderOptions, Model, Precision};
 use crate::decoder::{DecoderWeights, KvStorage};
 use crate::error::{Error, Result};
-use crate::transcribe::{Decoding, DecodingOptions, Transcript, restore_speech_times};
-use crate::vad::{self, Vad, VadOptions};
+use crate::transcribe::{
+    Decoding, DecodingOptions, RunHooks, Segment, Transcript, restore_segment_times,
+    restore_speech_times,
+};
+use crate::vad::{self, SpeechMap, Vad, VadOptions};
 
 /// Everything `transcribe` does, grouped as the command line groups it.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +43,44 @@ impl TranscribeOptions {
     /// Keep the cross-attention keys and values as `kv_storage`.
     pub fn kv_storage(mut self, kv_storage: Option<KvStorage>) -> Self {
         self.kv_storage = kv_storage;
+        self
+    }
+}
+
+/// What a caller hears during one transcription, and how it stops it
+/// ([`Transcriber::transcribe_with`]). The default hears nothing and is never cancelled.
+pub struct TranscribeHooks<'a> {
+    cancel: CancelToken,
+    progress: Box<dyn FnMut(f64, f64) + 'a>,
+    segment: Box<dyn FnMut(&Segment) + 'a>,
+}
+
+impl Default for TranscribeHooks<'_> {
+    fn default() -> Self {
+        TranscribeHooks {
+            cancel: CancelToken::new(),
+            progress: Box::new(|_, _| {}),
+            segment: Box::new(|_| {}),
+        }
+    }
+}
+
+impl<'a> TranscribeHooks<'a> {
+    /// Stop at the next window or decoder step once `cancel` is cancelled.
+    pub fn cancel(mut self, cancel: CancelToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// Hear the seconds done and the seconds in all after each 30 s window.
+    pub fn on_progress(mut self, progress: impl FnMut(f64, f64) + 'a) -> Self {
+        self.progress = Box::new(progress);
+        self
+    }
+
+    /// Hear each segment as soon as it is decoded (as it will stand in the transcript).
+    pub fn on_segment(mut self, segment: impl FnMut(&Segment) + 'a) -> Self {
+        self.segment = Box::new(segment);
         self
     }
 }
@@ -173,7 +214,7 @@ impl Transcriber {
 
     /// Transcribe a recording (16 kHz mono samples).
     pub fn transcribe(&self, samples: &[f32]) -> Result<Transcript> {
-        self.transcribe_with_progress(samples, &mut |_, _| {})
+        self.transcribe_with(samples, TranscribeHooks::default())
     }
 
     /// Transcribe a recording, telling `progress` the seconds done and the seconds in all
@@ -183,7 +224,39 @@ impl Transcriber {
         samples: &[f32],
         progress: &mut dyn FnMut(f64, f64),
     ) -> Result<Transcript> {
+        self.transcribe_with(samples, TranscribeHooks::default().on_progress(progress))
+    }
+
+    /// Transcribe a recording with `hooks`: progress after each window, each segment as soon
+    /// as it is decoded (its times already on the recording's clock, with VAD too), and a
+    /// [`CancelToken`] checked before each window and each decoder step.
+    ///
+    /// ```
+    /// use npu_whisper::{CancelToken, Model, TranscribeHooks, TranscribeOptions, Transcriber};
+    /// # fn main() -> npu_whisper::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # npu_whisper::write_random_model(dir.path(), "tiny", Some(1), Some(1), 1)?;
+    /// let transcriber = Transcriber::new(&Model::open(dir.path())?, TranscribeOptions::default())?;
+    /// let samples = vec![0.0f32; 5 * 16_000];
+    /// let mut texts = Vec::new();
+    /// let hooks = TranscribeHooks::default().on_segment(|segment| texts.push(segment.text.clone()));
+    /// let transcript = transcriber.transcribe_with(&samples, hooks)?;
+    /// assert_eq!(texts.len(), transcript.segments.len());
+    ///
+    /// let cancel = CancelToken::new();
+    /// cancel.cancel();
+    /// let stopped = transcriber.transcribe_with(&samples, TranscribeHooks::default().cancel(cancel));
+    /// assert!(matches!(stopped, Err(npu_whisper::Error::Cancelled)));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn transcribe_with(
+        &self,
+        samples: &[f32],
+        mut hooks: TranscribeHooks<'_>,
+    ) -> Result<Transcript> {
         let decoding = self.decoding_with(self.options.decoding.clone())?;
+        hooks.cancel.check()?;
         let (vad_ms, speech, selected) = match self.vad.as_deref() {
             Some((vad, options)) => {
                 let started = Instant::now();
@@ -203,35 +276,64 @@ impl Transcriber {
             }
             None => (None, None, None),
         };
-        let samples = selected.as_deref().unwrap_or(samples);
+        let selected_samples = selected.as_deref().unwrap_or(samples);
+        let map = speech.as_deref().map(SpeechMap::new);
         let mut stream = self.encoder.stream();
-        let mut transcript = if samples.is_empty() {
-            // Nothing to transcribe: no language either, unless it was given (or the model
-            // knows only English).
-            let english_only = !decoding.generation.is_multilingual;
+        let mut encode = |window: &[f32]| -> Result<Vec<f32>> {
+            Ok(stream
+                .encode_mel(window)?
+                .as_slice()
+                .expect("standard layout")
+                .to_vec())
+        };
+        let mut transcript = if selected_samples.is_empty() {
+            // Nothing to transcribe: no text, but a language all the same (a caller's JSON
+            // always has one): the one given, English for an English-only model, else the
+            // language the model hears in what is left after VAD (nothing: a window of
+            // padding), as faster-whisper 1.2.1 detects it.
+            let language = match (
+                &decoding.options.language,
+                decoding.generation.is_multilingual,
+            ) {
+                (Some(code), _) => (code.clone(), None),
+                (None, false) => ("en".to_string(), None),
+                (None, true) => {
+                    let mel = self.encoder.front_end().whole(selected_samples);
+                    let (code, probability) = decoding.detect_language_of(&mel, &mut encode)?;
+                    (code, Some(probability))
+                }
+            };
             Transcript {
-                language: decoding
-                    .options
-                    .language
-                    .clone()
-                    .or_else(|| english_only.then(|| "en".to_string())),
+                language: Some(language.0),
+                language_probability: language.1,
                 ..Transcript::default()
             }
         } else {
             let started = Instant::now();
-            let mel = self.encoder.front_end().whole(samples);
+            let mel = self.encoder.front_end().whole(selected_samples);
             let mel_ms = started.elapsed().as_secs_f64() * 1e3;
-            let mut encode = |window: &[f32]| -> Result<Vec<f32>> {
-                Ok(stream
-                    .encode_mel(window)?
-                    .as_slice()
-                    .expect("standard layout")
-                    .to_vec())
-            };
+            let TranscribeHooks {
+                cancel,
+                progress,
+                segment,
+            } = &mut hooks;
             // 100 mel frames per second of audio.
-            let mut transcript = decoding.run(&mel, &mut encode, &mut |seek, content| {
-                progress(seek as f64 / 100.0, content as f64 / 100.0)
-            })?;
+            let mut progress =
+                |seek: usize, content: usize| progress(seek as f64 / 100.0, content as f64 / 100.0);
+            let mut on_segment = |decoded: &Segment| match &map {
+                Some(map) => {
+                    let mut restored = decoded.clone();
+                    restore_segment_times(&mut restored, map);
+                    segment(&restored)
+                }
+                None => segment(decoded),
+            };
+            let mut run_hooks = RunHooks {
+                progress: &mut progress,
+                segment: &mut on_segment,
+                cancel,
+            };
+            let mut transcript = decoding.run(&mel, &mut encode, &mut run_hooks)?;
             transcript.mel_ms = mel_ms;
             transcript
         };

@@ -849,6 +849,38 @@ pub fn man_page() -> Vec<u8> {
     out
 }
 
+/// An error as the command line words it: an option the library refused is named by its flag.
+pub fn describe(error: &crate::Error) -> String {
+    match error {
+        crate::Error::InvalidOption {
+            option,
+            value,
+            reason,
+        } => match flag_of(*option) {
+            Some(flag) => format!("{flag} {value}: {reason}"),
+            None => error.to_string(),
+        },
+        _ => error.to_string(),
+    }
+}
+
+/// The flag that sets a decoding option (none: set only through other flags).
+fn flag_of(option: crate::DecodingOption) -> Option<&'static str> {
+    use crate::DecodingOption as O;
+    Some(match option {
+        O::Language => "--language",
+        O::Task => "--task",
+        O::BeamSize => "--beam-size",
+        O::BestOf => "--best-of",
+        O::Patience => "--patience",
+        O::LengthPenalty => "--length-penalty",
+        O::WordTimestamps => "--word-timestamps",
+        O::InitialPrompt => "--initial-prompt",
+        O::Hotwords => "--hotwords",
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,9 +54,16 @@ pub struct ServeArgs {
     pub max_concurrency: Option<NonZeroUsize>,
 
     /// Requests waiting for a turn beyond those running; more are refused with 429 and
-    /// Retry-After.
+    /// Retry-After. A request takes its place only once its upload has arrived whole.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub queue: usize,
+
+    /// Open connections (HTTP and Wyoming together); a connection over it is answered 503 (a
+    /// Wyoming `error` event) and closed. Each may hold one upload in memory while it arrives,
+    /// so this times --max-upload-mb bounds what uploads in progress can cost; the default
+    /// leaves room for a full queue plus as many uploads arriving.
+    #[arg(long, default_value_t = 128, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
 
     /// Largest upload in MB (decimal, as OpenAI's 25 MB limit); larger bodies get 413 as soon
     /// as the limit is crossed, without reading the rest.
@@ -67,18 +74,25 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 7200.0, value_name = "S")]
     pub max_audio_s: f64,
 
-    /// Seconds a client may take to send its request headers, or pause while sending its
-    /// body; the whole upload must arrive within ten times this.
+    /// Seconds a client may take to send its request headers, and to send its whole upload
+    /// (408 past it: a 25 MB upload needs about 7 Mbit/s at the default); a Wyoming client may
+    /// be silent no longer than this, and its audio may fall behind real time by no more.
     #[arg(long, default_value_t = 30, value_name = "S")]
     pub client_timeout_s: u64,
 
     /// Also serve the Wyoming protocol (Home Assistant's speech-to-text) on this TCP port, on
-    /// the same address.
+    /// the same address. Wyoming has no authentication: with --api-key-file on an address
+    /// beyond loopback it needs --wyoming-unauthenticated.
     #[arg(long, value_name = "PORT")]
     pub wyoming_port: Option<u16>,
 
+    /// Serve Wyoming beyond loopback although --api-key-file protects the HTTP API (anyone who
+    /// reaches the Wyoming port can transcribe without the key).
+    #[arg(long, requires = "wyoming_port")]
+    pub wyoming_unauthenticated: bool,
+
     /// On SIGTERM or Ctrl-C: seconds to finish the requests already accepted (new ones get
-    /// 503) before exiting.
+    /// 503); those still running then are cancelled and the service exits 1.
     #[arg(long, default_value_t = 60, value_name = "S")]
     pub grace_s: u64,
 

@@ -13,7 +13,18 @@ pub fn run(args: &ModelArgs, global: &GlobalArgs) -> Result<()> {
         ModelAction::Fetch(fetch) => {
             let mut fetched = Vec::new();
             for name in &fetch.names {
-                let done = cache.fetch(name, fetch.source.into(), progress.as_ref())?;
+                let done = cache
+                    .fetch(name, fetch.source.into(), progress.as_ref())
+                    .map_err(|e| match e.kind() {
+                        crate::ErrorKind::Usage if std::path::Path::new(name).exists() => {
+                            crate::Error::Usage(format!(
+                                "{name} is a path, not a model name: `model fetch` takes names \
+                                 (base, large-v3-turbo, org/name); to use a model directory, \
+                                 give it as --model PATH"
+                            ))
+                        }
+                        _ => e,
+                    })?;
                 fetched.push((done.name, done.path, done.already_cached));
             }
             if global.json {

@@ -82,7 +82,7 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
             Ok(done) => done,
             Err(e @ Error::Interrupted) => return Err(e),
             Err(e) if many => {
-                eprintln!("npu-whisper: error: {e}");
+                eprintln!("npu-whisper: error: {}", crate::cli::describe(&e));
                 first_failure.get_or_insert(e.exit_code());
                 continue;
             }

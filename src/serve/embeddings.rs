@@ -34,7 +34,6 @@ pub async fn embeddings(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let multipart = multipart.map_err(not_multipart)?;
-    let admission = service.pool.admit()?;
     let mut form = form::read(multipart, &service.limits).await?;
     let upload = form.take_file()?;
     let loaded = loaded_model(&service, form.get("model"))?;
@@ -56,11 +55,19 @@ pub async fn embeddings(
     };
     let encoder = loaded.encoder.clone();
     let max_audio_s = service.limits.max_audio_s.min(MAX_EMBEDDINGS_S);
+    // A place in the queue only now that the upload is whole and the form checked.
+    let admission = service.pool.admit()?;
     let (embeddings, duration) = admission
-        .run(move || -> Result<(Embeddings, f64), ApiError> {
-            let audio = decode_upload(upload, max_audio_s)?;
-            Ok((encoder.encode(&audio.samples)?, audio.duration_secs()))
-        })
+        .run(
+            service.request_token(),
+            move |cancel| -> Result<(Embeddings, f64), ApiError> {
+                let audio = decode_upload(upload, max_audio_s)?;
+                Ok((
+                    encoder.encode_cancellable(&audio.samples, &cancel)?,
+                    audio.duration_secs(),
+                ))
+            },
+        )
         .await??;
     service
         .metrics

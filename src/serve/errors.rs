@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::state::{Busy, Panicked};
-use crate::{Error, ErrorKind};
+use crate::{DecodingOption, Error, ErrorKind};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -113,15 +113,36 @@ impl From<Panicked> for ApiError {
 
 impl From<Error> for ApiError {
     fn from(error: Error) -> ApiError {
-        if let Error::AudioTooLong { .. } = &error {
-            return ApiError::bad_field("file", error.to_string()).code("audio_too_long");
+        match &error {
+            Error::AudioTooLong {
+                seconds, limit_s, ..
+            } => {
+                let message = match seconds {
+                    Some(s) => format!(
+                        "The audio is {s:.1} s long; this server takes at most {limit_s} s."
+                    ),
+                    None => {
+                        format!("The audio is longer than {limit_s} s, the most this server takes.")
+                    }
+                };
+                return ApiError::bad_field("file", message).code("audio_too_long");
+            }
+            Error::InvalidOption {
+                option,
+                value,
+                reason,
+            } => return invalid_option(*option, value, reason),
+            Error::Cancelled => {
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The request was cancelled (the server is shutting down).",
+                )
+                .code("cancelled");
+            }
+            _ => {}
         }
         match error.kind() {
-            // Usage errors name command-line flags; a request's equivalents are form fields.
-            ErrorKind::Usage => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                error.to_string().replace("--task translate", "translation"),
-            ),
+            ErrorKind::Usage => ApiError::new(StatusCode::BAD_REQUEST, error.to_string()),
             ErrorKind::InvalidInput => {
                 ApiError::new(StatusCode::BAD_REQUEST, error.to_string()).code("invalid_audio")
             }
@@ -140,15 +161,51 @@ impl From<Error> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({"error": {
+impl ApiError {
+    /// `{"error": {"message", "type", "param", "code"}}`.
+    pub fn json_body(&self) -> String {
+        self.json().to_string()
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({"error": {
             "message": self.message,
             "type": self.kind,
             "param": self.param,
             "code": self.code,
-        }});
-        let mut response = (self.status, Json(body)).into_response();
+        }})
+    }
+}
+
+/// A decoding option the model refused, worded for the form field that set it.
+fn invalid_option(option: DecodingOption, value: &str, reason: &str) -> ApiError {
+    let (param, message) = match option {
+        DecodingOption::Task => ("model", format!("Translation is not possible: {reason}.")),
+        DecodingOption::Language => ("language", format!("language `{value}`: {reason}.")),
+        DecodingOption::InitialPrompt => ("prompt", format!("prompt: {reason}.")),
+        DecodingOption::Temperature => ("temperature", format!("temperature `{value}`: {reason}.")),
+        DecodingOption::WordTimestamps => (
+            "timestamp_granularities",
+            format!("word timestamps: {reason}."),
+        ),
+        other => {
+            // Not a form field: the server's own decoding settings.
+            tracing::error!(
+                "a server decoding setting was refused: {} {value}: {reason}",
+                other.name()
+            );
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error while processing the request (logged on the server).",
+            );
+        }
+    };
+    ApiError::bad_field(param, message).code("invalid_value")
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.json())).into_response();
         if let Some(seconds) = self.retry_after_s {
             response
                 .headers_mut()

@@ -50,18 +50,21 @@ impl Form {
     }
 }
 
-/// Read the whole form within `limits.upload_deadline`.
+/// Read the whole form within `limits.client_timeout`.
 pub async fn read(multipart: Multipart, limits: &Limits) -> Result<Form, ApiError> {
-    match tokio::time::timeout(limits.upload_deadline, read_parts(multipart, limits)).await {
+    match tokio::time::timeout(limits.client_timeout, read_parts(multipart, limits)).await {
         Ok(form) => form,
-        Err(_) => Err(too_slow()),
+        Err(_) => Err(too_slow(limits)),
     }
 }
 
-fn too_slow() -> ApiError {
+fn too_slow(limits: &Limits) -> ApiError {
     ApiError::new(
         StatusCode::REQUEST_TIMEOUT,
-        "The upload was too slow (see --client-timeout-s); send it again.",
+        format!(
+            "The upload did not arrive whole within {} s, this server's limit; send it again, over a faster link.",
+            limits.client_timeout.as_secs()
+        ),
     )
     .code("upload_timeout")
 }
@@ -69,7 +72,11 @@ fn too_slow() -> ApiError {
 async fn read_parts(mut multipart: Multipart, limits: &Limits) -> Result<Form, ApiError> {
     let mut form = Form::default();
     let mut parts = 0;
-    while let Some(mut field) = multipart.next_field().await.map_err(unreadable)? {
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| unreadable(e, limits))?
+    {
         parts += 1;
         if parts > limits.max_parts {
             return Err(ApiError::new(
@@ -87,7 +94,7 @@ async fn read_parts(mut multipart: Multipart, limits: &Limits) -> Result<Form, A
             }
             let display = display_name(field.file_name());
             let mut bytes = Vec::new();
-            while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
+            while let Some(chunk) = field.chunk().await.map_err(|e| unreadable(e, limits))? {
                 bytes.extend_from_slice(&chunk);
             }
             form.file = Some(Upload {
@@ -97,7 +104,7 @@ async fn read_parts(mut multipart: Multipart, limits: &Limits) -> Result<Form, A
             continue;
         }
         let mut value = Vec::new();
-        while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
+        while let Some(chunk) = field.chunk().await.map_err(|e| unreadable(e, limits))? {
             if value.len() + chunk.len() > limits.max_field_bytes {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
@@ -121,18 +128,11 @@ async fn read_parts(mut multipart: Multipart, limits: &Limits) -> Result<Form, A
     Ok(form)
 }
 
-/// A multipart failure as the client should see it: 413 past the size limit, 408 for a
-/// stalled body, 400 for a malformed form.
-fn unreadable(error: MultipartError) -> ApiError {
-    let mut source: Option<&dyn std::error::Error> = Some(&error);
-    while let Some(e) = source {
-        if e.is::<tower_http::timeout::TimeoutError>() {
-            return too_slow();
-        }
-        source = e.source();
-    }
+/// A multipart failure as the client should see it: 413 past the size limit, 400 for a
+/// malformed form (a stalled body is the deadline's, 408).
+fn unreadable(error: MultipartError, limits: &Limits) -> ApiError {
     match error.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+        StatusCode::PAYLOAD_TOO_LARGE => too_large(limits),
         _ => ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("The multipart form cannot be read: {}.", error.body_text()),
@@ -141,10 +141,13 @@ fn unreadable(error: MultipartError) -> ApiError {
 }
 
 /// 413: the body crossed --max-upload-mb.
-pub fn too_large() -> ApiError {
+fn too_large(limits: &Limits) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "The request body is larger than this server accepts (see --max-upload-mb).",
+        format!(
+            "The request body is larger than this server accepts ({} MB).",
+            limits.max_upload_bytes / 1_000_000
+        ),
     )
     .code("upload_too_large")
 }

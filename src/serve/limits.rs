@@ -21,10 +21,9 @@ pub struct Limits {
     pub max_upload_bytes: u64,
     /// Longest recording after decoding, seconds.
     pub max_audio_s: f64,
-    /// Headers must arrive, and the body may pause, no longer than this.
+    /// Headers must arrive, and the whole upload, within this; a Wyoming client may be silent
+    /// no longer, and its audio fall behind real time by no more.
     pub client_timeout: Duration,
-    /// The whole upload must arrive within this.
-    pub upload_deadline: Duration,
     /// Form parts in one request (OpenAI's form has nine fields; room for a few more).
     pub max_parts: usize,
     /// Bytes in one form field other than the file (a prompt is at most 224 tokens).
@@ -47,7 +46,6 @@ impl Limits {
             max_upload_bytes: max_upload_mb.saturating_mul(1_000_000),
             max_audio_s,
             client_timeout: Duration::from_secs(client_timeout_s),
-            upload_deadline: Duration::from_secs(client_timeout_s.saturating_mul(10)),
             max_parts: 32,
             max_field_bytes: 64 * 1024,
             max_event_json_bytes: 64 * 1024,
@@ -107,8 +105,7 @@ pub async fn require_key(
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(bearer_token);
     match presented {
         Some(presented) if key.matches(presented) => next.run(request).await,
         Some(_) => ApiError::unauthorized("Incorrect API key provided.").into_response(),
@@ -119,7 +116,28 @@ pub async fn require_key(
     }
 }
 
-/// Middleware: once draining, new requests get 503; accepted ones are counted until answered.
+/// The token of `Authorization: Bearer TOKEN` (the scheme is case-insensitive, RFC 9110 11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+/// Middleware: a request that sends a body must say how long it is (Content-Length or chunked
+/// transfer encoding), else 411; without either, HTTP/1.1 reads it as empty.
+pub async fn require_body_length(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let framed = headers.contains_key(axum::http::header::CONTENT_LENGTH)
+        || headers.contains_key(axum::http::header::TRANSFER_ENCODING);
+    if request.method() == axum::http::Method::POST && !framed {
+        return axum::http::StatusCode::LENGTH_REQUIRED.into_response();
+    }
+    next.run(request).await
+}
+
+/// Middleware: once draining, new requests get 503; accepted ones are counted until their
+/// answer has been sent whole (a streamed answer too), so a shutdown waits for them.
 pub async fn admit_unless_draining(
     State(service): State<Arc<Service>>,
     request: Request,
@@ -129,8 +147,38 @@ pub async fn admit_unless_draining(
         return ApiError::shutting_down().into_response();
     };
     let response = next.run(request).await;
-    drop(accepted);
-    response
+    response.map(|body| {
+        axum::body::Body::new(HeldBy {
+            body,
+            _held: accepted,
+        })
+    })
+}
+
+/// A response body that keeps `_held` until it has been sent (or dropped).
+struct HeldBy<G> {
+    body: axum::body::Body,
+    _held: G,
+}
+
+impl<G: Send + Unpin + 'static> hyper::body::Body for HeldBy<G> {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 #[cfg(test)]
@@ -146,6 +194,15 @@ mod tests {
         assert!(key.matches("s3cret-key"));
         for wrong in ["", "s3cret-ke", "s3cret-key ", "S3cret-key", "s3cret-keyy"] {
             assert!(!key.matches(wrong), "{wrong:?}");
+        }
+        for (header, token) in [
+            ("Bearer s3cret-key", Some("s3cret-key")),
+            ("bearer s3cret-key", Some("s3cret-key")),
+            ("BEARER  s3cret-key ", Some("s3cret-key")),
+            ("Basic s3cret-key", None),
+            ("s3cret-key", None),
+        ] {
+            assert_eq!(bearer_token(header), token, "{header}");
         }
         std::fs::write(&path, " \n").unwrap();
         let empty = ApiKey::read(&path).err().unwrap();

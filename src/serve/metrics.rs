@@ -46,6 +46,9 @@ pub struct Metrics {
     running: Gauge,
     op_runs: Family<DeviceLabel, Counter>,
     fallbacks: Family<OpLabel, Counter>,
+    cancelled: Family<RouteLabel, Counter>,
+    connections_open: Gauge,
+    connections_refused: Counter,
 }
 
 fn latency_buckets() -> Histogram {
@@ -63,6 +66,9 @@ impl Default for Metrics {
         let running = Gauge::default();
         let op_runs = Family::<DeviceLabel, Counter>::default();
         let fallbacks = Family::<OpLabel, Counter>::default();
+        let cancelled = Family::<RouteLabel, Counter>::default();
+        let connections_open = Gauge::default();
+        let connections_refused = Counter::default();
         registry.register(
             "http_requests",
             "HTTP requests answered, by route pattern and status code",
@@ -98,7 +104,25 @@ impl Default for Metrics {
             "Encoder op runs that fell back from the NPU to the CPU, by op",
             fallbacks.clone(),
         );
+        registry.register(
+            "requests_cancelled",
+            "Requests whose client went away before the answer, by route (their work is stopped)",
+            cancelled.clone(),
+        );
+        registry.register(
+            "connections_open",
+            "Open client connections, HTTP and Wyoming",
+            connections_open.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections refused at --max-connections",
+            connections_refused.clone(),
+        );
         Metrics {
+            cancelled,
+            connections_open,
+            connections_refused,
             registry,
             requests,
             latency,
@@ -109,6 +133,14 @@ impl Default for Metrics {
             fallbacks,
         }
     }
+}
+
+/// The figures read at each scrape.
+pub struct Now {
+    pub waiting: usize,
+    pub running: usize,
+    pub connections_open: usize,
+    pub connections_refused: u64,
 }
 
 impl Metrics {
@@ -150,10 +182,23 @@ impl Metrics {
         }
     }
 
-    /// The text exposition, with the queue gauges read now.
-    pub fn render(&self, waiting: usize, running: usize) -> String {
-        self.queue_waiting.set(waiting as i64);
-        self.running.set(running as i64);
+    /// A request whose client went away before its answer.
+    pub fn record_cancelled(&self, route: &str) {
+        self.cancelled
+            .get_or_create(&RouteLabel {
+                route: route.to_string(),
+            })
+            .inc();
+    }
+
+    /// The text exposition, with the queue and connection figures read now.
+    pub fn render(&self, now: Now) -> String {
+        self.queue_waiting.set(now.waiting as i64);
+        self.running.set(now.running as i64);
+        self.connections_open.set(now.connections_open as i64);
+        let counted = self.connections_refused.get();
+        self.connections_refused
+            .inc_by(now.connections_refused.saturating_sub(counted));
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String");

@@ -4,14 +4,17 @@
 //! into the calls `transcribe` and `encode` make. On SIGTERM or Ctrl-C it stops taking
 //! requests (503), finishes those it accepted within --grace-s, and exits 0.
 
+mod connections;
 mod embeddings;
 mod errors;
 mod form;
+mod http_errors;
 mod languages;
 mod limits;
 mod metrics;
 mod openai;
 mod state;
+mod stream;
 mod wyoming;
 
 use std::net::SocketAddr;
@@ -30,7 +33,6 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use self::errors::ApiError;
 use self::limits::{ApiKey, Limits};
@@ -47,6 +49,9 @@ const DEFAULT_CONCURRENCY: usize = 1;
 pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Result<i32> {
     let limits = Limits::new(args.max_upload_mb, args.max_audio_s, args.client_timeout_s)?;
     let key = args.api_key_file.as_deref().map(ApiKey::read).transpose()?;
+    check_wyoming_exposure(args, key.is_some())?;
+    let max_connections = args.max_connections as usize;
+    connections::reserve_file_descriptors(max_connections)?;
     let concurrency = args
         .max_concurrency
         .map_or(DEFAULT_CONCURRENCY, |n| n.get());
@@ -54,6 +59,7 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Result<i32> {
         limits,
         key,
         Pool::new(concurrency, args.queue),
+        connections::Connections::new(max_connections),
     ));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -98,7 +104,7 @@ async fn serve(args: &ServeArgs, global: &GlobalArgs, service: Arc<Service>) -> 
     let http_task = tokio::spawn(accept_http(
         http,
         app,
-        service.limits.client_timeout,
+        service.clone(),
         stop.clone(),
         connections,
     ));
@@ -141,23 +147,56 @@ async fn serve(args: &ServeArgs, global: &GlobalArgs, service: Arc<Service>) -> 
     });
     let grace = Duration::from_secs(args.grace_s);
     let finished = tokio::time::timeout(grace, service.drained()).await.is_ok();
+    let left = service.accepted();
+    if !finished {
+        // Past the grace: every running job stops at its next window or decoder step, and
+        // its client gets 503 (`cancelled`); give them a moment to be told.
+        tracing::warn!(
+            "{left} accepted request(s) still running after --grace-s {}; cancelling them",
+            args.grace_s
+        );
+        service.stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(2), service.drained()).await;
+    }
     stop.notify_waiters();
     let connections = http_task.await.map_err(|e| Error::Runtime(e.to_string()))?;
     if let Some(task) = wyoming_task {
         let _ = task.await;
     }
     // Idle keep-alive connections close now; a response still being written gets a moment.
-    let _ = tokio::time::timeout(Duration::from_secs(5), connections.shutdown()).await;
+    let linger = if finished { 5 } else { 1 };
+    let _ = tokio::time::timeout(Duration::from_secs(linger), connections.shutdown()).await;
     if finished {
         tracing::info!("every accepted request answered; exiting");
         Ok(0)
     } else {
         Err(Error::Runtime(format!(
-            "{} accepted request(s) still running after --grace-s {}; exiting without them",
-            service.accepted(),
+            "{left} accepted request(s) still running after --grace-s {} were cancelled; exiting",
             args.grace_s
         )))
     }
+}
+
+/// Wyoming has no authentication of its own: with a key protecting HTTP on an address beyond
+/// loopback, serving it too would leave a door without a lock, unless the admin says so.
+fn check_wyoming_exposure(args: &ServeArgs, has_key: bool) -> Result<()> {
+    if args.wyoming_port.is_none() || !has_key || is_loopback(&args.host) {
+        return Ok(());
+    }
+    if args.wyoming_unauthenticated {
+        tracing::warn!(
+            "Wyoming on {} has no authentication: anyone who reaches its port can transcribe \
+             without the API key (--wyoming-unauthenticated)",
+            args.host
+        );
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "--wyoming-port on {} with --api-key-file: Wyoming has no authentication, so anyone \
+         reaching the port could skip the key; serve it on 127.0.0.1 behind your own proxy, or \
+         add --wyoming-unauthenticated to accept that",
+        args.host
+    )))
 }
 
 fn io_error(e: std::io::Error) -> Error {
@@ -277,8 +316,9 @@ fn load(names: &[String], options: LoadOptions) -> Result<Vec<Loaded>> {
 }
 
 /// The routes and their layers. The API routes need the key (when one is set), are refused
-/// while draining, and read bodies under the size and time limits; /health and /metrics are
-/// open. Every response is logged and counted by route pattern.
+/// while draining, and read bodies under the size limit (the time limit is the form reader's);
+/// /health and /metrics are open. Every response is logged and counted by route pattern, and
+/// every error status carries OpenAI's JSON error body.
 fn router(service: Arc<Service>) -> Router {
     let limits = &service.limits;
     let api = Router::new()
@@ -289,8 +329,7 @@ fn router(service: Arc<Service>) -> Router {
         .route("/v1/models/{model}", get(openai::model))
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(limits.max_upload_bytes as usize))
-        .layer(middleware::map_response(too_large_as_json))
-        .layer(RequestBodyTimeoutLayer::new(limits.client_timeout))
+        .layer(middleware::from_fn(limits::require_body_length))
         .layer(middleware::from_fn_with_state(
             service.clone(),
             limits::require_key,
@@ -304,51 +343,64 @@ fn router(service: Arc<Service>) -> Router {
         .route("/metrics", get(metrics))
         .merge(api)
         .fallback(not_found)
+        .layer(middleware::map_response(http_errors::json_error_bodies))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(middleware::from_fn_with_state(service.clone(), log_request))
         .with_state(service)
 }
 
-/// Serve HTTP/1.1 connections until `stop` fires; the returned watcher closes them.
+/// Serve HTTP/1.1 connections until `stop` fires; the returned watcher closes them. Each
+/// connection holds a place under --max-connections for its life; hyper's own answers to
+/// unparseable requests get JSON bodies (`http_errors::JsonErrorIo`).
 async fn accept_http(
     listener: TcpListener,
     app: Router,
-    header_timeout: Duration,
+    service: Arc<Service>,
     stop: Arc<Notify>,
     connections: hyper_util::server::graceful::GracefulShutdown,
 ) -> hyper_util::server::graceful::GracefulShutdown {
-    let service = hyper_util::service::TowerToHyperService::new(app);
+    let header_timeout = service.limits.client_timeout;
+    let hyper_service = hyper_util::service::TowerToHyperService::new(app);
     loop {
         let stopped = stop.notified();
         let (stream, peer): (_, SocketAddr) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
-                    // Out of file descriptors and the like: wait, do not spin or die.
-                    tracing::warn!("accepting a connection failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    service.connections.accept_failed(e).await;
                     continue;
                 }
             },
             () = stopped => return connections,
+        };
+        let Some((stream, place)) = service
+            .connections
+            .admit(stream, connections::Protocol::Http)
+        else {
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             // Slow or stalled headers (slowloris) end the connection.
             .header_read_timeout(header_timeout)
-            .serve_connection(TokioIo::new(stream), service.clone());
+            .serve_connection(
+                TokioIo::new(http_errors::JsonErrorIo::new(stream)),
+                hyper_service.clone(),
+            );
         let connection = connections.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("connection from {peer}: {e}");
             }
+            drop(place);
         });
     }
 }
 
 /// One log line and the metrics for each request: method, route pattern, status, audio
-/// seconds, milliseconds.
+/// seconds, milliseconds. A request whose client goes away before the answer (its future is
+/// dropped, which also stops its job) is logged and counted as cancelled.
 async fn log_request(
     State(service): State<Arc<Service>>,
     request: Request,
@@ -361,32 +413,48 @@ async fn log_request(
         .get::<MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_string();
+    let mut watch = Unanswered {
+        service: &service,
+        method: &method,
+        route: &route,
+        started,
+        answered: false,
+    };
     let response = next.run(request).await;
+    watch.answered = true;
     let seconds = started.elapsed().as_secs_f64();
-    let audio_s = response
+    let audio = response
         .extensions()
         .get::<openai::AudioSeconds>()
-        .map_or(0.0, |a| a.0);
+        .map(|a| format!(" audio {:.2} s", a.0))
+        .unwrap_or_default();
     let status = response.status().as_u16();
     service.metrics.record_request(&route, status, seconds);
-    tracing::info!(
-        "{method} {route} {status} audio {audio_s:.2} s {:.0} ms",
-        seconds * 1e3
-    );
+    tracing::info!("{method} {route} {status}{audio} {:.0} ms", seconds * 1e3);
     response
 }
 
-/// The body-limit layer's own 413 (a Content-Length over the limit) in OpenAI's error shape,
-/// as the 413 for a streamed body that crosses it is.
-async fn too_large_as_json(response: Response) -> Response {
-    let json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !json {
-        return form::too_large().into_response();
+/// A request on its way: if it is dropped unanswered, its client went away.
+struct Unanswered<'a> {
+    service: &'a Service,
+    method: &'a axum::http::Method,
+    route: &'a str,
+    started: Instant,
+    answered: bool,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.service.metrics.record_cancelled(self.route);
+            tracing::info!(
+                "{} {} cancelled: the client went away after {:.0} ms",
+                self.method,
+                self.route,
+                self.started.elapsed().as_secs_f64() * 1e3
+            );
+        }
     }
-    response
 }
 
 async fn not_found() -> ApiError {
@@ -429,9 +497,12 @@ async fn metrics(State(service): State<Arc<Service>>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        service
-            .metrics
-            .render(service.pool.waiting(), service.pool.running()),
+        service.metrics.render(metrics::Now {
+            waiting: service.pool.waiting(),
+            running: service.pool.running(),
+            connections_open: service.connections.open(),
+            connections_refused: service.connections.refused(),
+        }),
     )
         .into_response()
 }

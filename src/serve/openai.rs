@@ -17,8 +17,9 @@ use serde_json::{Value, json};
 use super::errors::ApiError;
 use super::form::{self, Form};
 use super::languages;
-use super::state::{Loaded, Service};
-use crate::{CueLayout, Task, Transcript, audio};
+use super::state::{Admission, CancelOnDrop, Loaded, Service};
+use super::stream;
+use crate::{CancelToken, CueLayout, Task, TranscribeHooks, Transcript, audio};
 
 /// Seconds of audio a response carried, for the request log line.
 #[derive(Clone, Copy)]
@@ -138,8 +139,9 @@ async fn transcribe(
     multipart: Result<Multipart, MultipartRejection>,
     task: Task,
 ) -> Result<Response, ApiError> {
+    // The whole upload first (within --client-timeout-s), then the checks a form needs no
+    // model time for; only then a place in the queue: a slow client holds no place.
     let multipart = multipart.map_err(not_multipart)?;
-    let admission = service.pool.admit()?;
     let mut form = form::read(multipart, &service.limits).await?;
     let upload = form.take_file()?;
     let loaded = loaded_model(&service, form.get("model"))?;
@@ -154,7 +156,92 @@ async fn transcribe(
     })?;
     let format = ResponseFormat::parse(form.get("response_format"))?;
     let (segment_times, word_times) = granularities(&form, format)?;
+    let stream = match form.get("stream").map(str::trim) {
+        None | Some("") | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::bad_field(
+                "stream",
+                "stream must be true or false.",
+            ));
+        }
+    };
+    if stream && !matches!(format, ResponseFormat::Json | ResponseFormat::Text) {
+        return Err(ApiError::bad_field(
+            "stream",
+            "stream needs response_format json or text (the events carry text only).",
+        ));
+    }
+    let transcriber =
+        transcriber.with_decoding(decoding_of(&form, &transcriber, task, word_times)?)?;
+    let admission = service.pool.admit()?;
+    let max_audio_s = service.limits.max_audio_s;
+    let token = service.request_token();
+    let route = match task {
+        Task::Transcribe => "/v1/audio/transcriptions",
+        Task::Translate => "/v1/audio/translations",
+    };
+    if stream {
+        return streamed(
+            service.clone(),
+            admission,
+            token,
+            upload,
+            transcriber,
+            route,
+        )
+        .await;
+    }
+    let (transcript, duration) = admission
+        .run(
+            token,
+            move |cancel| -> Result<(Transcript, f64), ApiError> {
+                let audio = decode_upload(upload, max_audio_s)?;
+                let hooks = TranscribeHooks::default().cancel(cancel);
+                Ok((
+                    transcriber.transcribe_with(&audio.samples, hooks)?,
+                    audio.duration_secs(),
+                ))
+            },
+        )
+        .await??;
+    service
+        .metrics
+        .record_work(route, duration, &transcript.ledger);
 
+    let text = transcript.text().trim().to_string();
+    let mut response = match format {
+        ResponseFormat::Json => Json(json!({ "text": text })).into_response(),
+        ResponseFormat::Text => plain("text/plain; charset=utf-8", format!("{text}\n")),
+        ResponseFormat::Srt => plain(
+            "text/plain; charset=utf-8",
+            transcript.to_srt(&CueLayout::default()),
+        ),
+        ResponseFormat::Vtt => plain(
+            "text/vtt; charset=utf-8",
+            transcript.to_vtt(&CueLayout::default()),
+        ),
+        ResponseFormat::VerboseJson => Json(verbose_json(
+            &transcript,
+            task,
+            duration,
+            segment_times,
+            word_times,
+        ))
+        .into_response(),
+    };
+    response.extensions_mut().insert(AudioSeconds(duration));
+    Ok(response)
+}
+
+/// The transcriber's decoding with the form's overrides: `language`, `prompt`, `temperature`,
+/// word times, and the route's task.
+fn decoding_of(
+    form: &Form,
+    transcriber: &crate::Transcriber,
+    task: Task,
+    word_times: bool,
+) -> Result<crate::DecodingOptions, ApiError> {
     let mut decoding = transcriber.decoding().clone();
     decoding.task = task;
     if let Some(language) = form
@@ -186,49 +273,67 @@ async fn transcribe(
         }
     }
     decoding.word_timestamps = word_times;
-    let transcriber = transcriber.with_decoding(decoding)?;
+    Ok(decoding)
+}
 
+/// `stream=true`: the job runs as any other; the answer is an event stream once the audio has
+/// decoded (a bad upload is still a plain 4xx).
+async fn streamed(
+    service: Arc<Service>,
+    admission: Admission,
+    token: CancelToken,
+    upload: form::Upload,
+    transcriber: crate::Transcriber,
+    route: &'static str,
+) -> Result<Response, ApiError> {
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    // Held here until the stream starts, then by the response body: dropped early, either
+    // way, it stops the job.
+    let guard = CancelOnDrop::new(token.clone());
     let max_audio_s = service.limits.max_audio_s;
-    let (transcript, duration) = admission
-        .run(move || -> Result<(Transcript, f64), ApiError> {
+    let metrics_service = service.clone();
+    tokio::spawn(async move {
+        let job_events = events.clone();
+        let job = admission.run(token, move |cancel| -> Result<(), ApiError> {
             let audio = decode_upload(upload, max_audio_s)?;
-            Ok((
-                transcriber.transcribe(&audio.samples)?,
-                audio.duration_secs(),
-            ))
-        })
-        .await??;
-    let route = match task {
-        Task::Transcribe => "/v1/audio/transcriptions",
-        Task::Translate => "/v1/audio/translations",
-    };
-    service
-        .metrics
-        .record_work(route, duration, &transcript.ledger);
-
-    let text = transcript.text().trim().to_string();
-    let mut response = match format {
-        ResponseFormat::Json => Json(json!({ "text": text })).into_response(),
-        ResponseFormat::Text => plain("text/plain; charset=utf-8", format!("{text}\n")),
-        ResponseFormat::Srt => plain(
-            "text/plain; charset=utf-8",
-            transcript.to_srt(&CueLayout::default()),
-        ),
-        ResponseFormat::Vtt => plain(
-            "text/vtt; charset=utf-8",
-            transcript.to_vtt(&CueLayout::default()),
-        ),
-        ResponseFormat::VerboseJson => Json(verbose_json(
-            &transcript,
-            task,
-            duration,
-            segment_times,
-            word_times,
-        ))
-        .into_response(),
-    };
-    response.extensions_mut().insert(AudioSeconds(duration));
-    Ok(response)
+            let duration = audio.duration_secs();
+            let _ = job_events.send(stream::Progress::Started { duration });
+            let mut deltas = stream::Deltas::default();
+            let hooks = TranscribeHooks::default()
+                .cancel(cancel)
+                .on_segment(|segment| {
+                    let delta = deltas.next(&segment.text);
+                    if !delta.is_empty() {
+                        let _ = job_events.send(stream::Progress::Delta(delta));
+                    }
+                });
+            let transcript = transcriber.transcribe_with(&audio.samples, hooks)?;
+            metrics_service
+                .metrics
+                .record_work(route, duration, &transcript.ledger);
+            let text = transcript.text().trim().to_string();
+            let _ = job_events.send(stream::Progress::Done { text });
+            Ok(())
+        });
+        let failure = match job.await {
+            Ok(Ok(())) => return,
+            Ok(Err(error)) => error,
+            Err(panic) => panic.into(),
+        };
+        let _ = events.send(stream::Progress::Failed(failure));
+    });
+    match received.recv().await {
+        Some(stream::Progress::Started { duration }) => {
+            let mut response = stream::response(received, guard);
+            response.extensions_mut().insert(AudioSeconds(duration));
+            Ok(response)
+        }
+        Some(stream::Progress::Failed(error)) => Err(error),
+        _ => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal error while processing the request (logged on the server).",
+        )),
+    }
 }
 
 fn plain(content_type: &'static str, body: String) -> Response {
@@ -284,27 +389,31 @@ fn verbose_json(
     doc
 }
 
-/// `GET /v1/models`: the models this server keeps loaded.
+/// OpenAI's model name, answered by the first model.
+const WHISPER_1: &str = "whisper-1";
+
+/// `GET /v1/models`: the models this server keeps loaded, and `whisper-1` (the first of them).
 pub async fn models(State(service): State<Arc<Service>>) -> Result<Json<Value>, ApiError> {
     let models = service.models.get().ok_or_else(ApiError::loading)?;
-    Ok(Json(json!({
-        "object": "list",
-        "data": models.iter().map(model_object).collect::<Vec<_>>(),
-    })))
+    let mut data: Vec<Value> = models.iter().map(|m| model_object(&m.name)).collect();
+    if !models.iter().any(|m| m.name == WHISPER_1) {
+        data.push(model_object(WHISPER_1));
+    }
+    Ok(Json(json!({ "object": "list", "data": data })))
 }
 
-/// `GET /v1/models/{model}`.
+/// `GET /v1/models/{model}`: the model under the name asked for (`whisper-1` too).
 pub async fn model(
     State(service): State<Arc<Service>>,
     axum::extract::Path(name): axum::extract::Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let loaded = loaded_model(&service, Some(&name))?;
-    Ok(Json(model_object(loaded)))
+    loaded_model(&service, Some(&name))?;
+    Ok(Json(model_object(&name)))
 }
 
-fn model_object(loaded: &Loaded) -> Value {
+fn model_object(id: &str) -> Value {
     json!({
-        "id": loaded.name,
+        "id": id,
         "object": "model",
         "created": 0,
         "owned_by": "npu-whisper",

@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use tokio::sync::{Notify, Semaphore};
 
+use super::connections::Connections;
 use super::limits::{ApiKey, Limits};
 use super::metrics::Metrics;
-use crate::{Encoder, Model, Transcriber};
+use crate::{CancelToken, Encoder, Model, Transcriber};
 
 /// A model kept loaded: its encoder always, its transcriber when it has a tokenizer.
 pub struct Loaded {
@@ -30,13 +31,24 @@ pub struct Service {
     pub metrics: Metrics,
     /// SIGTERM or Ctrl-C arrived: new requests are refused.
     pub draining: AtomicBool,
+    /// The parent of every request's cancel token: cancelled when a shutdown's grace is over.
+    pub stop: CancelToken,
+    /// Open connections (HTTP and Wyoming), against --max-connections.
+    pub connections: Connections,
     accepted: AtomicUsize,
     all_done: Notify,
 }
 
 impl Service {
-    pub fn new(limits: Limits, key: Option<ApiKey>, pool: Pool) -> Service {
+    pub fn new(
+        limits: Limits,
+        key: Option<ApiKey>,
+        pool: Pool,
+        connections: Connections,
+    ) -> Service {
         Service {
+            stop: CancelToken::new(),
+            connections,
             models: OnceLock::new(),
             limits,
             key,
@@ -64,6 +76,11 @@ impl Service {
         self.accepted.fetch_add(1, Ordering::SeqCst);
         let accepted = Accepted(self.clone());
         (!self.draining.load(Ordering::SeqCst)).then_some(accepted)
+    }
+
+    /// A new request's cancel token (cancelled too when the shutdown's grace is over).
+    pub fn request_token(&self) -> CancelToken {
+        self.stop.child()
     }
 
     /// Accepted requests not yet answered.
@@ -171,11 +188,45 @@ impl Pool {
 /// A job's place in the queue; `run` waits for its turn.
 pub struct Admission(Arc<Pool>);
 
+/// Cancels its token when dropped before `disarm`: a request's future dropped (its client gone)
+/// stops its job at the job's next check.
+pub struct CancelOnDrop(Option<CancelToken>);
+
+impl CancelOnDrop {
+    pub fn new(token: CancelToken) -> Self {
+        CancelOnDrop(Some(token))
+    }
+
+    pub fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(token) = self.0.take() {
+            token.cancel();
+        }
+    }
+}
+
 impl Admission {
     /// Run `job` on the rayon pool when a turn comes; a panic in it comes back as `Panicked`.
-    /// The turn is held by the job itself: a caller that gives up (its client gone) does not
-    /// free it for another job while this one still computes.
+    /// `cancel` is the job's to check: it is cancelled when the caller gives up (this future is
+    /// dropped: the client went away), so the job stops at its next window or decoder step. The
+    /// turn is held by the job itself until then.
     pub async fn run<T: Send + 'static>(
+        &self,
+        cancel: CancelToken,
+        job: impl FnOnce(CancelToken) -> T + Send + 'static,
+    ) -> Result<T, Panicked> {
+        let guard = CancelOnDrop::new(cancel.clone());
+        let outcome = self.run_uncancelled(move || job(cancel)).await;
+        guard.disarm();
+        outcome
+    }
+
+    async fn run_uncancelled<T: Send + 'static>(
         &self,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Panicked> {

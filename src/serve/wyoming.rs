@@ -6,16 +6,18 @@
 //! events are dropped, as the protocol asks of servers.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
+};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::limits::Limits;
-use super::state::{Accepted, Admission, Service};
-use crate::audio;
+use super::state::{Accepted, Service};
+use crate::TranscribeHooks;
+use crate::audio::{self, PcmFormat};
 
 /// One event as read.
 #[derive(Debug)]
@@ -36,24 +38,29 @@ enum Closed {
     Io(std::io::Error),
 }
 
-/// Accept connections until `stop` fires; each is served on its own task.
+/// Accept connections until `stop` fires; each is served on its own task, holding a place
+/// under --max-connections.
 pub async fn serve(listener: TcpListener, service: Arc<Service>, stop: Arc<tokio::sync::Notify>) {
     loop {
         let stopped = stop.notified();
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let Some((stream, place)) = service
+                        .connections
+                        .admit(stream, super::connections::Protocol::Wyoming)
+                    else {
+                        continue;
+                    };
                     let service = service.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = connection(stream, &service).await {
+                        if let Err(e) = Session::new(&service).run(stream).await {
                             tracing::debug!("wyoming {peer}: {e}");
                         }
+                        drop(place);
                     });
                 }
-                Err(e) => {
-                    tracing::warn!("wyoming: accepting a connection failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
+                Err(e) => service.connections.accept_failed(e).await,
             },
             () = stopped => return,
         }
@@ -62,151 +69,236 @@ pub async fn serve(listener: TcpListener, service: Arc<Service>, stop: Arc<tokio
 
 /// The audio of one utterance, as it arrives.
 struct Utterance {
-    rate: u32,
-    width: u16,
-    channels: u16,
+    format: PcmFormat,
     pcm: Vec<u8>,
+    started: Instant,
     /// Counted as accepted from `audio-start`: a shutdown waits for its transcript.
-    _accepted: Accepted,
-    /// Its place in the queue, also from `audio-start`: the audio held while it arrives is
-    /// bounded by the queue like HTTP uploads are.
-    admission: Admission,
+    accepted: Accepted,
 }
 
-async fn connection(stream: TcpStream, service: &Arc<Service>) -> std::io::Result<()> {
-    let _ = stream.set_nodelay(true);
-    let (reader, mut writer) = stream.into_split();
-    let mut reader = BufReader::new(reader);
-    let limits = service.limits.clone();
-    let mut language: Option<String> = None;
-    let mut model: Option<String> = None;
-    let mut utterance: Option<Utterance> = None;
-    loop {
-        let event =
-            match tokio::time::timeout(limits.client_timeout, read_event(&mut reader, &limits))
-                .await
-            {
-                Ok(Ok(Some(event))) => event,
-                Ok(Ok(None)) => return Ok(()),
-                Ok(Err(Closed::ByClient)) => return Ok(()),
-                Ok(Err(Closed::Io(e))) => return Err(e),
-                Ok(Err(Closed::Refused(why))) => {
-                    return refuse(&mut writer, &why, "bad_event").await;
-                }
-                Err(_) => {
-                    return refuse(&mut writer, "no event within --client-timeout-s", "timeout")
-                        .await;
-                }
+impl Utterance {
+    fn seconds(&self) -> f64 {
+        self.pcm.len() as f64 / (self.format.frame_bytes() as f64 * f64::from(self.format.rate))
+    }
+}
+
+/// What to do after an event.
+enum Next {
+    Continue,
+    /// Tell the client why (an `error` event with this text and code), then close.
+    Close(String, &'static str),
+}
+
+/// One connection: the options a `transcribe` event set, and the utterance arriving. An
+/// utterance holds a connection and at most --max-upload-mb of audio while it arrives; it
+/// takes a place in the queue only at `audio-stop`, when it is whole.
+struct Session<'a> {
+    service: &'a Arc<Service>,
+    limits: Limits,
+    language: Option<String>,
+    model: Option<String>,
+    utterance: Option<Utterance>,
+}
+
+impl<'a> Session<'a> {
+    fn new(service: &'a Arc<Service>) -> Self {
+        Session {
+            service,
+            limits: service.limits.clone(),
+            language: None,
+            model: None,
+            utterance: None,
+        }
+    }
+
+    async fn run(mut self, stream: TcpStream) -> std::io::Result<()> {
+        let _ = stream.set_nodelay(true);
+        let (reader, mut writer) = stream.into_split();
+        let mut reader = BufReader::new(reader);
+        loop {
+            let (wait, why) = self.deadline();
+            let event =
+                match tokio::time::timeout(wait, read_event(&mut reader, &self.limits)).await {
+                    Ok(Ok(Some(event))) => event,
+                    Ok(Ok(None)) | Ok(Err(Closed::ByClient)) => return Ok(()),
+                    Ok(Err(Closed::Io(e))) => return Err(e),
+                    Ok(Err(Closed::Refused(why))) => {
+                        return refuse(&mut writer, &why, "bad_event").await;
+                    }
+                    Err(_) => return refuse(&mut writer, why, "timeout").await,
+                };
+            let next = match event.kind.as_str() {
+                "audio-stop" => self.audio_stop(&mut reader, &mut writer).await?,
+                _ => self.handle(event, &mut writer).await?,
             };
-        let draining = service.draining.load(Ordering::SeqCst);
+            if let Next::Close(why, code) = next {
+                return refuse(&mut writer, &why, code).await;
+            }
+        }
+    }
+
+    /// How long the next event may take, and what to say when it does not come: the idle
+    /// limit, or less while an utterance arrives, whose audio may fall behind real time by at
+    /// most --client-timeout-s (a client streaming a microphone keeps up; one that holds an
+    /// utterance open with pings does not).
+    fn deadline(&self) -> (Duration, &'static str) {
+        let idle = self.limits.client_timeout;
+        let Some(utterance) = &self.utterance else {
+            return (idle, "no event within the server's idle limit");
+        };
+        let allowed = idle + Duration::from_secs_f64(utterance.seconds());
+        let left = allowed.saturating_sub(utterance.started.elapsed());
+        if left < idle {
+            (left, "the utterance's audio fell behind real time")
+        } else {
+            (idle, "no event within the server's idle limit")
+        }
+    }
+
+    async fn handle<W: AsyncWrite + Unpin>(
+        &mut self,
+        event: Event,
+        writer: &mut W,
+    ) -> std::io::Result<Next> {
         match event.kind.as_str() {
-            "describe" => write_event(&mut writer, "info", info(service)).await?,
+            "describe" => write_event(writer, "info", info(self.service)).await?,
             "ping" => {
                 let text = event.data.get("text").cloned().unwrap_or(Value::Null);
-                write_event(&mut writer, "pong", json!({ "text": text })).await?
+                write_event(writer, "pong", json!({ "text": text })).await?
             }
             "transcribe" => {
-                language = event
+                self.language = event
                     .data
                     .get("language")
                     .and_then(Value::as_str)
                     .map(str::to_string);
-                model = event
+                self.model = event
                     .data
                     .get("name")
                     .and_then(Value::as_str)
                     .map(str::to_string);
             }
-            "audio-start" => {
-                if draining {
-                    return refuse(&mut writer, "the server is shutting down", "shutting_down")
-                        .await;
-                }
-                let Some(accepted) = service.accept() else {
-                    return refuse(&mut writer, "the server is shutting down", "shutting_down")
-                        .await;
-                };
-                let (rate, width, channels) = match format_of(&event.data) {
-                    Ok(format) => format,
-                    Err(why) => return refuse(&mut writer, &why, "bad_audio").await,
-                };
-                let admission = match service.pool.admit() {
-                    Ok(admission) => admission,
-                    Err(busy) => {
-                        // This utterance is dropped (its chunks fall outside one); the
-                        // connection stays for the next.
-                        let text = format!("the server is busy; retry in {} s", busy.retry_after_s);
-                        write_event(
-                            &mut writer,
-                            "error",
-                            json!({"text": text, "code": "queue_full"}),
-                        )
-                        .await?;
-                        continue;
-                    }
-                };
-                utterance = Some(Utterance {
-                    rate,
-                    width,
-                    channels,
-                    pcm: Vec::new(),
-                    _accepted: accepted,
-                    admission,
-                });
-            }
-            "audio-chunk" => {
-                let Some(current) = utterance.as_mut() else {
-                    // A chunk outside audio-start/stop: nothing to add it to (dropped).
-                    continue;
-                };
-                match format_of(&event.data) {
-                    Ok(format) if format == (current.rate, current.width, current.channels) => {}
-                    Ok(_) => {
-                        return refuse(
-                            &mut writer,
-                            "an audio-chunk changed the rate, width or channels of its utterance",
-                            "bad_audio",
-                        )
-                        .await;
-                    }
-                    Err(why) => return refuse(&mut writer, &why, "bad_audio").await,
-                }
-                let bytes_per_s =
-                    current.rate as f64 * current.width as f64 * current.channels as f64;
-                let held = (current.pcm.len() + event.payload.len()) as f64;
-                if held > limits.max_audio_s * bytes_per_s {
-                    return refuse(
-                        &mut writer,
-                        &format!("the audio is longer than {:.0} s", limits.max_audio_s),
-                        "audio_too_long",
-                    )
-                    .await;
-                }
-                // Raw PCM is held until audio-stop: no more of it than an HTTP upload.
-                if held > limits.max_upload_bytes as f64 {
-                    return refuse(
-                        &mut writer,
-                        "the utterance's audio is larger than --max-upload-mb",
-                        "audio_too_large",
-                    )
-                    .await;
-                }
-                current.pcm.extend_from_slice(&event.payload);
-            }
-            "audio-stop" => {
-                let Some(done) = utterance.take() else {
-                    continue;
-                };
-                let started = Instant::now();
-                let reply = transcribe(service, done, language.take(), model.as_deref()).await;
-                let status = if reply.0 == "transcript" { 200 } else { 500 };
-                service
-                    .metrics
-                    .record_request("wyoming", status, started.elapsed().as_secs_f64());
-                write_event(&mut writer, reply.0, reply.1).await?;
-            }
+            "audio-start" => return Ok(self.audio_start(&event)),
+            "audio-chunk" => return Ok(self.audio_chunk(event)),
+            // Other events are not for a speech-to-text server: dropped, as the protocol asks.
             _ => {}
         }
+        Ok(Next::Continue)
+    }
+
+    fn audio_start(&mut self, event: &Event) -> Next {
+        let Some(accepted) = self.service.accept() else {
+            return Next::Close("the server is shutting down".into(), "shutting_down");
+        };
+        let format = match format_of(&event.data) {
+            Ok(format) => format,
+            Err(why) => return Next::Close(why, "bad_audio"),
+        };
+        // A second audio-start replaces an utterance that never stopped.
+        self.utterance = Some(Utterance {
+            format,
+            pcm: Vec::new(),
+            started: Instant::now(),
+            accepted,
+        });
+        Next::Continue
+    }
+
+    fn audio_chunk(&mut self, event: Event) -> Next {
+        let limits = &self.limits;
+        let Some(current) = self.utterance.as_mut() else {
+            // A chunk outside audio-start/stop: nothing to add it to (dropped).
+            return Next::Continue;
+        };
+        match format_of(&event.data) {
+            Ok(format) if format == current.format => {}
+            Ok(_) => {
+                return Next::Close(
+                    "an audio-chunk changed the rate, width or channels of its utterance".into(),
+                    "bad_audio",
+                );
+            }
+            Err(why) => return Next::Close(why, "bad_audio"),
+        }
+        let held = current.pcm.len() + event.payload.len();
+        let bytes_per_s = current.format.frame_bytes() as f64 * f64::from(current.format.rate);
+        if held as f64 > limits.max_audio_s * bytes_per_s {
+            return Next::Close(
+                format!("the audio is longer than {} s", limits.max_audio_s),
+                "audio_too_long",
+            );
+        }
+        // Raw PCM is held until audio-stop: no more of it than an HTTP upload.
+        if held as u64 > limits.max_upload_bytes {
+            return Next::Close(
+                format!(
+                    "the utterance's audio is larger than {} MB",
+                    limits.max_upload_bytes / 1_000_000
+                ),
+                "audio_too_large",
+            );
+        }
+        current.pcm.extend_from_slice(&event.payload);
+        Next::Continue
+    }
+
+    /// The utterance is whole: a place in the queue, the transcript (or an `error` event). A
+    /// client that closes the connection meanwhile cancels its job.
+    async fn audio_stop<R, W>(&mut self, reader: &mut R, writer: &mut W) -> std::io::Result<Next>
+    where
+        R: AsyncBufRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let Some(utterance) = self.utterance.take() else {
+            write_event(
+                writer,
+                "error",
+                json!({"text": "audio-stop without audio-start", "code": "no_audio"}),
+            )
+            .await?;
+            return Ok(Next::Continue);
+        };
+        let started = Instant::now();
+        let token = self.service.request_token();
+        let job = transcribe(
+            self.service,
+            utterance,
+            self.language.take(),
+            self.model.as_deref(),
+            token.clone(),
+        );
+        tokio::pin!(job);
+        let reply = tokio::select! {
+            reply = &mut job => reply,
+            () = closed(reader) => {
+                token.cancel();
+                let _ = job.await;
+                self.service.metrics.record_cancelled("wyoming");
+                tracing::info!("wyoming utterance cancelled: the client went away");
+                return Ok(Next::Continue);
+            }
+        };
+        let status = match reply.0 {
+            "transcript" => 200,
+            _ => match reply.1["code"].as_str() {
+                Some("transcription_failed" | "internal") => 500,
+                Some("queue_full") => 429,
+                _ => 400,
+            },
+        };
+        self.service
+            .metrics
+            .record_request("wyoming", status, started.elapsed().as_secs_f64());
+        write_event(writer, reply.0, reply.1).await?;
+        Ok(Next::Continue)
+    }
+}
+
+/// Resolves when the client has closed its side (more events meanwhile stay buffered).
+async fn closed<R: AsyncBufRead + Unpin>(reader: &mut R) {
+    match reader.fill_buf().await {
+        Ok([]) | Err(_) => {}
+        Ok(_) => std::future::pending().await,
     }
 }
 
@@ -216,10 +308,22 @@ async fn transcribe(
     utterance: Utterance,
     language: Option<String>,
     model: Option<&str>,
+    token: crate::CancelToken,
 ) -> (&'static str, Value) {
     let error = |text: String, code: &str| ("error", json!({"text": text, "code": code}));
-    let Some(loaded) = service.model(model).or_else(|| service.model(None)) else {
+    let Some(models) = service.models.get() else {
         return error("the model is still loading".into(), "model_loading");
+    };
+    let Some(loaded) = service.model(model) else {
+        let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+        return error(
+            format!(
+                "no model `{}` here; this server has: {}",
+                model.unwrap_or_default(),
+                names.join(", ")
+            ),
+            "unknown_model",
+        );
     };
     let Some(transcriber) = loaded.transcriber.clone() else {
         return error(
@@ -235,30 +339,31 @@ async fn transcribe(
         Ok(t) => t,
         Err(e) => return error(e.to_string(), "bad_request"),
     };
+    let admission = match service.pool.admit() {
+        Ok(admission) => admission,
+        Err(busy) => {
+            let text = format!("the server is busy; retry in {} s", busy.retry_after_s);
+            return error(text, "queue_full");
+        }
+    };
     let Utterance {
-        rate,
-        width,
-        channels,
+        format,
         pcm,
-        _accepted,
-        admission,
+        accepted,
+        ..
     } = utterance;
     let max_audio_s = service.limits.max_audio_s;
     let job = admission
-        .run(move || {
-            let format = audio::PcmFormat {
-                rate,
-                width,
-                channels,
-            };
+        .run(token, move |cancel| {
             let limits = audio::AudioLimits::max_seconds_of(max_audio_s);
             let audio = audio::from_pcm(&pcm, format, "wyoming audio", &limits)?;
             let duration = audio.duration_secs();
             transcriber
-                .transcribe(&audio.samples)
+                .transcribe_with(&audio.samples, TranscribeHooks::default().cancel(cancel))
                 .map(|t| (t, duration))
         })
         .await;
+    drop(accepted);
     match job {
         Ok(Ok((transcript, duration))) => {
             tracing::info!("wyoming transcript 200 audio {duration:.2} s");
@@ -270,6 +375,9 @@ async fn transcribe(
                 data["language"] = json!(code);
             }
             ("transcript", data)
+        }
+        Ok(Err(e)) if e.kind() == crate::ErrorKind::InvalidInput => {
+            error(e.to_string(), "bad_audio")
         }
         Ok(Err(e)) => {
             tracing::warn!("wyoming: {e}");
@@ -323,20 +431,28 @@ fn info(service: &Service) -> Value {
 
 /// `rate`, `width`, `channels` of an audio event, within what the protocol's converters take
 /// (widths 1 to 4 bytes) and a sane range.
-fn format_of(data: &Map<String, Value>) -> Result<(u32, u16, u16), String> {
+fn format_of(data: &Map<String, Value>) -> Result<PcmFormat, String> {
     let field = |name: &str| data.get(name).and_then(Value::as_u64);
-    match (field("rate"), field("width"), field("channels")) {
-        (Some(rate), Some(width), Some(channels))
-            if (1_000..=384_000).contains(&rate)
-                && (1..=4).contains(&width)
-                && (1..=32).contains(&channels) =>
-        {
-            Ok((rate as u32, width as u16, channels as u16))
-        }
-        _ => Err(
-            "audio events need rate (1000-384000 Hz), width (1-4 bytes) and channels (1-32)".into(),
-        ),
-    }
+    let needs = || {
+        format!(
+            "audio events need rate ({}-{} Hz), width (1-4 bytes) and channels (1-{})",
+            audio::MIN_SAMPLE_RATE,
+            audio::MAX_SAMPLE_RATE,
+            audio::MAX_CHANNELS
+        )
+    };
+    let (Some(rate), Some(width), Some(channels)) =
+        (field("rate"), field("width"), field("channels"))
+    else {
+        return Err(needs());
+    };
+    let format = PcmFormat {
+        rate: u32::try_from(rate).map_err(|_| needs())?,
+        width: u16::try_from(width).map_err(|_| needs())?,
+        channels: u16::try_from(channels).map_err(|_| needs())?,
+    };
+    format.check("wyoming audio").map_err(|_| needs())?;
+    Ok(format)
 }
 
 /// Read one event within the size limits; `Ok(None)` at a clean end of stream.
@@ -471,7 +587,8 @@ mod tests {
         let Ok(Some(chunk)) = &events[1] else {
             panic!("{:?}", events[1])
         };
-        assert_eq!(format_of(&chunk.data).unwrap(), (16000, 2, 1));
+        let format = format_of(&chunk.data).unwrap();
+        assert_eq!((format.rate, format.width, format.channels), (16000, 2, 1));
         assert_eq!(chunk.payload, vec![1, 0, 2, 0]);
         assert!(matches!(events[2], Ok(None)));
     }

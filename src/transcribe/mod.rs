@@ -28,15 +28,16 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::CancelToken;
 use crate::decoder::{DecoderWeights, Window};
-use crate::error::{Error, Result};
+use crate::error::{DecodingOption, Error, Result};
 use crate::mel::{HOP_LENGTH, WINDOW_FRAMES, WholeMel};
 use crate::tokenizer::{TIMESTAMP_SECONDS, Tokenizer};
 pub use options::{DecodingOptions, Task};
 use rules::{Rules, suppressed_tokens};
 use search::{Context, Decoded, Rng, Search};
 use segments::split_by_timestamps;
-pub use speech::{SpeechSpan, restore_speech_times};
+pub use speech::{SpeechSpan, restore_segment_times, restore_speech_times};
 pub use words::Word;
 use words::{Piece, WindowWords, add_word_timestamps, last_end};
 
@@ -155,6 +156,16 @@ pub struct Decoding<'a> {
     pub options: DecodingOptions,
 }
 
+/// What the caller of [`Decoding::run`] hears as it goes, and the token that stops it.
+pub struct RunHooks<'a> {
+    /// The seek position and the content length (mel frames), after each window.
+    pub progress: &'a mut dyn FnMut(usize, usize),
+    /// Each segment as it is cut (times on the decoded audio's clock).
+    pub segment: &'a mut dyn FnMut(&Segment),
+    /// Checked before each window and each decoder step.
+    pub cancel: &'a CancelToken,
+}
+
 /// The state the seek loop carries from window to window.
 struct Progress {
     seek: usize,
@@ -187,9 +198,11 @@ impl Decoding<'_> {
             .copied()
             .or_else(|| self.tokenizer.special(&token))
             .ok_or_else(|| {
-                Error::Usage(format!(
-                    "--language {code}: the model knows no such language (codes such as en, de, fr, es, zh, ja)"
-                ))
+                Error::option(
+                    DecodingOption::Language,
+                    code,
+                    "the model knows no such language (codes such as en, de, fr, es, zh, ja)",
+                )
             })
     }
 
@@ -198,43 +211,82 @@ impl Decoding<'_> {
         let o = &self.options;
         if !self.generation.is_multilingual {
             if o.task == Task::Translate {
-                return Err(Error::Usage(
-                    "--task translate needs a multilingual model; this one is English-only".into(),
+                return Err(Error::option(
+                    DecodingOption::Task,
+                    "translate",
+                    "translation needs a multilingual model; this one is English-only",
                 ));
             }
             if let Some(code) = &o.language
                 && code != "en"
             {
-                return Err(Error::Usage(format!(
-                    "--language {code}: this model is English-only"
-                )));
+                return Err(Error::option(
+                    DecodingOption::Language,
+                    code,
+                    "this model is English-only",
+                ));
             }
         } else if let Some(code) = &o.language {
             self.language_token(code)?;
         }
-        if o.beam_size == 0 || o.best_of == 0 {
-            return Err(Error::Usage(
-                "--beam-size and --best-of must be at least 1".into(),
+        if o.beam_size == 0 {
+            return Err(Error::option(
+                DecodingOption::BeamSize,
+                0,
+                "must be at least 1",
             ));
         }
-        let valid = o.patience.is_finite() && o.patience > 0.0 && o.length_penalty.is_finite();
-        if !valid {
-            return Err(Error::Usage(
-                "--patience must be above 0 and --length-penalty a number".into(),
+        if o.best_of == 0 {
+            return Err(Error::option(
+                DecodingOption::BestOf,
+                0,
+                "must be at least 1",
             ));
         }
-        if o.temperatures.is_empty() || o.temperatures.iter().any(|t| t.is_nan() || *t < 0.0) {
-            return Err(Error::Usage("temperatures must be 0 or more".into()));
+        if !(o.patience.is_finite() && o.patience > 0.0) {
+            return Err(Error::option(
+                DecodingOption::Patience,
+                o.patience,
+                "must be above 0",
+            ));
+        }
+        if !o.length_penalty.is_finite() {
+            return Err(Error::option(
+                DecodingOption::LengthPenalty,
+                o.length_penalty,
+                "must be a number",
+            ));
+        }
+        if let Some(bad) = o.temperatures.iter().find(|t| t.is_nan() || **t < 0.0) {
+            return Err(Error::option(
+                DecodingOption::Temperature,
+                bad,
+                "must be 0 or more",
+            ));
+        }
+        if o.temperatures.is_empty() {
+            return Err(Error::option(
+                DecodingOption::Temperature,
+                "",
+                "needs at least one value",
+            ));
         }
         if o.word_timestamps && self.generation.alignment_heads.is_empty() {
-            return Err(Error::Usage(
-                "--word-timestamps needs the model's alignment heads (alignment_heads in generation_config.json); this model has none".into(),
+            return Err(Error::option(
+                DecodingOption::WordTimestamps,
+                true,
+                "needs the model's alignment heads (alignment_heads in generation_config.json); this model has none",
             ));
         }
-        for prompt in [&o.initial_prompt, &o.hotwords].into_iter().flatten() {
-            self.tokenizer
-                .encode(prompt)
-                .map_err(|why| Error::model("tokenizer.json", why))?;
+        for (option, prompt) in [
+            (DecodingOption::InitialPrompt, &o.initial_prompt),
+            (DecodingOption::Hotwords, &o.hotwords),
+        ] {
+            if let Some(text) = prompt {
+                self.tokenizer
+                    .encode(text)
+                    .map_err(|why| Error::option(option, "(text)", why))?;
+            }
         }
         Ok(())
     }
@@ -261,6 +313,19 @@ impl Decoding<'_> {
             vocab: self.decoder.vocab,
             specials,
         }
+    }
+
+    /// Most probable language of the first window of `mel` (encoded by `encode`): (code,
+    /// probability).
+    pub fn detect_language_of(
+        &self,
+        mel: &WholeMel,
+        encode: &mut dyn FnMut(&[f32]) -> Result<Vec<f32>>,
+    ) -> Result<(String, f64)> {
+        let mut input = vec![0.0f32; mel.n_mels() * WINDOW_FRAMES];
+        mel.segment(0, &mut input);
+        let window = self.decoder.start(&encode(&input)?);
+        Ok(self.detect_language(&window))
     }
 
     /// Most probable language of the window: (code, probability), from the logits at the
@@ -308,7 +373,8 @@ impl Decoding<'_> {
         prompt: &[u32],
         seek: usize,
         transcript: &mut Transcript,
-    ) -> Decoded {
+        cancel: &CancelToken,
+    ) -> Result<Decoded> {
         let o = &self.options;
         let text_of = |tokens: &[u32]| self.tokenizer.decode(tokens);
         let context = Context {
@@ -318,6 +384,7 @@ impl Decoding<'_> {
             prompt,
             length_penalty: o.length_penalty,
             text_of: &text_of,
+            cancel,
         };
         // A fixed seed per window keeps runs repeatable.
         let mut rng = Rng::new(seek as u64 ^ 0x5EED);
@@ -325,7 +392,7 @@ impl Decoding<'_> {
         // On a pool thread: the decoder's small parallel products then start on the thread
         // that runs them, instead of being injected into the pool from outside and waited
         // for, dozens of times per token.
-        let attempts = rayon::scope(|_| {
+        let attempts = rayon::scope(|_| -> Result<Vec<Decoded>> {
             let mut attempts: Vec<Decoded> = Vec::new();
             for &temperature in &o.temperatures {
                 let search = match temperature {
@@ -339,15 +406,15 @@ impl Decoding<'_> {
                     },
                     _ => Search::Greedy,
                 };
-                let attempt = context.decode(search, &mut rng);
+                let attempt = context.decode(search, &mut rng)?;
                 let done = !o.needs_fallback(&attempt);
                 attempts.push(attempt);
                 if done {
                     break;
                 }
             }
-            attempts
-        });
+            Ok(attempts)
+        })?;
         transcript.fallbacks += attempts.len() - 1;
         let ms = started.elapsed().as_secs_f64() * 1e3;
         let steps: usize = attempts.iter().map(|a| a.forward_tokens).sum();
@@ -357,16 +424,16 @@ impl Decoding<'_> {
             "decoded the window at {seek}: {steps} token rows in {ms:.1} ms ({:.2} ms/row)",
             ms / steps.max(1) as f64
         );
-        o.choose(attempts)
+        Ok(o.choose(attempts))
     }
 
     /// Transcribe a whole recording. `encode` runs the encoder on one `[n_mels][3000]` window;
-    /// `progress` hears the seek position and the content length (mel frames) after each window.
+    /// `hooks` hear the progress and each segment as it is cut, and can cancel.
     pub fn run(
         &self,
         mel: &WholeMel,
         encode: &mut dyn FnMut(&[f32]) -> Result<Vec<f32>>,
-        progress: &mut dyn FnMut(usize, usize),
+        hooks: &mut RunHooks<'_>,
     ) -> Result<Transcript> {
         self.check()?;
         let o = &self.options;
@@ -397,7 +464,7 @@ impl Decoding<'_> {
         };
         let language = transcript.language.clone().unwrap_or_default();
         while state.seek < content_frames {
-            crate::interrupt::check()?;
+            hooks.cancel.check()?;
             let seek = state.seek;
             let segment_frames = WINDOW_FRAMES.min(content_frames - seek);
             transcript.windows += 1;
@@ -406,7 +473,14 @@ impl Decoding<'_> {
                 None => start_window(seek, &mut transcript)?,
             };
             let prompt = prompts.for_window(&state.all_tokens[state.prompt_reset_since..]);
-            let result = self.decode_window(&window, &rules, &prompt, seek, &mut transcript);
+            let result = self.decode_window(
+                &window,
+                &rules,
+                &prompt,
+                seek,
+                &mut transcript,
+                hooks.cancel,
+            )?;
             if o.is_silent(&result) {
                 transcript.windows_silent += 1;
                 state.seek = match sound::reread_from(|t| mel.frame_level(t), seek, segment_frames)
@@ -420,7 +494,7 @@ impl Decoding<'_> {
                     }
                     None => seek + segment_frames,
                 };
-                progress(state.seek.min(content_frames), content_frames);
+                (hooks.progress)(state.seek.min(content_frames), content_frames);
                 continue;
             }
             let at = WindowAt {
@@ -430,12 +504,16 @@ impl Decoding<'_> {
                 sot_sequence: &sot_sequence,
                 language: &language,
             };
+            let emitted = transcript.segments.len();
             let advance = self.emit(&result, &at, &mut state, &mut transcript);
+            for segment in &transcript.segments[emitted..] {
+                (hooks.segment)(segment);
+            }
             if !o.condition_on_previous_text || result.temperature > o.prompt_reset_on_temperature {
                 state.prompt_reset_since = state.all_tokens.len();
             }
             state.seek = seek + advance;
-            progress(state.seek.min(content_frames), content_frames);
+            (hooks.progress)(state.seek.min(content_frames), content_frames);
         }
         Ok(transcript)
     }

@@ -7,7 +7,9 @@ use rayon::prelude::*;
 use std::io::Write;
 
 use super::rules::{Rules, log_softmax};
+use crate::CancelToken;
 use crate::decoder::{DecoderWeights, KvCache, Window, reorder};
+use crate::error::Result;
 use crate::kernels::math::log_sum_exp;
 
 /// How tokens are chosen.
@@ -69,6 +71,8 @@ pub struct Context<'a> {
     /// Score normalisation: a finished hypothesis ranks by `sum_logprob / len^length_penalty`.
     pub length_penalty: f32,
     pub text_of: &'a (dyn Fn(&[u32]) -> String + Sync),
+    /// Checked before every decoder step.
+    pub cancel: &'a CancelToken,
 }
 
 /// A finished hypothesis: its tokens (no end-of-text) and summed log-probability.
@@ -79,8 +83,9 @@ struct Finished {
 }
 
 impl Context<'_> {
-    /// Decode the window once with `search`.
-    pub fn decode(&self, search: Search, rng: &mut Rng) -> Decoded {
+    /// Decode the window once with `search`; `Err` only when cancelled.
+    pub fn decode(&self, search: Search, rng: &mut Rng) -> Result<Decoded> {
+        self.cancel.check()?;
         let vocab = self.decoder.vocab;
         let sot_index = self
             .prompt
@@ -109,25 +114,25 @@ impl Context<'_> {
             forward_tokens: self.prompt.len(),
         };
         let (best, temperature) = match search {
-            Search::Greedy => (run.greedy(cache, first), 0.0),
-            Search::Beam { size, patience } => (run.beam(cache, first, size, patience), 0.0),
+            Search::Greedy => (run.greedy(cache, first)?, 0.0),
+            Search::Beam { size, patience } => (run.beam(cache, first, size, patience)?, 0.0),
             Search::Sampling {
                 temperature,
                 best_of,
             } => (
-                run.sample(cache, first, temperature, best_of.max(1), rng),
+                run.sample(cache, first, temperature, best_of.max(1), rng)?,
                 temperature,
             ),
         };
         let text = (self.text_of)(&best.tokens);
-        Decoded {
+        Ok(Decoded {
             avg_logprob: best.sum_logprob as f64 / (best.tokens.len() + 1) as f64,
             no_speech_prob,
             temperature,
             compression_ratio: compression_ratio(text.trim()),
             forward_tokens: run.forward_tokens,
             tokens: best.tokens,
-        }
+        })
     }
 
     /// The finished hypothesis that ranks first: the largest `sum / len^length_penalty`
@@ -162,16 +167,18 @@ impl Run<'_, '_> {
         self.context.rules.specials.eot
     }
 
-    /// One step of `caches.len()` hypotheses: their next logits.
-    fn step(&mut self, caches: &mut [KvCache], tokens: &[u32]) -> Vec<f32> {
+    /// One step of `caches.len()` hypotheses: their next logits (unless cancelled).
+    fn step(&mut self, caches: &mut [KvCache], tokens: &[u32]) -> Result<Vec<f32>> {
+        self.context.cancel.check()?;
         self.forward_tokens += tokens.len();
-        self.context
+        Ok(self
+            .context
             .decoder
-            .step(self.context.window, caches, tokens)
+            .step(self.context.window, caches, tokens))
     }
 
     /// The likeliest token at every step.
-    fn greedy(&mut self, cache: KvCache, mut logits: Vec<f32>) -> Finished {
+    fn greedy(&mut self, cache: KvCache, mut logits: Vec<f32>) -> Result<Finished> {
         let mut caches = vec![cache];
         let mut tokens = Vec::new();
         let mut sum = 0.0f32;
@@ -186,12 +193,12 @@ impl Run<'_, '_> {
             if tokens.len() >= self.sample_len {
                 break;
             }
-            logits = self.step(&mut caches, &[next]);
+            logits = self.step(&mut caches, &[next])?;
         }
-        Finished {
+        Ok(Finished {
             tokens,
             sum_logprob: sum,
-        }
+        })
     }
 
     /// CTranslate2's `BeamSearch::search` for one batch: the `2 * size` best continuations of
@@ -200,7 +207,13 @@ impl Run<'_, '_> {
     /// beyond the first `size` that does not end; the search stops once
     /// `round(size * patience)` hypotheses have finished (with no length penalty: once the best
     /// hypothesis has finished).
-    fn beam(&mut self, cache: KvCache, first: Vec<f32>, size: usize, patience: f32) -> Finished {
+    fn beam(
+        &mut self,
+        cache: KvCache,
+        first: Vec<f32>,
+        size: usize,
+        patience: f32,
+    ) -> Result<Finished> {
         let vocab = self.context.decoder.vocab;
         let eot = self.eot();
         let max_candidates = ((size as f32) * patience).round().max(1.0) as usize;
@@ -276,9 +289,9 @@ impl Run<'_, '_> {
                 .map(|(t, _)| *t.last().expect("one token"))
                 .collect();
             beams = next;
-            logits = self.step(&mut caches, &tokens);
+            logits = self.step(&mut caches, &tokens)?;
         }
-        self.context.best(finished)
+        Ok(self.context.best(finished))
     }
 
     /// `best_of` samples at `temperature`, as one batch; each ends at end-of-text or the
@@ -290,7 +303,7 @@ impl Run<'_, '_> {
         temperature: f32,
         best_of: usize,
         rng: &mut Rng,
-    ) -> Finished {
+    ) -> Result<Finished> {
         let vocab = self.context.decoder.vocab;
         let eot = self.eot();
         let mut alive: Vec<(Vec<u32>, f32)> = vec![(Vec::new(), 0.0); best_of];
@@ -331,9 +344,9 @@ impl Run<'_, '_> {
                 .map(|&h| std::mem::take(&mut alive[h]))
                 .collect();
             caches = reorder(caches, &keep);
-            logits = self.step(&mut caches, &tokens);
+            logits = self.step(&mut caches, &tokens)?;
         }
-        self.context.best(finished)
+        Ok(self.context.best(finished))
     }
 }
 

@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use super::Transcript;
 use super::words::round2;
+use super::{Segment, Transcript};
 use crate::vad::{SpeechMap, SpeechRange};
 
 /// A stretch of the recording that was transcribed, in seconds.
@@ -36,22 +36,26 @@ impl SpeechSpan {
 pub fn restore_speech_times(transcript: &mut Transcript, ranges: &[SpeechRange]) {
     let map = SpeechMap::new(ranges);
     for segment in &mut transcript.segments {
-        match segment.words.as_mut().filter(|w| !w.is_empty()) {
-            Some(words) => {
-                for word in words.iter_mut() {
-                    let range = map.range_of((word.start + word.end) / 2.0, false);
-                    word.start = round2(map.original_time(word.start, range));
-                    word.end = round2(map.original_time(word.end, range));
-                }
-                segment.start = words[0].start;
-                segment.end = words[words.len() - 1].end;
-            }
-            None => {
-                segment.start =
-                    map.original_time(segment.start, map.range_of(segment.start, false));
-                segment.end = map.original_time(segment.end, map.range_of(segment.end, true));
-            }
-        }
+        restore_segment_times(segment, &map);
     }
     transcript.speech = Some(ranges.iter().map(SpeechSpan::of).collect());
+}
+
+/// One segment's times (and its words') moved as [`restore_speech_times`] moves them.
+pub fn restore_segment_times(segment: &mut Segment, map: &SpeechMap) {
+    match segment.words.as_mut().filter(|w| !w.is_empty()) {
+        Some(words) => {
+            for word in words.iter_mut() {
+                let range = map.range_of((word.start + word.end) / 2.0, false);
+                word.start = round2(map.original_time(word.start, range));
+                word.end = round2(map.original_time(word.end, range));
+            }
+            segment.start = words[0].start;
+            segment.end = words[words.len() - 1].end;
+        }
+        None => {
+            segment.start = map.original_time(segment.start, map.range_of(segment.start, false));
+            segment.end = map.original_time(segment.end, map.range_of(segment.end, true));
+        }
+    }
 }

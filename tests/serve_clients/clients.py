@@ -99,7 +99,8 @@ def openai_checks(port):
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0)
 
     ids = sorted(m.id for m in client.models.list())
-    check(ids == ["base", "tiny.en"], f"models: {ids}")
+    check(ids == ["base", "tiny.en", "whisper-1"], f"models: {ids}")
+    check(client.models.retrieve("whisper-1").id == "whisper-1", "whisper-1 answers as itself")
 
     for path in (JFK, US_MALE):
         expected = cli("tiny.en", path)
@@ -114,6 +115,19 @@ def openai_checks(port):
                 cues = client.audio.transcriptions.create(model="tiny.en", file=f, response_format=fmt)
             check(cues == cli("tiny.en", path, fmt=fmt), f"{fmt} of {path}: {cues!r}")
     print(f"openai: json, text, srt and vtt equal the command line's for 2 files", flush=True)
+
+    # stream=true: the client's stream yields the deltas, then the whole text, and the deltas
+    # joined are the text the same request gives without streaming.
+    for path in (JFK, US_MALE):
+        with open(path, "rb") as f:
+            whole = client.audio.transcriptions.create(model="tiny.en", file=f).text
+        with open(path, "rb") as f:
+            events = list(client.audio.transcriptions.create(model="tiny.en", file=f, stream=True))
+        deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
+        done = [e for e in events if e.type == "transcript.text.done"]
+        check(len(done) == 1 and events[-1] is done[0], f"one done event, last: {events}")
+        check("".join(deltas) == whole == done[0].text, f"stream {deltas!r} != {whole!r}")
+        print(f"openai: stream=true on {os.path.basename(path)}: {len(deltas)} deltas {deltas!r}; joined == non-streamed {whole!r}", flush=True)
 
     expected = cli("tiny.en", JFK, "--word-timestamps")
     with open(JFK, "rb") as f:
@@ -214,6 +228,18 @@ async def wyoming_checks(port):
     check(b"not JSON" in rest, f"error text: {rest!r}")
     writer.close()
     print("wyoming: a line that is not an event gets an error event and the connection closes", flush=True)
+
+    rate, width, channels, pcm = pcm_of(JFK)
+    try:
+        await wyoming_transcribe(port, rate, width, channels, pcm[:32000], name="nosuch")
+        check(False, "an unknown model name must be an error")
+    except AssertionError as e:
+        check("unknown_model" in str(e), f"unknown model: {e}")
+    async with AsyncTcpClient("127.0.0.1", port) as client:
+        await client.write_event(AudioStop().event())
+        event = await asyncio.wait_for(client.read_event(), timeout=10)
+        check(WyomingError.is_type(event.type) and event.data.get("code") == "no_audio", f"lone audio-stop: {event}")
+    print("wyoming: an unknown model name and an audio-stop without audio-start get error events", flush=True)
 
 
 def main():

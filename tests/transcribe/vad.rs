@@ -360,16 +360,17 @@ fn encode_with_vad_encodes_only_the_windows_with_speech_and_says_which() {
 #[test]
 fn a_recording_without_speech_gives_no_segments_and_succeeds() {
     let silence = crate::common::fixture("audio/silence_1s.wav");
+    // English-only models know their language; a multilingual one detects it on what VAD left
+    // (nothing: a window of padding), as faster-whisper 1.2.1 does: on this machine its base
+    // (CTranslate2 float32, `vad_filter=True`) says "en" with probability 0.557 for silence.
     for (model, language) in [
         ("tiny.en", serde_json::json!("en")),
-        ("base", serde_json::Value::Null),
+        ("base", serde_json::json!("en")),
     ] {
         let doc = transcribe_file(&silence, model, &["--vad"], false);
         assert_eq!(doc["segments"], serde_json::json!([]), "{model}");
         assert_eq!(doc["speech"], serde_json::json!([]), "{model}");
         assert_eq!(doc["windows"], 0, "{model}");
-        // English-only models know their language; a multilingual one is not guessed from
-        // silence.
         assert_eq!(doc["language"], language, "{model}");
     }
 }

@@ -93,7 +93,7 @@ pub(super) fn batch(
                     exit = e.exit_code();
                 }
                 // Named on stderr as it happens, and again in the summary.
-                files.suspend(|| eprintln!("npu-whisper: error: {e}"));
+                files.suspend(|| eprintln!("npu-whisper: error: {}", crate::cli::describe(&e)));
                 record(
                     &files,
                     &mut lines,
