@@ -56,8 +56,8 @@ pub struct Environment<'a> {
     pub root: PathBuf,
     pub identity: Identity,
     pub device: &'a dyn InfoSource,
-    /// Where kernels are looked for (`xclbin/build` or `$NPU_WHISPER_XCLBIN_DIR`).
-    pub xclbin_dir: PathBuf,
+    /// Where kernels are looked for, in order (`npu::xclbin_search_dirs`).
+    pub xclbin_dirs: Vec<PathBuf>,
     /// Whisper models in the caches (`hub::list`).
     pub models: Vec<crate::hub::CachedModel>,
     /// The XRT runtime as this build sees it (`npu::xrt_runtime()`): what loaded, or why not.
@@ -131,7 +131,7 @@ pub fn run(env: &Environment) -> Report {
         }
         checks.push(memlock_check(&env.identity, false));
         checks.push(xrt_check(env));
-        checks.push(kernels_check(&env.xclbin_dir));
+        checks.push(kernels_check(&env.xclbin_dirs));
         checks.push(models_check(&env.models));
         return verdict(checks);
     };
@@ -153,7 +153,7 @@ pub fn run(env: &Environment) -> Report {
     }
     checks.push(memlock_check(&env.identity, true));
     checks.push(xrt_check(env));
-    checks.push(kernels_check(&env.xclbin_dir));
+    checks.push(kernels_check(&env.xclbin_dirs));
     checks.push(models_check(&env.models));
     verdict(checks)
 }
@@ -560,24 +560,32 @@ fn xrt_check(env: &Environment) -> Check {
     }
 }
 
-fn kernels_check(dir: &Path) -> Check {
-    let files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "xclbin"))
-                .collect()
-        })
-        .unwrap_or_default();
-    if files.is_empty() {
+fn kernels_check(dirs: &[PathBuf]) -> Check {
+    let xclbins = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "xclbin"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let Some(files) = dirs.iter().map(|d| xclbins(d)).find(|f| !f.is_empty()) else {
+        let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
         return check(
             "kernels",
             "NPU kernels (xclbin)",
             Status::Fail,
-            format!("no .xclbin in {}", dir.display()),
-            "build them with `scripts/build-xclbin` (it installs the MLIR-AIE toolchain; see the README section NPU kernels) or point NPU_WHISPER_XCLBIN_DIR at a directory that holds them",
+            format!("no .xclbin in {}", searched.join(", ")),
+            format!(
+                "put the kernels (whisper_bf16.xclbin and its .insts files, built by \
+                 scripts/build-xclbin in a source checkout of npu-whisper: README, NPU kernels) \
+                 in {}, or point NPU_WHISPER_XCLBIN_DIR at the directory that holds them",
+                searched.join(" or ")
+            ),
         );
-    }
+    };
     let manifest = crate::npu::manifest::manifest();
     let mut found = Vec::new();
     let mut bad = Vec::new();

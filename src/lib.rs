@@ -125,5 +125,5 @@ pub use exec::{Device, LedgerEntry, OpDevice, VerifyStats, placement_summary};
 pub use hub::progress::Progress as DownloadProgress;
 pub use model::Config as ModelConfig;
 pub use transcribe::format::CueLayout;
-pub use transcribe::{DecodingOptions, Segment, SpeechSpan, Task, Transcript, Word};
+pub use transcribe::{DecodingOptions, Segment, SpeechSpan, Task, Transcript, Word, language_name};
 pub use vad::{SpeechRange, Vad, VadOptions};

@@ -29,6 +29,13 @@ fn man_page_is_current() {
     ] {
         assert!(text.contains(flag), "the man page lacks {flag}");
     }
+    // One page is installed: it names no per-subcommand pages (`man npu-whisper-encode` would
+    // find nothing).
+    assert!(
+        !text.contains("npu\\-whisper\\-encode(1)") && !text.contains("whisper\\-serve(1)"),
+        "the man page names pages that are not shipped"
+    );
+    assert!(text.contains("\\fBnpu\\-whisper encode\\fR (section ENCODE below)"));
     assert!(
         committed == fresh,
         "man/npu-whisper.1 is stale: run scripts/gen-man and commit the result"

@@ -739,3 +739,78 @@ fn validate_kernels_runs_every_call_and_says_how_they_were_submitted() {
             .code(4);
     }
 }
+
+/// A first-hour user's mistakes, each answered in one line that says what to do.
+#[test]
+fn first_hour_messages_name_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let audio = fixture("audio/one_sample.wav");
+    let isolated = |cmd: &mut Command| {
+        cmd.env("NPU_WHISPER_MODEL_DIR", dir.path().join("models"))
+            .env("HF_HUB_CACHE", dir.path().join("hub"))
+            // A closed port on this machine: the Hub "cannot be reached".
+            .env("HF_ENDPOINT", "http://127.0.0.1:9")
+            .env_remove("NPU_WHISPER_MODEL")
+            .env_remove("HF_HUB_OFFLINE");
+    };
+    let run = |args: &[&str]| {
+        let mut cmd = npu_whisper();
+        isolated(&mut cmd);
+        let out = cmd.args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // An unknown name lists the names, the aliases and the VAD.
+    let (code, _, stderr) = run(&["encode", "--model", "larg", audio.to_str().unwrap()]);
+    assert_eq!(code, Some(3), "{stderr}");
+    for wanted in [
+        "large-v3-turbo",
+        "turbo = large-v3-turbo",
+        "large = large-v3",
+        "silero-vad",
+    ] {
+        assert!(stderr.contains(wanted), "lacks {wanted}: {stderr}");
+    }
+    // The Hub unreachable: the model, the endpoint, and which names do not need the Hub.
+    let (code, _, stderr) = run(&["model", "fetch", "small"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    for wanted in [
+        "http://127.0.0.1:9",
+        "small",
+        "base, silero-vad, tiny.en",
+        "PyPI",
+    ] {
+        assert!(stderr.contains(wanted), "lacks {wanted}: {stderr}");
+    }
+    // A path is not a model name to fetch.
+    let (code, _, stderr) = run(&["model", "fetch", audio.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--model PATH"), "{stderr}");
+    // What needs no model is refused before one loads (the model named here does not exist).
+    for (flag, value, says) in [
+        ("--beam-size", "0", "--beam-size 0"),
+        ("--language", "xx", "--language xx"),
+    ] {
+        let (code, _, stderr) = run(&[
+            "transcribe",
+            "--model",
+            "no-such-model-dir/x",
+            flag,
+            value,
+            audio.to_str().unwrap(),
+        ]);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+    }
+    // encode without -o says that nothing was written, and how to write it.
+    let assert = encode_tiny(fixture("audio/speech_espeak_16k.wav").to_str().unwrap())
+        .assert()
+        .success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(stdout.contains("output     none written"), "{stdout}");
+    assert!(stdout.contains("-o OUT.npy"), "{stdout}");
+}

@@ -337,7 +337,7 @@ fn bad_requests_get_their_status_and_a_one_line_reason_and_the_service_goes_on()
             "unknown language",
             400,
             server.post_form(TRANSCRIPTIONS, &key, &[("language", "tlh")], audio),
-            "English-only",
+            "no such language",
         ),
         (
             "translation, English-only model",
@@ -1210,4 +1210,28 @@ fn every_error_has_a_json_body_and_openai_details_hold() {
     );
     assert_eq!(srt_stream.status, 400);
     assert_eq!(srt_stream.json()["error"]["param"], "stream");
+}
+
+#[test]
+fn a_bad_model_or_option_fails_the_start_before_listening() {
+    for (args, code, says) in [
+        (vec!["--model", "no-such-model"], 3, "not a model name"),
+        (
+            vec!["--model", "tiny.en", "--beam-size", "0"],
+            2,
+            "--beam-size 0",
+        ),
+    ] {
+        let started = Instant::now();
+        let output = Command::new(env!("CARGO_BIN_EXE_npu-whisper"))
+            .args(["serve", "--offline", "--port", "0"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(!stderr.contains("listening"), "{args:?}: {stderr}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
 }

@@ -68,6 +68,10 @@ impl ModelCache {
                 false,
             ),
         };
+        if model.display_name() == crate::vad::MODEL_NAME {
+            // Imported now, not on first use: what `list` shows does not change later.
+            crate::vad::locate_weights(None, self.settings.offline, progress)?;
+        }
         Ok(Fetched {
             name: model.display_name(),
             path,

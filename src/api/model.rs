@@ -197,6 +197,20 @@ impl Model {
         Ok(model)
     }
 
+    /// Check `name` as [`fetch`](Self::fetch) would before it downloads or loads anything: a
+    /// name that is not a path, a short name or a Hub id, a catalogue entry that is not a
+    /// Whisper model, or (offline) a model not in the cache is the error `fetch` would give.
+    /// For a service that must refuse a bad name before it starts listening.
+    pub fn check_name(name: &str, options: &FetchOptions) -> Result<()> {
+        let reference = ModelRef::parse(name)?;
+        let needs = if options.encoder_only {
+            Needs::Encoder
+        } else {
+            Needs::Transcription
+        };
+        hub::check(&Settings::from_env(options.offline), &reference, needs).map(|_| ())
+    }
+
     /// A model of a published size (`tiny` ... `large-v3`, `large-v3-turbo`) with deterministic
     /// random weights, made without any download: what `npu-whisper bench` times. It encodes
     /// (the time is a real model's) but cannot transcribe.

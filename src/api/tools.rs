@@ -34,7 +34,7 @@ pub fn doctor() -> DoctorReport {
         root,
         identity: Identity::current(),
         device,
-        xclbin_dir: crate::npu::xclbin_dir(),
+        xclbin_dirs: crate::npu::xclbin_search_dirs(),
         models: crate::hub::list(&crate::hub::Settings::from_env(true)),
         xrt: crate::npu::xrt_runtime(),
     })

@@ -811,6 +811,22 @@ pub fn man_page() -> Vec<u8> {
     clap_mangen::Man::new(top.clone())
         .render(&mut out)
         .expect("writing to memory");
+    // clap_mangen names a page per subcommand (npu-whisper-encode(1)); this one page holds them
+    // all, each in its own section below, so point there instead.
+    let mut text = String::from_utf8(out).expect("roff is text");
+    for sub in top.get_subcommands() {
+        let name = sub.get_name().replace('-', "\\-");
+        let section = if sub.get_name() == "help" {
+            String::new()
+        } else {
+            format!(" (section {} below)", sub.get_name().to_uppercase())
+        };
+        text = text.replace(
+            &format!("npu\\-whisper\\-{name}(1)"),
+            &format!("\\fBnpu\\-whisper {name}\\fR{section}"),
+        );
+    }
+    let mut out = text.into_bytes();
     let mut pending: Vec<(String, clap::Command)> = top
         .get_subcommands()
         .map(|s| (s.get_name().to_string(), s.clone()))

@@ -34,6 +34,9 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
         return Err(Error::Usage("no audio files found in the inputs".into()));
     }
     let layout = cue_layout(args)?;
+    // What needs no model is refused before one loads.
+    let decoding = options_of(args);
+    decoding.check()?;
     let vad = super::vad_of(&args.vad, global)?;
     let outputs: Vec<Option<PathBuf>> = match out_dir {
         Some(dir) => inputs::output_paths(&inputs, dir, args.format.extension())?
@@ -52,7 +55,7 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
                 .precision(args.precision.into())
                 .require_npu(args.require_npu),
         )
-        .decoding(options_of(args))
+        .decoding(decoding)
         .kv_storage(kv_storage_of(args.kv_storage));
     let mut transcriber = Transcriber::new(&model, options)?;
     if let Some((vad, options)) = vad {
@@ -71,6 +74,7 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
     };
     let limits = args.limits.limits();
     let mut first_failure = None;
+    let (mut transcribed, mut failed, mut audio_s) = (0usize, 0usize, 0.0f64);
     for (input, output) in inputs.iter().zip(&outputs) {
         let progress = super::progress_bar(
             global,
@@ -84,6 +88,7 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
             Err(e) if many => {
                 eprintln!("npu-whisper: error: {}", crate::cli::describe(&e));
                 first_failure.get_or_insert(e.exit_code());
+                failed += 1;
                 continue;
             }
             Err(e) => return Err(e),
@@ -151,7 +156,20 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
                     transcriber.encoder().device_note()
                 )
             );
+            if let Some(path) = output {
+                eprintln!("output     {}", path.display());
+            }
         }
+        transcribed += 1;
+        audio_s += measured.audio_s;
+    }
+    if many && !global.quiet {
+        let wall_s = elapsed_ms(total) / 1e3;
+        eprintln!(
+            "total      {transcribed} transcribed, {failed} failed; {audio_s:.1} s of audio in {wall_s:.1} s ({:.1}x realtime){}",
+            audio_s / wall_s.max(1e-9),
+            out_dir.map_or(String::new(), |d| format!(", into {}", d.display()))
+        );
     }
     tracing::info!("total {:.0} ms", elapsed_ms(total));
     Ok(first_failure.unwrap_or(0))

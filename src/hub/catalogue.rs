@@ -135,7 +135,6 @@ pub fn entries() -> impl Iterator<Item = &'static Entry> {
     catalogue().models.values()
 }
 
-#[cfg(test)]
 /// `alias -> name` pairs.
 pub fn aliases() -> impl Iterator<Item = (&'static str, &'static str)> {
     catalogue()

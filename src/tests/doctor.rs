@@ -124,7 +124,7 @@ fn run(machine_root: &Path, identity: Identity, device: &FixtureDevice) -> Repor
         root: machine_root.to_path_buf(),
         identity,
         device,
-        xclbin_dir: empty.path().to_path_buf(),
+        xclbin_dirs: vec![empty.path().to_path_buf()],
         models: Vec::new(),
         xrt: Ok("XRT 2.25.00 through a test shim".into()),
     })
@@ -177,11 +177,51 @@ fn healthy_npu1_and_npu4_pass_every_device_check() {
             "{info}"
         );
         assert!(info.contains("MP-NPU 1267 MHz"), "{info}");
-        // Without kernels the NPU path is still not usable, and doctor says which check failed.
-        assert_eq!(get(&r, "kernels").status, Status::Fail);
+        // Without kernels the NPU path is still not usable, and doctor says which check failed
+        // and where kernels are looked for (the places an installed binary uses).
+        let kernels = get(&r, "kernels");
+        assert_eq!(kernels.status, Status::Fail);
+        assert!(
+            kernels.found.starts_with("no .xclbin in ")
+                && kernels.fix.contains("NPU_WHISPER_XCLBIN_DIR"),
+            "{kernels:?}"
+        );
         assert!(!r.npu_usable);
         let _ = m.device + m.revision as u16;
     }
+}
+
+#[test]
+fn kernels_are_found_in_the_first_searched_directory_that_holds_them_and_missing_ones_name_every_place()
+ {
+    let places: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let dirs: Vec<std::path::PathBuf> = places.iter().map(|d| d.path().to_path_buf()).collect();
+    let device = FixtureDevice::default();
+    let check = |dirs: &[std::path::PathBuf]| {
+        let r = doctor::run(&Environment {
+            root: places[0].path().to_path_buf(),
+            identity: Identity {
+                uid: 1000,
+                gids: Vec::new(),
+                memlock: None,
+            },
+            device: &device,
+            xclbin_dirs: dirs.to_vec(),
+            models: Vec::new(),
+            xrt: Ok("XRT 2.25.00 through a test shim".into()),
+        });
+        get(&r, "kernels").clone()
+    };
+    let missing = check(&dirs);
+    assert_eq!(missing.status, Status::Fail);
+    for dir in &dirs {
+        assert!(missing.found.contains(dir.to_str().unwrap()), "{missing:?}");
+        assert!(missing.fix.contains(dir.to_str().unwrap()), "{missing:?}");
+    }
+    // An xclbin in the second place is found there (a broken one: it is reported, not ignored).
+    std::fs::write(dirs[1].join("whisper_bf16.xclbin"), b"not an xclbin").unwrap();
+    let found = check(&dirs);
+    assert!(!found.found.starts_with("no .xclbin"), "{found:?}");
 }
 
 #[test]

@@ -13,6 +13,7 @@
 
 pub mod align;
 pub mod format;
+mod languages;
 pub mod options;
 pub mod prompt;
 pub mod rules;
@@ -33,6 +34,7 @@ use crate::decoder::{DecoderWeights, Window};
 use crate::error::{DecodingOption, Error, Result};
 use crate::mel::{HOP_LENGTH, WINDOW_FRAMES, WholeMel};
 use crate::tokenizer::{TIMESTAMP_SECONDS, Tokenizer};
+pub use languages::language_name;
 pub use options::{DecodingOptions, Task};
 use rules::{Rules, suppressed_tokens};
 use search::{Context, Decoded, Rng, Search};
@@ -209,6 +211,7 @@ impl Decoding<'_> {
     /// Check options against the model before any work.
     pub fn check(&self) -> Result<()> {
         let o = &self.options;
+        o.check()?;
         if !self.generation.is_multilingual {
             if o.task == Task::Translate {
                 return Err(Error::option(
@@ -228,48 +231,6 @@ impl Decoding<'_> {
             }
         } else if let Some(code) = &o.language {
             self.language_token(code)?;
-        }
-        if o.beam_size == 0 {
-            return Err(Error::option(
-                DecodingOption::BeamSize,
-                0,
-                "must be at least 1",
-            ));
-        }
-        if o.best_of == 0 {
-            return Err(Error::option(
-                DecodingOption::BestOf,
-                0,
-                "must be at least 1",
-            ));
-        }
-        if !(o.patience.is_finite() && o.patience > 0.0) {
-            return Err(Error::option(
-                DecodingOption::Patience,
-                o.patience,
-                "must be above 0",
-            ));
-        }
-        if !o.length_penalty.is_finite() {
-            return Err(Error::option(
-                DecodingOption::LengthPenalty,
-                o.length_penalty,
-                "must be a number",
-            ));
-        }
-        if let Some(bad) = o.temperatures.iter().find(|t| t.is_nan() || **t < 0.0) {
-            return Err(Error::option(
-                DecodingOption::Temperature,
-                bad,
-                "must be 0 or more",
-            ));
-        }
-        if o.temperatures.is_empty() {
-            return Err(Error::option(
-                DecodingOption::Temperature,
-                "",
-                "needs at least one value",
-            ));
         }
         if o.word_timestamps && self.generation.alignment_heads.is_empty() {
             return Err(Error::option(

@@ -3,6 +3,7 @@
 //! faster-whisper's `generate_with_fallback` makes them.
 
 use super::search::Decoded;
+use crate::error::{DecodingOption, Error, Result};
 
 /// `--task`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -93,6 +94,65 @@ impl Default for DecodingOptions {
 }
 
 impl DecodingOptions {
+    /// Check what can be checked without a model: a language code Whisper knows, at least one
+    /// beam and one sample, a positive patience, a finite length penalty, temperatures of 0 or
+    /// more. ([`Transcriber::new`](crate::Transcriber::new) checks these and, against the
+    /// model, whether it knows the language and can translate.)
+    pub fn check(&self) -> Result<()> {
+        if let Some(code) = &self.language
+            && super::languages::language_name(code).is_none()
+        {
+            return Err(Error::option(
+                DecodingOption::Language,
+                code,
+                "Whisper knows no such language (codes such as en, de, fr, es, zh, ja)",
+            ));
+        }
+        if self.beam_size == 0 {
+            return Err(Error::option(
+                DecodingOption::BeamSize,
+                0,
+                "must be at least 1",
+            ));
+        }
+        if self.best_of == 0 {
+            return Err(Error::option(
+                DecodingOption::BestOf,
+                0,
+                "must be at least 1",
+            ));
+        }
+        if !(self.patience.is_finite() && self.patience > 0.0) {
+            return Err(Error::option(
+                DecodingOption::Patience,
+                self.patience,
+                "must be above 0",
+            ));
+        }
+        if !self.length_penalty.is_finite() {
+            return Err(Error::option(
+                DecodingOption::LengthPenalty,
+                self.length_penalty,
+                "must be a number",
+            ));
+        }
+        if let Some(bad) = self.temperatures.iter().find(|t| t.is_nan() || **t < 0.0) {
+            return Err(Error::option(
+                DecodingOption::Temperature,
+                bad,
+                "must be 0 or more",
+            ));
+        }
+        if self.temperatures.is_empty() {
+            return Err(Error::option(
+                DecodingOption::Temperature,
+                "",
+                "needs at least one value",
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether a decode at this temperature is retried at the next one: a repetition loop or
     /// an improbable decode, unless the window is silence (no speech likely and improbable).
     pub fn needs_fallback(&self, d: &Decoded) -> bool {

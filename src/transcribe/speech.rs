@@ -28,11 +28,13 @@ impl SpeechSpan {
 }
 
 /// Move every segment and word time of `transcript` (decoded from the speech ranges
-/// `ranges` joined together) to the recording's timeline. A word keeps to the range of its
-/// middle, so it is never stretched across removed silence; a segment with words takes its
-/// bounds from them, one without is mapped start and end on their own (an end exactly at a
-/// range's end stays in that range); times rounded to 0.01 s as faster-whisper's
-/// `get_original_time` rounds them.
+/// `ranges` joined together) to the recording's timeline. A word belongs to the range that
+/// holds most of it (trailing padding, which is silence, not counted: `SpeechMap::range_of_word`)
+/// and is clamped to it, so it is never stretched across removed silence nor moved before a
+/// pause it follows; a segment with words takes its bounds from them, one without starts and
+/// ends in the first and last range whose speech it overlaps; times rounded to 0.01 s as
+/// faster-whisper's `get_original_time` rounds them. Where no word crosses the boundary of two
+/// ranges, this is faster-whisper's `restore_speech_timestamps` exactly.
 pub fn restore_speech_times(transcript: &mut Transcript, ranges: &[SpeechRange]) {
     let map = SpeechMap::new(ranges);
     for segment in &mut transcript.segments {
@@ -46,16 +48,17 @@ pub fn restore_segment_times(segment: &mut Segment, map: &SpeechMap) {
     match segment.words.as_mut().filter(|w| !w.is_empty()) {
         Some(words) => {
             for word in words.iter_mut() {
-                let range = map.range_of((word.start + word.end) / 2.0, false);
-                word.start = round2(map.original_time(word.start, range));
-                word.end = round2(map.original_time(word.end, range));
+                let range = map.range_of_word(word.start, word.end);
+                word.start = round2(map.original_time(map.clamp(word.start, range), range));
+                word.end = round2(map.original_time(map.clamp(word.end, range), range));
             }
             segment.start = words[0].start;
             segment.end = words[words.len() - 1].end;
         }
         None => {
-            segment.start = map.original_time(segment.start, map.range_of(segment.start, false));
-            segment.end = map.original_time(segment.end, map.range_of(segment.end, true));
+            let (first, last) = map.ranges_of_span(segment.start, segment.end);
+            segment.start = map.original_time(map.clamp(segment.start, first), first);
+            segment.end = map.original_time(map.clamp(segment.end, last), last);
         }
     }
 }

@@ -36,13 +36,31 @@ impl Default for VadOptions {
     }
 }
 
-/// A range of speech in samples of the recording, `[start, end)`.
+/// A range of speech in samples of the recording, `[start, end)`, padded as faster-whisper pads
+/// it (`speech_pad_ms` each side, or half the gap to the next range), with the speech the
+/// detector found inside it before the padding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SpeechRange {
     /// First sample.
     pub start: usize,
     /// One past the last sample.
     pub end: usize,
+    /// First sample the detector called speech (`start` plus the leading padding).
+    pub speech_start: usize,
+    /// One past the last sample it called speech (`end` less the trailing padding).
+    pub speech_end: usize,
+}
+
+impl SpeechRange {
+    /// A range that is all speech (no padding).
+    pub fn new(start: usize, end: usize) -> Self {
+        SpeechRange {
+            start,
+            end,
+            speech_start: start,
+            speech_end: end,
+        }
+    }
 }
 
 const SAMPLE_RATE: f64 = crate::audio::SAMPLE_RATE as f64;
@@ -126,10 +144,18 @@ pub fn speech_ranges(probs: &[f32], audio_len: usize, o: &VadOptions) -> Vec<Spe
     {
         speeches.push((start, audio_len));
     }
+    let detected = speeches.clone();
     pad(&mut speeches, audio_len, speech_pad_samples);
     speeches
         .into_iter()
-        .map(|(start, end)| SpeechRange { start, end })
+        .zip(detected)
+        .map(|((start, end), (speech_start, speech_end))| SpeechRange {
+            start,
+            end,
+            // Padding only widens a range (a gap split in half still leaves each side's speech).
+            speech_start: speech_start.clamp(start, end),
+            speech_end: speech_end.clamp(start, end),
+        })
         .collect()
 }
 
@@ -167,13 +193,15 @@ pub fn collect(samples: &[f32], ranges: &[SpeechRange]) -> Vec<f32> {
     out
 }
 
-/// `SpeechTimestampsMap`: times on the speech-only timeline back to the recording's.
-#[derive(Debug, Clone)]
+/// `SpeechTimestampsMap`: times on the speech-only timeline (the ranges joined) back to the
+/// recording's, and which range a word or segment belongs to.
 pub struct SpeechMap {
     /// End of each range on the speech-only timeline (samples).
     chunk_end_sample: Vec<usize>,
     /// Seconds of silence removed before each range.
     silence_before: Vec<f64>,
+    /// Each range's detected speech on the speech-only timeline (seconds): `[start, end)`.
+    speech: Vec<(f64, f64)>,
 }
 
 impl SpeechMap {
@@ -182,12 +210,17 @@ impl SpeechMap {
         let mut map = SpeechMap {
             chunk_end_sample: Vec::new(),
             silence_before: Vec::new(),
+            speech: Vec::new(),
         };
         for r in ranges {
             silent += r.start - previous_end;
             previous_end = r.end;
             map.chunk_end_sample.push(r.end - silent);
             map.silence_before.push(silent as f64 / SAMPLE_RATE);
+            map.speech.push((
+                (r.speech_start - silent) as f64 / SAMPLE_RATE,
+                (r.speech_end - silent) as f64 / SAMPLE_RATE,
+            ));
         }
         map
     }
@@ -208,6 +241,54 @@ impl SpeechMap {
             .chunk_end_sample
             .partition_point(|&e| e as i64 <= sample);
         after.min(self.chunk_end_sample.len().saturating_sub(1))
+    }
+
+    /// Range `k` on the speech-only timeline (seconds).
+    fn span(&self, k: usize) -> (f64, f64) {
+        let start = match k {
+            0 => 0.0,
+            _ => self.chunk_end_sample[k - 1] as f64 / SAMPLE_RATE,
+        };
+        (start, self.chunk_end_sample[k] as f64 / SAMPLE_RATE)
+    }
+
+    /// The range a word `[start, end)` on the speech-only timeline belongs to: the one that
+    /// holds most of it, where a range's trailing padding does not count (the detector ends
+    /// speech only after it has faded below its lower threshold, so what follows is silence)
+    /// and its leading padding does (a soft onset begins before the detector's upper threshold
+    /// calls it speech). Whisper's alignment lets the first word after a pause start early, in
+    /// the silence before it; counted this way, the silence does not pull it into the range
+    /// before the pause. A word wholly in padding keeps faster-whisper's rule (its middle).
+    pub fn range_of_word(&self, start: f64, end: f64) -> usize {
+        let mut best = (0.0, None);
+        for k in 0..self.chunk_end_sample.len() {
+            let (from, _) = self.span(k);
+            let held = end.min(self.speech[k].1) - start.max(from);
+            if held > best.0 {
+                best = (held, Some(k));
+            }
+        }
+        best.1
+            .unwrap_or_else(|| self.range_of((start + end) / 2.0, false))
+    }
+
+    /// The ranges a span without words (a segment) starts and ends in: the first and last
+    /// whose detected speech it overlaps (a segment end Whisper put in the silence after a
+    /// range stays there), else faster-whisper's rule.
+    pub fn ranges_of_span(&self, start: f64, end: f64) -> (usize, usize) {
+        let overlapping: Vec<usize> = (0..self.speech.len())
+            .filter(|&k| start < self.speech[k].1 && self.speech[k].0 < end)
+            .collect();
+        match (overlapping.first(), overlapping.last()) {
+            (Some(&first), Some(&last)) => (first, last),
+            _ => (self.range_of(start, false), self.range_of(end, true)),
+        }
+    }
+
+    /// `time` kept inside range `k` on the speech-only timeline.
+    pub fn clamp(&self, time: f64, k: usize) -> f64 {
+        let (from, to) = self.span(k);
+        time.clamp(from, to)
     }
 
     /// `time` on the recording's timeline, given its range, to 0.01 s as faster-whisper rounds.
@@ -263,13 +344,7 @@ mod tests {
         // 0.4 is above neg_threshold (0.35) and below threshold (0.5).
         let p = probs(&[(5, 0.4), (5, 0.6), (5, 0.4), (3, 0.1), (5, 0.4)]);
         let r = speech_ranges(&p, p.len() * CHUNK, &o);
-        assert_eq!(
-            r,
-            vec![SpeechRange {
-                start: 5 * CHUNK,
-                end: 15 * CHUNK
-            }]
-        );
+        assert_eq!(r, vec![SpeechRange::new(5 * CHUNK, 15 * CHUNK)]);
     }
 
     #[test]
@@ -290,14 +365,8 @@ mod tests {
     #[test]
     fn times_map_back_across_the_removed_silence() {
         let ranges = [
-            SpeechRange {
-                start: 16000,
-                end: 48000,
-            },
-            SpeechRange {
-                start: 80000,
-                end: 96000,
-            },
+            SpeechRange::new(16000, 48000),
+            SpeechRange::new(80000, 96000),
         ];
         let map = SpeechMap::new(&ranges);
         // Speech timeline: [0, 2) s is the first range (1 s removed before), [2, 3) the second

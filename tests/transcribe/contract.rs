@@ -250,20 +250,39 @@ fn bad_requests_fail_in_one_line_with_their_exit_code() {
 fn several_inputs_write_one_transcript_each_into_the_directory() {
     let dir = tempfile::tempdir().unwrap();
     let out = format!("{}/", dir.path().join("out").display());
+    let broken = dir.path().join("broken.wav");
+    std::fs::write(&broken, b"RIFF not really").unwrap();
     let output = Command::cargo_bin("npu-whisper")
         .unwrap()
         .args(["--threads", "2", "transcribe"])
         .arg(sample("jfk.wav"))
         .arg(fixture("transcripts/scottish.flac"))
+        .arg(&broken)
         .args(["--model", &model_dir("tiny.en"), "-f", "vtt", "-o", &out])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
+    // One input failed: the others are written, the exit code is the failure's.
+    assert_eq!(
+        output.status.code(),
+        Some(3),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(output.stdout.is_empty());
+    // Each output is named, and a total says what happened.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for written in ["out/jfk.vtt", "out/scottish.vtt"] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.starts_with("output") && l.ends_with(written)),
+            "{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("total      2 transcribed, 1 failed"),
+        "{stderr}"
+    );
     let jfk = std::fs::read_to_string(dir.path().join("out/jfk.vtt")).unwrap();
     let scottish = std::fs::read_to_string(dir.path().join("out/scottish.vtt")).unwrap();
     assert!(jfk.starts_with("WEBVTT") && jfk.to_lowercase().contains("your country"));

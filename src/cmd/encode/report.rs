@@ -143,7 +143,9 @@ pub(super) fn report_single(
                 super::split_path(path, windows - 1).display()
             )),
             Some(t) => text.push_str(&format!("output     {}\n", t.display_path().display())),
-            None => {}
+            None => text.push_str(
+                "output     none written (measured only): give -o OUT.npy, OUT.safetensors or - to keep the embeddings\n",
+            ),
         }
         if global.verbose > 0 || args.verify {
             text.push_str(&kind_table(ledger, encoder_ms));

@@ -81,20 +81,11 @@ mod tests {
     fn only_windows_that_speech_touches_are_kept() {
         let w = WINDOW_SAMPLES;
         let ranges = [
-            SpeechRange {
-                start: 100,
-                end: 200,
-            },
+            SpeechRange::new(100, 200),
             // Across the boundary of windows 2 and 3.
-            SpeechRange {
-                start: 3 * w - 10,
-                end: 3 * w + 10,
-            },
+            SpeechRange::new(3 * w - 10, 3 * w + 10),
             // Ends exactly where window 5 starts: not in window 5.
-            SpeechRange {
-                start: 5 * w - 50,
-                end: 5 * w,
-            },
+            SpeechRange::new(5 * w - 50, 5 * w),
         ];
         assert_eq!(windows_with_speech(&ranges, 6), vec![0, 2, 3, 4]);
         assert!(windows_with_speech(&[], 6).is_empty());

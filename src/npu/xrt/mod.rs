@@ -126,8 +126,7 @@ pub const SCALAR_GROUP: i32 = 0x1FFFF;
 /// `ERT_CMD_STATE_COMPLETED` and `ERT_CMD_STATE_TIMEOUT`.
 const STATE_COMPLETED: c_int = 4;
 const STATE_TIMEOUT: c_int = 8;
-/// The xclbin the manifest's kernels live in.
-pub const XCLBIN_NAME: &str = "whisper_bf16.xclbin";
+pub use super::XCLBIN_NAME;
 
 type ErrBuf = *mut c_char;
 

@@ -1,6 +1,7 @@
-//! Whisper's language names by code, for OpenAI's `verbose_json` (which reports `"english"`,
-//! not `"en"`): `LANGUAGES` in openai/whisper's `whisper/tokenizer.py` (openai-whisper
-//! 20250625), in its order.
+//! Whisper's languages, by code and name: `LANGUAGES` in openai/whisper's
+//! `whisper/tokenizer.py` (openai-whisper 20250625), in its order. For checking a language
+//! code before a model loads, and for OpenAI's `verbose_json` (which reports `"english"`, not
+//! `"en"`).
 
 #[rustfmt::skip]
 const NAMES: [(&str, &str); 100] = [
@@ -28,11 +29,11 @@ const NAMES: [(&str, &str); 100] = [
     ("yue", "cantonese"),
 ];
 
-/// The lower-case English name of a language code (`en` -> `english`); the code itself when
-/// Whisper does not know it.
-pub fn name_of(code: &str) -> &str {
+/// The lower-case English name of a Whisper language code (`en` -> `english`), if Whisper
+/// knows the code.
+pub fn language_name(code: &str) -> Option<&'static str> {
     NAMES
         .iter()
         .find(|(c, _)| *c == code)
-        .map_or(code, |(_, name)| name)
+        .map(|(_, name)| *name)
 }
