@@ -77,30 +77,37 @@
 pub mod audio;
 pub mod mel;
 
-/// A private module, public (and hidden) with the feature `internals` for the crate's own
-/// kernel benches and allocation test.
-macro_rules! internal_mod {
-    ($name:ident) => {
-        #[cfg(feature = "internals")]
-        #[doc(hidden)]
-        pub mod $name;
-        #[cfg(not(feature = "internals"))]
-        mod $name;
-    };
-}
-
+// `cpu_features`, `exec`, `kernels` and `model` are private, and public (hidden) with the
+// feature `internals` for the crate's own kernel benches and allocation test. Each is declared
+// twice, in plain sight, so that rustfmt (which does not look inside macros) formats them.
 mod api;
-internal_mod!(cpu_features);
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod cpu_features;
+#[cfg(not(feature = "internals"))]
+mod cpu_features;
 mod decoder;
 mod doctor;
 mod encoder;
 mod error;
-internal_mod!(exec);
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod exec;
+#[cfg(not(feature = "internals"))]
+mod exec;
 mod export;
 mod hub;
 mod interrupt;
-internal_mod!(kernels);
-internal_mod!(model);
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod kernels;
+#[cfg(not(feature = "internals"))]
+mod kernels;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod model;
+#[cfg(not(feature = "internals"))]
+mod model;
 mod npu;
 mod tokenizer;
 mod transcribe;

@@ -14,8 +14,8 @@ use crate::encoder::{Buf, OpKind, Plan};
 use crate::error::{Error, Result};
 use crate::model::EncoderModel;
 use crate::npu::calls::{Call, plan_calls};
-use crate::npu::prepare::PreparedWeights;
 use crate::npu::dispatch::{NpuDevice, Placement};
+use crate::npu::prepare::PreparedWeights;
 use npu_adapter::{Fault, NpuAdapter};
 
 /// Where an op ran (after any fallback).
@@ -455,8 +455,6 @@ impl Executor {
         Executor { compiled, state }
     }
 
-
-
     /// The NPU calls of one window (empty on the CPU).
     pub fn calls(&self) -> &[Call] {
         self.compiled.calls()
@@ -467,7 +465,6 @@ impl Executor {
         self.compiled.device_note()
     }
 
-
     /// Encode one window's log-mel (`[n_mels][3000]`) and return its embeddings `[1500][d]`.
     pub fn encode_window(&mut self, mel: &[f32]) -> Result<&[f32]> {
         self.compiled.encode_window(&mut self.state, mel)
@@ -476,7 +473,6 @@ impl Executor {
     pub fn ledger(&self) -> &[LedgerEntry] {
         self.state.ledger()
     }
-
 }
 
 /// Whether op `i` (a CPU GEMM) can take op `i + 1` (also on the CPU) into its epilogue.

@@ -138,13 +138,23 @@ impl NpuAdapter {
             ) => Ok(marshal_attention(
                 call, frames, frames_p, d_model, *qkv, *output, buffers,
             )),
-            (CallShape::Rows { rows, cols }, Step::LayerNorm { input, output, weight, .. }) => {
+            (
+                CallShape::Rows { rows, cols },
+                Step::LayerNorm {
+                    input,
+                    output,
+                    weight,
+                    ..
+                },
+            ) => {
                 let norm = self
                     .prepared
                     .norms
                     .get(weight)
                     .ok_or_else(|| format!("no prepared weights for {weight:?}"))?;
-                Ok(marshal_layernorm(call, rows, cols, *input, *output, norm, buffers))
+                Ok(marshal_layernorm(
+                    call, rows, cols, *input, *output, norm, buffers,
+                ))
             }
             (CallShape::Elements { len }, Step::Gelu { buf, .. }) => {
                 Ok(marshal_gelu(call, len, *buf, buffers))
@@ -224,7 +234,14 @@ fn marshal_attention<'a>(
     let host = buffers.get(qkv);
     Marshalled {
         args: vec![
-            Cow::Owned(pack_rows(host, frames, 3 * d_model, frames_p, 3 * d_model, Dtype::Bf16)),
+            Cow::Owned(pack_rows(
+                host,
+                frames,
+                3 * d_model,
+                frames_p,
+                3 * d_model,
+                Dtype::Bf16,
+            )),
             zeros(call, 1),
         ],
         output: Output {
@@ -366,7 +383,12 @@ fn gemm_a(input: GemmInput, m: usize, k: usize, buffers: &Buffers) -> Cow<'_, [f
             // The mel input is [n_mels][3000]; everything else is frames-first.
             let mut frames_first = Vec::new();
             let src: &[f32] = if input == Buf::Mel {
-                transpose_into(buffers.get(Buf::Mel), channels, in_frames, &mut frames_first);
+                transpose_into(
+                    buffers.get(Buf::Mel),
+                    channels,
+                    in_frames,
+                    &mut frames_first,
+                );
                 &frames_first
             } else {
                 buffers.get(input)

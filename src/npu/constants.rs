@@ -13,7 +13,9 @@ pub const CONSTANTS_JSON: &str = include_str!("../../xclbin/constants.json");
 pub struct GemmTiles {
     pub microkernel_r: usize,
     pub microkernel_s: usize,
+    #[cfg_attr(not(test), allow(dead_code))] // the C header's, checked by the tests
     pub microkernel_t: usize,
+    #[cfg_attr(not(test), allow(dead_code))] // the C header's, checked by the tests
     pub tile_m: usize,
     pub tile_k: usize,
     pub tile_n: usize,
@@ -28,6 +30,7 @@ pub struct GeluPolynomial {
     pub lo: f32,
     pub hi: f32,
     pub segment_width: f32,
+    #[cfg_attr(not(test), allow(dead_code))] // the C header's, checked by the tests
     pub degree: usize,
     pub coefficients: Vec<Vec<f32>>,
 }
@@ -59,7 +62,9 @@ pub fn constants() -> &'static KernelConstants {
     })
 }
 
-/// The C header for the AIE kernels, generated from the same constants.
+/// The C header for the AIE kernels, generated from the same constants (the tests hold the
+/// committed header to it).
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn kernel_header() -> String {
     let c = constants();
     let mut h = String::from(

@@ -28,8 +28,9 @@ pub enum Kernel {
     Add,
 }
 
-#[cfg_attr(not(test), allow(dead_code))]
 impl Kernel {
+    // Every kernel, for the tests that go through them all.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub const ALL: [Kernel; 9] = [
         Kernel::GemmBias,
         Kernel::GemmBiasGelu,
@@ -57,6 +58,7 @@ impl Kernel {
         }
     }
 
+    #[cfg_attr(not(test), allow(dead_code))] // the tests name kernels by their manifest name
     pub fn from_name(name: &str) -> Option<Kernel> {
         Kernel::ALL.into_iter().find(|k| k.name() == name)
     }

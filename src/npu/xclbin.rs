@@ -176,6 +176,7 @@ pub fn parse(bytes: &[u8]) -> Result<Xclbin, XclbinError> {
 }
 
 /// Build an xclbin with the given UUID, kernels and partition width (for tests and fixtures).
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn build(uuid: [u8; 16], kernels: &[&str], partition_columns: Option<u16>) -> Vec<u8> {
     let mut ip = vec![0u8; 8 + IP_DATA_SIZE * kernels.len()];
     ip[..4].copy_from_slice(&(kernels.len() as u32).to_le_bytes());

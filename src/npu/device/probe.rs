@@ -90,6 +90,8 @@ pub struct FixtureDevice {
     pub answers: HashMap<u32, Result<Vec<u8>, i32>>,
 }
 
+// Builders for the tests' fixture devices.
+#[cfg_attr(not(test), allow(dead_code))]
 impl FixtureDevice {
     pub fn answer<T: uapi::Pod>(mut self, param: GetParam, value: &T) -> Self {
         self.answers.insert(param as u32, Ok(uapi::to_bytes(value)));

@@ -165,6 +165,7 @@ pub fn from_bytes<T: Pod>(bytes: &[u8]) -> T {
 }
 
 /// The bytes of a `T`, for building test answers.
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn to_bytes<T: Pod>(value: &T) -> Vec<u8> {
     let mut out = vec![0u8; std::mem::size_of::<T>()];
     // SAFETY: T is Pod; we read exactly its size from a valid reference.
