@@ -212,7 +212,8 @@ pub fn validate(stream: &Stream, buffer_bytes: &[usize]) -> Result<(), String> {
     Ok(())
 }
 
-/// Serialise ops into a stream (tests and fixtures).
+/// Serialise ops into a stream (the tests' fixtures; the real streams come from the designs).
+#[cfg(test)]
 pub fn build(ops: &[Op]) -> Vec<u8> {
     let mut body = Vec::new();
     for op in ops {
