@@ -14,7 +14,7 @@ fn main() {
     }
     let layers = |i: usize| args.get(i).and_then(|n| n.parse::<usize>().ok());
     let dir = PathBuf::from(&args[1]);
-    match npu_whisper::write_random_model(&dir, &args[0], layers(2), layers(3), 1) {
+    match npu_whisper::tools::write_random_model(&dir, &args[0], layers(2), layers(3), 1) {
         Ok(model) => println!(
             "{}: {} encoder and {} decoder layers, {} bytes ({} of them the encoder's) in {}",
             args[0],

@@ -28,7 +28,7 @@
 //! use npu_whisper::{Encoder, EncoderOptions, Model, Precision};
 //! # fn main() -> npu_whisper::Result<()> {
 //! # let dir = tempfile::tempdir().unwrap();
-//! # npu_whisper::write_random_model(dir.path(), "tiny", Some(1), Some(1), 1)?;
+//! # npu_whisper::tools::write_random_model(dir.path(), "tiny", Some(1), Some(1), 1)?;
 //! # let path = dir.path();
 //! // A model directory (or `Model::fetch("base", &Default::default())` from the cache or the Hub).
 //! let model = Model::open(path)?;
@@ -49,7 +49,7 @@
 //! use npu_whisper::{DecodingOptions, Model, TranscribeOptions, Transcriber};
 //! # fn main() -> npu_whisper::Result<()> {
 //! # let dir = tempfile::tempdir().unwrap();
-//! # npu_whisper::write_random_model(dir.path(), "tiny", Some(1), Some(1), 1)?;
+//! # npu_whisper::tools::write_random_model(dir.path(), "tiny", Some(1), Some(1), 1)?;
 //! # let path = dir.path();
 //! let model = Model::open(path)?;
 //! let mut decoding = DecodingOptions::default();
@@ -95,7 +95,6 @@ mod error;
 pub mod exec;
 #[cfg(not(feature = "internals"))]
 mod exec;
-mod export;
 mod hub;
 mod interrupt;
 #[cfg(feature = "internals")]
@@ -110,6 +109,7 @@ pub mod model;
 mod model;
 mod npu;
 mod tokenizer;
+pub mod tools;
 mod transcribe;
 mod vad;
 

@@ -4,10 +4,6 @@
 
 mod cli;
 mod cmd;
-// The file writers are shared source: the library writes converted models with them, the
-// binary its outputs (compiled into each crate; the library keeps them private).
-#[path = "export.rs"]
-mod export;
 #[cfg(test)]
 mod man_page_tests;
 mod serve;
@@ -25,7 +21,7 @@ fn main() {
     init_logging(cli.global.verbose, cli.global.quiet, serving);
     // The service handles SIGTERM and Ctrl-C itself (it drains instead of stopping work).
     if !serving {
-        npu_whisper::install_signal_handlers();
+        npu_whisper::tools::install_signal_handlers();
     }
     if let Some(threads) = cli.global.threads
         && let Err(e) = rayon::ThreadPoolBuilder::new()

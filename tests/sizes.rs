@@ -24,7 +24,8 @@ fn random_model(
 ) -> (PathBuf, npu_whisper::ModelConfig) {
     let path = dir.join(name);
     let written =
-        npu_whisper::write_random_model(&path, name, Some(1), Some(decoder_layers), 7).unwrap();
+        npu_whisper::tools::write_random_model(&path, name, Some(1), Some(decoder_layers), 7)
+            .unwrap();
     (path, written.config)
 }
 

@@ -91,14 +91,3 @@ impl ModelCache {
         hub::remove(&self.settings, &ModelRef::parse_cached(name)?, progress)
     }
 }
-
-/// Where download progress goes for a command-line tool: a bar when stderr is a terminal
-/// (unless `HF_HUB_DISABLE_PROGRESS_BARS=1`), a line per note otherwise, nothing when `quiet`.
-pub fn stderr_progress(quiet: bool) -> Box<dyn Progress + Send + Sync> {
-    crate::hub::progress::for_stderr(quiet)
-}
-
-/// `145.2 MB`, `3.09 GB`: decimal units, as the Hub shows sizes.
-pub fn human_bytes(bytes: u64) -> String {
-    crate::hub::progress::human_bytes(bytes)
-}

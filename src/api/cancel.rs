@@ -74,7 +74,7 @@ impl CancelToken {
     }
 
     /// `Err(Error::Cancelled)` once cancelled, `Err(Error::Interrupted)` once Ctrl-C or
-    /// SIGTERM arrived (after [`install_signal_handlers`](crate::install_signal_handlers)).
+    /// SIGTERM arrived (after [`install_signal_handlers`](crate::tools::install_signal_handlers)).
     pub fn check(&self) -> Result<()> {
         if self.is_cancelled() {
             return Err(Error::Cancelled);

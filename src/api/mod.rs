@@ -5,23 +5,15 @@
 mod cache;
 mod cancel;
 mod encoder;
-mod machine;
-mod model;
-mod tools;
+pub(crate) mod model;
 mod transcriber;
 
-pub use cache::{CachedModel, Fetched, ModelCache, ModelSource, human_bytes, stderr_progress};
+pub use cache::{CachedModel, Fetched, ModelCache, ModelSource};
 pub use cancel::CancelToken;
 pub use encoder::{
     Embeddings, Encoder, EncoderOptions, EncoderStream, NpuCostBound, NpuCostModel, NpuProjection,
 };
-pub use machine::{MachineInfo, cpu_gemm_peak_gflops, machine_info};
 pub use model::{FetchOptions, Model};
-pub use tools::{
-    CheckStatus, ConvertReport, DoctorCheck, DoctorReport, KernelCheck, KernelValidation,
-    RandomModel, VadConvertReport, WeightDtype, check_interrupted, convert_ctranslate2,
-    convert_silero_vad, doctor, install_signal_handlers, validate_npu_kernels, write_random_model,
-};
 pub use transcriber::{TranscribeHooks, TranscribeOptions, Transcriber};
 
 /// The arithmetic of the encoder's matrix products on the CPU (the NPU computes in bf16

@@ -235,7 +235,7 @@ impl Transcriber {
     /// use npu_whisper::{CancelToken, Model, TranscribeHooks, TranscribeOptions, Transcriber};
     /// # fn main() -> npu_whisper::Result<()> {
     /// # let dir = tempfile::tempdir().unwrap();
-    /// # npu_whisper::write_random_model(dir.path(), "tiny", Some(1), Some(1), 1)?;
+    /// # npu_whisper::tools::write_random_model(dir.path(), "tiny", Some(1), Some(1), 1)?;
     /// let transcriber = Transcriber::new(&Model::open(dir.path())?, TranscribeOptions::default())?;
     /// let samples = vec![0.0f32; 5 * 16_000];
     /// let mut texts = Vec::new();

@@ -57,7 +57,7 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<()> {
     let p95 = percentile(&sorted, 0.95);
     let flops = encoder.flops_per_window();
     let gflops = flops / (median / 1e3) / 1e9;
-    let peak = crate::cpu_gemm_peak_gflops(args.precision.into());
+    let peak = crate::tools::cpu_gemm_peak_gflops(args.precision.into());
     let ledger = stream.ledger();
     let iterations = args.iterations as f64;
     let kinds: Vec<_> = OpKind::ALL
@@ -84,7 +84,7 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<()> {
     // The NPU time of this model's window is projected whatever the device: from the calls this
     // run made on the NPU, or (on the CPU) from the plan with every op on the NPU.
     let projections = encoder.npu_projections();
-    let fingerprint = crate::machine_info();
+    let fingerprint = crate::tools::machine_info();
     let x_realtime = WINDOW_SECONDS / (median / 1e3);
     if global.json {
         let doc = json!({

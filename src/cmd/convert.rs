@@ -4,8 +4,9 @@
 use std::time::Instant;
 
 use super::{SCHEMA_VERSION, elapsed_ms};
+use crate::Result;
 use crate::cli::{ConvertArgs, DtypeArg, GlobalArgs};
-use crate::{Result, WeightDtype};
+use crate::tools::WeightDtype;
 
 pub fn run(args: &ConvertArgs, global: &GlobalArgs) -> Result<()> {
     if args.model_bin.extension().is_some_and(|e| e == "onnx") {
@@ -19,7 +20,7 @@ pub fn run(args: &ConvertArgs, global: &GlobalArgs) -> Result<()> {
     let spinner = super::progress_bar(global, "{spinner} converting {msg} ({elapsed})");
     spinner.set_message(args.model_bin.display().to_string());
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-    let report = crate::convert_ctranslate2(&args.model_bin, &args.output, dtype);
+    let report = crate::tools::convert_ctranslate2(&args.model_bin, &args.output, dtype);
     spinner.finish_and_clear();
     let report = report?;
     let ms = elapsed_ms(started);
@@ -56,7 +57,7 @@ pub fn run(args: &ConvertArgs, global: &GlobalArgs) -> Result<()> {
 fn convert_vad(args: &ConvertArgs, global: &GlobalArgs) -> Result<()> {
     let started = Instant::now();
     let input = &args.model_bin;
-    let report = crate::convert_silero_vad(input, &args.output)?;
+    let report = crate::tools::convert_silero_vad(input, &args.output)?;
     let ms = elapsed_ms(started);
     if global.json {
         let doc = serde_json::json!({

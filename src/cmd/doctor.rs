@@ -5,11 +5,12 @@ use std::time::Instant;
 
 use super::{SCHEMA_VERSION, elapsed_ms};
 use crate::cli::GlobalArgs;
-use crate::{CheckStatus as Status, ErrorKind, Result};
+use crate::tools::CheckStatus as Status;
+use crate::{ErrorKind, Result};
 
 pub fn run(global: &GlobalArgs) -> Result<i32> {
     let started = Instant::now();
-    let report = crate::doctor();
+    let report = crate::tools::doctor();
     let ms = elapsed_ms(started);
     if global.json {
         let doc = serde_json::json!({

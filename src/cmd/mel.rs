@@ -8,8 +8,8 @@ use super::{SCHEMA_VERSION, elapsed_ms, print_summary};
 use crate::Result;
 use crate::audio::{self, AudioSource};
 use crate::cli::{GlobalArgs, MelArgs};
-use crate::export::{self, OutputTarget};
 use crate::mel::{self, LogMel};
+use crate::tools::export::{self, OutputTarget};
 
 pub fn run(args: &MelArgs, global: &GlobalArgs) -> Result<()> {
     let total = Instant::now();

@@ -7,6 +7,7 @@ mod encode;
 mod inputs;
 mod mel;
 mod model;
+pub(crate) mod progress;
 pub(crate) mod transcribe;
 
 use crate::Result;
@@ -33,7 +34,7 @@ pub fn run(cli: &Cli) -> Result<i32> {
         Command::Doctor(_) => doctor::run(&cli.global),
         Command::Serve(args) => crate::serve::run(args, &cli.global),
         Command::ValidateKernels(args) => {
-            let report = npu_whisper::validate_npu_kernels(&args.sizes, args.simulate)?;
+            let report = npu_whisper::tools::validate_npu_kernels(&args.sizes, args.simulate)?;
             let failed = report
                 .calls
                 .iter()
@@ -88,7 +89,7 @@ pub(crate) fn open_model(
     let options = crate::FetchOptions::default()
         .offline(global.offline)
         .encoder_only(encoder_only)
-        .progress(crate::stderr_progress(global.quiet));
+        .progress(progress::stderr_progress(global.quiet));
     crate::Model::fetch(&name, &options)
 }
 
@@ -105,7 +106,7 @@ pub(crate) fn vad_of(
         None => crate::Vad::fetch(
             &crate::FetchOptions::default()
                 .offline(global.offline)
-                .progress(crate::stderr_progress(global.quiet)),
+                .progress(progress::stderr_progress(global.quiet)),
         )?,
     };
     let options = crate::VadOptions {

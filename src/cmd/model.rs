@@ -3,8 +3,10 @@
 use serde_json::json;
 
 use super::SCHEMA_VERSION;
+use super::progress::stderr_progress;
 use crate::cli::{GlobalArgs, ModelAction, ModelArgs};
-use crate::{CachedModel, ModelCache, Result, human_bytes, stderr_progress};
+use crate::tools::human_bytes;
+use crate::{CachedModel, ModelCache, Result};
 
 pub fn run(args: &ModelArgs, global: &GlobalArgs) -> Result<()> {
     let cache = ModelCache::from_env(global.offline);

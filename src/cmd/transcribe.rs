@@ -11,7 +11,7 @@ use crate::audio::{self, AudioSource};
 use crate::cli::{
     DecodingArgs, GlobalArgs, KvStorageArg, TaskArg, TranscribeArgs, TranscriptFormat,
 };
-use crate::export::OutputTarget;
+use crate::tools::export::OutputTarget;
 use crate::{
     CueLayout, DecodingOptions, EncoderOptions, Error, KvStorage, Precision, Result, Task,
     TranscribeOptions, Transcriber, Transcript, placement_summary,
@@ -141,7 +141,7 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
             }
             None => OutputTarget::Stdout,
         };
-        crate::export::write_atomically(&target, |out| out.write_all(product.as_bytes()))?;
+        crate::tools::export::write_atomically(&target, |out| out.write_all(product.as_bytes()))?;
         if !global.quiet && format != TranscriptFormat::Json {
             eprint!(
                 "{}",

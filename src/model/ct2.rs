@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::float::FloatFormat;
 use crate::error::{Error, Result};
-use crate::export::{OutputTarget, write_atomically};
+use crate::tools::export::{OutputTarget, write_atomically};
 
 const SUPPORTED_VERSION: u32 = 6;
 

@@ -16,7 +16,8 @@ use super::errors::ApiError;
 use super::form;
 use super::openai::{AudioSeconds, decode_upload, loaded_model, not_multipart};
 use super::state::Service;
-use crate::{Embeddings, export};
+use crate::Embeddings;
+use crate::tools::export;
 
 /// Longest recording this route encodes (or --max-audio-s when lower). The response is built in
 /// memory: 600 s is 20 windows, 154 MB of float32 for large-v3 (3x that as JSON text).

@@ -283,7 +283,7 @@ fn load(names: &[String], options: LoadOptions) -> Result<Vec<Loaded>> {
             asked,
             &crate::FetchOptions::default()
                 .offline(options.offline)
-                .progress(crate::stderr_progress(true)),
+                .progress(crate::cmd::progress::stderr_progress(true)),
         )?;
         // Requests name it by its short name (a directory's name, not its path).
         let name = model.name().to_string();

@@ -14,7 +14,7 @@ fn every_kernel_matches_the_simulator_on_the_npu() {
         .split_whitespace()
         .map(str::to_string)
         .collect();
-    let report = crate::validate_npu_kernels(&sizes, false)
+    let report = crate::tools::validate_npu_kernels(&sizes, false)
         .unwrap_or_else(|e| panic!("NPU unavailable: {e}"));
     let mut failed = 0;
     for c in &report.calls {

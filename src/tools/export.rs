@@ -1,8 +1,5 @@
-//! Output files: float32 `.npy` (NumPy format 1.0), written atomically so that an interrupted or
-//! failed run never leaves a partial file that looks complete.
-
-// Shared source (see `main.rs`): the library uses the atomic writes, the binary the file formats.
-#![allow(dead_code)]
+//! Output files: float32 `.npy` (NumPy format 1.0) and `.safetensors`, written atomically so
+//! that an interrupted or failed run never leaves a partial file that looks complete.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,11 +9,14 @@ use crate::{Error, Result};
 /// Where a product goes: a file, or standard output when the path is `-`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputTarget {
+    /// A file, written beside itself and renamed into place when complete.
     File(PathBuf),
+    /// Standard output.
     Stdout,
 }
 
 impl OutputTarget {
+    /// `-` means standard output, anything else a file path.
     pub fn from_arg(arg: &Path) -> Self {
         if arg == Path::new("-") {
             OutputTarget::Stdout
@@ -25,6 +25,7 @@ impl OutputTarget {
         }
     }
 
+    /// The name used in messages: the path, or `<stdout>`.
     pub fn display_path(&self) -> PathBuf {
         match self {
             OutputTarget::File(path) => path.clone(),

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::Precision;
+use crate::Precision;
 
 /// The machine a measurement was taken on.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -1,6 +1,14 @@
-//! The tool-side entry points the `npu-whisper` binary is built on, public so that other front
-//! ends can offer the same: the machine check (`doctor`), the model converters, and the Ctrl-C
-//! handling that stops long runs at a clean point.
+//! Tooling beside the main API, public so that other front ends can offer what the
+//! `npu-whisper` binary offers: the machine check (`doctor`), the model converters, random
+//! models of every published size, the NPU kernels' validation, facts about this machine, the
+//! Ctrl-C handling that stops long runs at a clean point, and the writers of `.npy` and
+//! `.safetensors` files (`export`).
+
+pub mod export;
+mod machine;
+
+pub use crate::hub::progress::human_bytes;
+pub use machine::{MachineInfo, cpu_gemm_peak_gflops, machine_info};
 
 use std::path::{Path, PathBuf};
 
@@ -126,7 +134,7 @@ pub fn write_random_model(
     decoder_layers: Option<usize>,
     seed: u64,
 ) -> Result<RandomModel> {
-    let (_, mut config) = super::model::published_size(size)?;
+    let (_, mut config) = crate::api::model::published_size(size)?;
     config.encoder_layers = encoder_layers.unwrap_or(config.encoder_layers);
     config.decoder_layers = decoder_layers.unwrap_or(config.decoder_layers);
     let template = crate::model::cache_dir().join(if config.vocab_size == 51864 {

@@ -29,7 +29,7 @@ pub struct Vad {
 }
 
 impl Vad {
-    /// From a safetensors file [`convert_silero_vad`](crate::convert_silero_vad) wrote, or from
+    /// From a safetensors file [`convert_silero_vad`](crate::tools::convert_silero_vad) wrote, or from
     /// the ONNX file itself.
     pub fn open(path: &Path) -> Result<Self> {
         Ok(Vad {

@@ -10,7 +10,7 @@ use safetensors::{Dtype, SafeTensors};
 use super::net::{Conv, HIDDEN, Silero};
 use super::onnx;
 use crate::error::{Error, Result};
-use crate::export::{OutputTarget, write_atomically};
+use crate::tools::export::{OutputTarget, write_atomically};
 
 /// The file faster-whisper ships and `model fetch silero-vad` brings.
 pub const ONNX_FILE: &str = "silero_vad_v6.onnx";

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{Context, encode_one};
 use crate::cli::{EncodeArgs, GlobalArgs};
 use crate::cmd::{SCHEMA_VERSION, elapsed_ms, inputs, print_summary};
-use crate::export::OutputTarget;
+use crate::tools::export::OutputTarget;
 use crate::{EncoderStream, placement_summary};
 use crate::{Error, Result};
 
@@ -36,7 +36,7 @@ pub(super) fn batch(
     let mut lines = Vec::new();
     let hidden = indicatif::ProgressBar::hidden();
     for (input, output) in inputs.iter().zip(outputs) {
-        crate::check_interrupted()?;
+        crate::tools::check_interrupted()?;
         let name = input.source.display_path();
         files.set_message(name.display().to_string());
         // With --split, the first window's file stands for the set (written last-to-disappear:

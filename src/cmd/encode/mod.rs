@@ -11,8 +11,8 @@ mod speech;
 use super::{elapsed_ms, inputs};
 use crate::audio::{self, AudioSource, SAMPLE_RATE};
 use crate::cli::{EncodeArgs, GlobalArgs};
-use crate::export::{self, OutputTarget};
 use crate::mel::{self, HOP_LENGTH, N_FFT};
+use crate::tools::export::{self, OutputTarget};
 use crate::{
     Device, Encoder, EncoderOptions, EncoderStream, Error, Precision, Result, placement_summary,
 };
@@ -223,7 +223,7 @@ fn encode_one(
     let mut precision_check: Option<PrecisionCheck> = None;
     let mut run_windows = |sink: &mut dyn FnMut(&[f32]) -> std::io::Result<()>| -> Result<()> {
         for &w in &selected {
-            crate::check_interrupted()?;
+            crate::tools::check_interrupted()?;
             let start = (w * mel::WINDOW_SAMPLES).min(audio.samples.len());
             let end = (start + mel::WINDOW_SAMPLES).min(audio.samples.len());
             let started = Instant::now();

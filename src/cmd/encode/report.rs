@@ -6,7 +6,7 @@ use super::{Context, Encoded};
 use crate::audio::AudioSource;
 use crate::cli::{EncodeArgs, GlobalArgs};
 use crate::cmd::{SCHEMA_VERSION, print_summary};
-use crate::export::OutputTarget;
+use crate::tools::export::OutputTarget;
 use crate::{EncoderStream, LedgerEntry, OpKind, placement_summary};
 
 /// The detailed report of a single-input run.
