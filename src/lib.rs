@@ -28,7 +28,9 @@
 //! use npu_whisper::{Encoder, EncoderOptions, Model, Precision};
 //! # fn main() -> npu_whisper::Result<()> {
 //! # let dir = tempfile::tempdir().unwrap();
-//! # npu_whisper::tools::write_random_model(dir.path(), "tiny", Some(1), Some(1), 1)?;
+//! # // The vocabulary of a committed fixture, so the example runs without fetched models.
+//! # let vocabulary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vocabulary/multilingual");
+//! # npu_whisper::tools::write_random_model_with_vocabulary(dir.path(), "tiny", Some(1), Some(1), 1, &vocabulary)?;
 //! # let path = dir.path();
 //! // A model directory (or `Model::fetch("base", &Default::default())` from the cache or the Hub).
 //! let model = Model::open(path)?;
@@ -49,7 +51,9 @@
 //! use npu_whisper::{DecodingOptions, Model, TranscribeOptions, Transcriber};
 //! # fn main() -> npu_whisper::Result<()> {
 //! # let dir = tempfile::tempdir().unwrap();
-//! # npu_whisper::tools::write_random_model(dir.path(), "tiny", Some(1), Some(1), 1)?;
+//! # // The vocabulary of a committed fixture, so the example runs without fetched models.
+//! # let vocabulary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vocabulary/multilingual");
+//! # npu_whisper::tools::write_random_model_with_vocabulary(dir.path(), "tiny", Some(1), Some(1), 1, &vocabulary)?;
 //! # let path = dir.path();
 //! let model = Model::open(path)?;
 //! let mut decoding = DecodingOptions::default();

@@ -118,7 +118,15 @@ fn failures_come_back_with_their_kind() {
 #[test]
 fn a_transcriber_shared_by_threads_transcribes_with_a_random_model() {
     let dir = tempfile::tempdir().unwrap();
-    npu_whisper::tools::write_random_model(dir.path(), "tiny", Some(1), Some(1), 3).unwrap();
+    npu_whisper::tools::write_random_model_with_vocabulary(
+        dir.path(),
+        "tiny",
+        Some(1),
+        Some(1),
+        3,
+        &common::vocabulary("tiny"),
+    )
+    .unwrap();
     let model = Model::open(dir.path()).unwrap();
     assert!(model.can_transcribe() && model.is_multilingual());
     let transcriber = Transcriber::new(&model, TranscribeOptions::default()).unwrap();

@@ -23,9 +23,15 @@ fn random_model(
     decoder_layers: usize,
 ) -> (PathBuf, npu_whisper::ModelConfig) {
     let path = dir.join(name);
-    let written =
-        npu_whisper::tools::write_random_model(&path, name, Some(1), Some(decoder_layers), 7)
-            .unwrap();
+    let written = npu_whisper::tools::write_random_model_with_vocabulary(
+        &path,
+        name,
+        Some(1),
+        Some(decoder_layers),
+        7,
+        &common::vocabulary(name),
+    )
+    .unwrap();
     (path, written.config)
 }
 

@@ -175,7 +175,9 @@ impl Encoder {
     /// use npu_whisper::{Encoder, EncoderOptions, Model, mel::WINDOW_SAMPLES};
     /// # fn main() -> npu_whisper::Result<()> {
     /// # let dir = tempfile::tempdir().unwrap();
-    /// # npu_whisper::tools::write_random_model(dir.path(), "tiny", Some(1), Some(1), 1)?;
+    /// # // The vocabulary of a committed fixture, so the example runs without fetched models.
+    /// # let vocabulary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vocabulary/multilingual");
+    /// # npu_whisper::tools::write_random_model_with_vocabulary(dir.path(), "tiny", Some(1), Some(1), 1, &vocabulary)?;
     /// let model = Model::open(dir.path())?;
     /// let encoder = Encoder::new(&model, &EncoderOptions::default())?;
     /// let recording = vec![0.01f32; 70 * 16_000]; // 70 s: three windows

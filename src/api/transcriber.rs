@@ -235,7 +235,9 @@ impl Transcriber {
     /// use npu_whisper::{CancelToken, Model, TranscribeHooks, TranscribeOptions, Transcriber};
     /// # fn main() -> npu_whisper::Result<()> {
     /// # let dir = tempfile::tempdir().unwrap();
-    /// # npu_whisper::tools::write_random_model(dir.path(), "tiny", Some(1), Some(1), 1)?;
+    /// # // The vocabulary of a committed fixture, so the example runs without fetched models.
+    /// # let vocabulary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vocabulary/multilingual");
+    /// # npu_whisper::tools::write_random_model_with_vocabulary(dir.path(), "tiny", Some(1), Some(1), 1, &vocabulary)?;
     /// let transcriber = Transcriber::new(&Model::open(dir.path())?, TranscribeOptions::default())?;
     /// let samples = vec![0.0f32; 5 * 16_000];
     /// let mut texts = Vec::new();

@@ -17,7 +17,7 @@
 //!
 //! The safetensors file is written tensor by tensor, so a 3 GB large-v3 never sits in memory.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use serde_json::{Value, json};
@@ -317,12 +317,27 @@ fn config_json(c: &Config, eot: usize) -> Value {
 
 /// The tokenizer.json and generation_config.json for `config`'s vocabulary, from `template`.
 fn vocabulary(template: &Path, config: &Config) -> Result<(Value, Value)> {
+    // Each file as it is or gzip-compressed (`NAME.gz`: the committed test vocabularies).
     let read = |name: &str| -> Result<Value> {
-        let path = template.join(name);
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::ReadInput {
+        let plain = template.join(name);
+        let gzipped = template.join(format!("{name}.gz"));
+        let path = if plain.is_file() || !gzipped.is_file() {
+            plain
+        } else {
+            gzipped
+        };
+        let read_error = |source| Error::ReadInput {
             path: path.clone(),
             source,
-        })?;
+        };
+        let file = std::fs::File::open(&path).map_err(read_error)?;
+        let mut text = String::new();
+        if path.extension().is_some_and(|e| e == "gz") {
+            flate2::read::GzDecoder::new(file).read_to_string(&mut text)
+        } else {
+            std::io::BufReader::new(file).read_to_string(&mut text)
+        }
+        .map_err(read_error)?;
         serde_json::from_str(&text).map_err(|e| Error::model(&path, format!("not JSON: {e}")))
     };
     let (mut tokenizer, mut generation) =

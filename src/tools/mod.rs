@@ -126,7 +126,8 @@ pub struct RandomModel {
 /// `encoder_layers` and `decoder_layers` may be fewer than the published model's (a one-layer
 /// large-v3 is 300 MB instead of 3 GB); `seed` picks the weights. The tokenizer and generation
 /// config are derived from the cached `base` (multilingual) or `tiny.en` (English-only), which
-/// must have been fetched (`npu-whisper model fetch base tiny.en`).
+/// must have been fetched (`npu-whisper model fetch base tiny.en`);
+/// [`write_random_model_with_vocabulary`] takes them from another directory.
 pub fn write_random_model(
     dir: &Path,
     size: &str,
@@ -134,9 +135,7 @@ pub fn write_random_model(
     decoder_layers: Option<usize>,
     seed: u64,
 ) -> Result<RandomModel> {
-    let (_, mut config) = crate::api::model::published_size(size)?;
-    config.encoder_layers = encoder_layers.unwrap_or(config.encoder_layers);
-    config.decoder_layers = decoder_layers.unwrap_or(config.decoder_layers);
+    let (_, config) = crate::api::model::published_size(size)?;
     let template = crate::model::cache_dir().join(if config.vocab_size == 51864 {
         "tiny.en"
     } else {
@@ -148,7 +147,25 @@ pub fn write_random_model(
             "a random model borrows its vocabulary from the cached base or tiny.en: fetch them with `npu-whisper model fetch base tiny.en`",
         ));
     }
-    let written = crate::model::random::write(dir, &config, &template, seed)?;
+    write_random_model_with_vocabulary(dir, size, encoder_layers, decoder_layers, seed, &template)
+}
+
+/// [`write_random_model`] with the vocabulary taken from `vocabulary`: a directory holding a
+/// model of the same family's `tokenizer.json` (or `tokenizer.json.gz`) and
+/// `generation_config.json` (multilingual for every size but the `.en` ones; large-v3's
+/// vocabulary is derived from the multilingual one).
+pub fn write_random_model_with_vocabulary(
+    dir: &Path,
+    size: &str,
+    encoder_layers: Option<usize>,
+    decoder_layers: Option<usize>,
+    seed: u64,
+    vocabulary: &Path,
+) -> Result<RandomModel> {
+    let (_, mut config) = crate::api::model::published_size(size)?;
+    config.encoder_layers = encoder_layers.unwrap_or(config.encoder_layers);
+    config.decoder_layers = decoder_layers.unwrap_or(config.decoder_layers);
+    let written = crate::model::random::write(dir, &config, vocabulary, seed)?;
     Ok(RandomModel {
         config,
         file_bytes: written.file_bytes,

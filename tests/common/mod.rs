@@ -36,6 +36,16 @@ pub fn fixture(rel: &str) -> PathBuf {
     root().join("tests/fixtures").join(rel)
 }
 
+/// The committed vocabulary (tokenizer and generation config) a random model of `size` takes:
+/// English-only for the `.en` sizes, multilingual otherwise (`tests/fixtures/vocabulary/`).
+pub fn vocabulary(size: &str) -> PathBuf {
+    fixture(if size.ends_with(".en") {
+        "vocabulary/english"
+    } else {
+        "vocabulary/multilingual"
+    })
+}
+
 /// A committed sample recording (`assets/samples/`: jfk.wav, jfk.mp3).
 pub fn sample(name: &str) -> PathBuf {
     let path = root().join("assets/samples").join(name);

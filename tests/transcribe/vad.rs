@@ -23,6 +23,7 @@ fn samples_of(clip: &str) -> Vec<f32> {
 }
 
 #[test]
+#[ignore = "needs the cached silero-vad model: run scripts/test"]
 fn speech_probabilities_are_within_1e3_of_onnxruntime_and_ranges_equal_faster_whisper() {
     let vad = vad();
     let mut report = Vec::new();
@@ -81,6 +82,7 @@ fn first_segments(transcript: &serde_json::Value, cut: usize) -> serde_json::Val
 }
 
 #[test]
+#[ignore = "needs the cached base and silero-vad models: run scripts/test"]
 fn vad_transcripts_equal_faster_whisper_up_to_the_first_sampled_window() {
     let mut compared = Vec::new();
     for model in ["base", "tiny.en"] {
@@ -208,6 +210,7 @@ fn text_inside(transcript: &serde_json::Value, gaps: &[(f64, f64)]) -> Vec<Strin
 }
 
 #[test]
+#[ignore = "needs the cached base and silero-vad models: run scripts/test"]
 fn with_vad_no_text_lands_in_long_silence_or_noise() {
     // Without VAD, base writes "You" into long's 40 s of silence (so the check can fail).
     let long_gaps = gaps("long", 5.0);
@@ -240,6 +243,7 @@ fn with_vad_no_text_lands_in_long_silence_or_noise() {
 }
 
 #[test]
+#[ignore = "needs the cached silero-vad model: run scripts/test"]
 fn first_use_imports_the_onnx_file_and_convert_writes_the_same_weights() {
     // A cache holding silero-vad as the PyPI route leaves it: the ONNX file, no safetensors.
     let cache = tempfile::tempdir().unwrap();
@@ -332,6 +336,7 @@ fn read_safetensors(path: &std::path::Path, name: &str) -> (serde_json::Value, V
 }
 
 #[test]
+#[ignore = "needs the cached tiny.en and silero-vad models: run scripts/test"]
 fn encode_with_vad_encodes_only_the_windows_with_speech_and_says_which() {
     let dir = tempfile::tempdir().unwrap();
     let long = audio_of("long");
@@ -390,6 +395,7 @@ fn encode_with_vad_encodes_only_the_windows_with_speech_and_says_which() {
 }
 
 #[test]
+#[ignore = "needs the cached tiny.en and silero-vad models: run scripts/test"]
 fn a_recording_without_speech_gives_no_segments_and_succeeds() {
     let silence = crate::common::fixture("audio/silence_1s.wav");
     // English-only models know their language; a multilingual one detects it on what VAD left
@@ -443,6 +449,7 @@ fn onsets_after_pauses(recording: &str, min_s: f64) -> Vec<(f64, f64, String)> {
 }
 
 #[test]
+#[ignore = "needs the cached base and silero-vad models: run scripts/test"]
 fn after_a_pause_the_first_word_starts_at_its_onset_and_no_cue_spans_the_pause() {
     // VAD removes the pauses; a word Whisper aligns across the join (its start drawn into the
     // silence before it) belongs to the speech range that holds it, not to the one before the
