@@ -78,11 +78,22 @@ pub enum Error {
     #[error("{} `{value}`: {reason}", option.name())]
     InvalidOption {
         /// Which option.
-        option: DecodingOption,
+        option: OptionName,
         /// The value given, as text.
         value: String,
         /// Why it cannot be taken.
         reason: String,
+    },
+
+    /// Two options that cannot be taken together: `option` set, and `other` at `other_value`.
+    #[error("{} contradicts {} {other_value}", option.name(), other.name())]
+    ConflictingOptions {
+        /// The option that was set.
+        option: OptionName,
+        /// The option it contradicts.
+        other: OptionName,
+        /// That option's value, as text.
+        other_value: String,
     },
 
     /// Arguments that parse but do not make sense together.
@@ -131,11 +142,11 @@ pub enum Error {
     Cancelled,
 }
 
-/// The decoding options an [`Error::InvalidOption`] names (the fields of
-/// [`DecodingOptions`](crate::DecodingOptions) they come from).
+/// The option an [`Error::InvalidOption`] or [`Error::ConflictingOptions`] names: a field of
+/// [`DecodingOptions`](crate::DecodingOptions) or of the encoder's and model's options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum DecodingOption {
+pub enum OptionName {
     /// `language`: the spoken language's code.
     Language,
     /// `task`: transcribe or translate.
@@ -156,22 +167,37 @@ pub enum DecodingOption {
     InitialPrompt,
     /// `hotwords`.
     Hotwords,
+    /// The encoder's device ([`Device`](crate::Device)).
+    Device,
+    /// Whether the NPU is required (no CPU fallback).
+    RequireNpu,
+    /// The encoder's precision ([`Precision`](crate::Precision)).
+    Precision,
+    /// How many encoder layers to load.
+    EncoderLayers,
 }
 
-impl DecodingOption {
+/// The earlier name of [`OptionName`], when it named decoding options only.
+pub type DecodingOption = OptionName;
+
+impl OptionName {
     /// The option's name, as the options' field names spell it.
     pub fn name(self) -> &'static str {
         match self {
-            DecodingOption::Language => "language",
-            DecodingOption::Task => "task",
-            DecodingOption::BeamSize => "beam_size",
-            DecodingOption::BestOf => "best_of",
-            DecodingOption::Patience => "patience",
-            DecodingOption::LengthPenalty => "length_penalty",
-            DecodingOption::Temperature => "temperature",
-            DecodingOption::WordTimestamps => "word_timestamps",
-            DecodingOption::InitialPrompt => "initial_prompt",
-            DecodingOption::Hotwords => "hotwords",
+            OptionName::Language => "language",
+            OptionName::Task => "task",
+            OptionName::BeamSize => "beam_size",
+            OptionName::BestOf => "best_of",
+            OptionName::Patience => "patience",
+            OptionName::LengthPenalty => "length_penalty",
+            OptionName::Temperature => "temperature",
+            OptionName::WordTimestamps => "word_timestamps",
+            OptionName::InitialPrompt => "initial_prompt",
+            OptionName::Hotwords => "hotwords",
+            OptionName::Device => "device",
+            OptionName::RequireNpu => "require_npu",
+            OptionName::Precision => "precision",
+            OptionName::EncoderLayers => "encoder_layers",
         }
     }
 }
@@ -233,7 +259,9 @@ impl Error {
             | Error::Model { .. }
             | Error::ReadInput { .. }
             | Error::Fetch { .. } => ErrorKind::InvalidInput,
-            Error::Usage(_) | Error::InvalidOption { .. } => ErrorKind::Usage,
+            Error::Usage(_) | Error::InvalidOption { .. } | Error::ConflictingOptions { .. } => {
+                ErrorKind::Usage
+            }
             Error::NpuUnavailable(_) => ErrorKind::NpuUnavailable,
             Error::Interrupted | Error::Cancelled => ErrorKind::Interrupted,
             Error::WriteOutput { .. }
@@ -261,7 +289,7 @@ impl Error {
 
     /// An [`Error::InvalidOption`].
     pub fn option(
-        option: DecodingOption,
+        option: OptionName,
         value: impl std::fmt::Display,
         reason: impl Into<String>,
     ) -> Self {

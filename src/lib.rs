@@ -131,7 +131,7 @@ pub mod internals {
 pub use api::*;
 pub use decoder::KvStorage;
 pub use encoder::OpKind;
-pub use error::{DecodingOption, Error, ErrorKind, Result};
+pub use error::{DecodingOption, Error, ErrorKind, OptionName, Result};
 pub use exec::{Device, LedgerEntry, OpDevice, VerifyStats, placement_summary};
 pub use hub::progress::Progress as DownloadProgress;
 pub use model::Config as ModelConfig;

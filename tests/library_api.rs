@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 
 use npu_whisper::{
-    DecodingOptions, Device, Encoder, EncoderOptions, ErrorKind, Model, Precision,
+    DecodingOptions, Device, Encoder, EncoderOptions, ErrorKind, Model, OptionName, Precision,
     TranscribeOptions, Transcriber, mel::WINDOW_SAMPLES,
 };
 
@@ -204,4 +204,37 @@ fn a_half_or_broken_tokenizer_stops_transcription_but_not_encoding() {
     let refused = Transcriber::new(&model, TranscribeOptions::default()).unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::InvalidInput);
     assert!(refused.to_string().contains("tokenizer.json"), "{refused}");
+}
+
+#[test]
+fn option_errors_are_data_naming_the_option_not_a_flag() {
+    let model = tiny();
+    let conflict = Encoder::new(
+        &model,
+        &EncoderOptions::default()
+            .device(Device::Cpu)
+            .require_npu(true),
+    );
+    match conflict {
+        Err(npu_whisper::Error::ConflictingOptions {
+            option: OptionName::RequireNpu,
+            other: OptionName::Device,
+            other_value,
+        }) => assert_eq!(other_value, "cpu"),
+        other => panic!("expected ConflictingOptions, got {other:?}"),
+    }
+    let too_deep = Encoder::new(&model, &EncoderOptions::default().layers(Some(9)));
+    let Err(error) = too_deep else {
+        panic!("9 layers of a 2-layer model were taken")
+    };
+    assert!(
+        matches!(
+            &error,
+            npu_whisper::Error::InvalidOption { option: OptionName::EncoderLayers, value, .. }
+                if value == "9"
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.kind(), ErrorKind::Usage);
+    assert!(!error.to_string().contains("--"), "{error}");
 }

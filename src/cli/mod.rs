@@ -876,13 +876,23 @@ pub fn describe(error: &crate::Error) -> String {
             Some(flag) => format!("{flag} {value}: {reason}"),
             None => error.to_string(),
         },
+        crate::Error::ConflictingOptions {
+            option,
+            other,
+            other_value,
+        } => match (flag_of(*option), flag_of(*other)) {
+            (Some(flag), Some(other_flag)) => {
+                format!("{flag} contradicts {other_flag} {other_value}")
+            }
+            _ => error.to_string(),
+        },
         _ => error.to_string(),
     }
 }
 
 /// The flag that sets a decoding option (none: set only through other flags).
-fn flag_of(option: crate::DecodingOption) -> Option<&'static str> {
-    use crate::DecodingOption as O;
+fn flag_of(option: crate::OptionName) -> Option<&'static str> {
+    use crate::OptionName as O;
     Some(match option {
         O::Language => "--language",
         O::Task => "--task",
@@ -893,6 +903,10 @@ fn flag_of(option: crate::DecodingOption) -> Option<&'static str> {
         O::WordTimestamps => "--word-timestamps",
         O::InitialPrompt => "--initial-prompt",
         O::Hotwords => "--hotwords",
+        O::Device => "--device",
+        O::RequireNpu => "--require-npu",
+        O::Precision => "--precision",
+        O::EncoderLayers => "--layers",
         _ => return None,
     })
 }

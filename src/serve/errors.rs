@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::state::{Busy, Panicked};
-use crate::{DecodingOption, Error, ErrorKind};
+use crate::{Error, ErrorKind, OptionName};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -178,13 +178,13 @@ impl ApiError {
 }
 
 /// A decoding option the model refused, worded for the form field that set it.
-fn invalid_option(option: DecodingOption, value: &str, reason: &str) -> ApiError {
+fn invalid_option(option: OptionName, value: &str, reason: &str) -> ApiError {
     let (param, message) = match option {
-        DecodingOption::Task => ("model", format!("Translation is not possible: {reason}.")),
-        DecodingOption::Language => ("language", format!("language `{value}`: {reason}.")),
-        DecodingOption::InitialPrompt => ("prompt", format!("prompt: {reason}.")),
-        DecodingOption::Temperature => ("temperature", format!("temperature `{value}`: {reason}.")),
-        DecodingOption::WordTimestamps => (
+        OptionName::Task => ("model", format!("Translation is not possible: {reason}.")),
+        OptionName::Language => ("language", format!("language `{value}`: {reason}.")),
+        OptionName::InitialPrompt => ("prompt", format!("prompt: {reason}.")),
+        OptionName::Temperature => ("temperature", format!("temperature `{value}`: {reason}.")),
+        OptionName::WordTimestamps => (
             "timestamp_granularities",
             format!("word timestamps: {reason}."),
         ),

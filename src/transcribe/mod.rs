@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::CancelToken;
 use crate::decoder::{DecoderWeights, Window};
-use crate::error::{DecodingOption, Error, Result};
+use crate::error::{Error, OptionName, Result};
 use crate::mel::{HOP_LENGTH, WINDOW_FRAMES, WholeMel};
 use crate::tokenizer::{TIMESTAMP_SECONDS, Tokenizer};
 pub use languages::language_name;
@@ -201,7 +201,7 @@ impl Decoding<'_> {
             .or_else(|| self.tokenizer.special(&token))
             .ok_or_else(|| {
                 Error::option(
-                    DecodingOption::Language,
+                    OptionName::Language,
                     code,
                     "the model knows no such language (codes such as en, de, fr, es, zh, ja)",
                 )
@@ -215,7 +215,7 @@ impl Decoding<'_> {
         if !self.generation.is_multilingual {
             if o.task == Task::Translate {
                 return Err(Error::option(
-                    DecodingOption::Task,
+                    OptionName::Task,
                     "translate",
                     "translation needs a multilingual model; this one is English-only",
                 ));
@@ -224,7 +224,7 @@ impl Decoding<'_> {
                 && code != "en"
             {
                 return Err(Error::option(
-                    DecodingOption::Language,
+                    OptionName::Language,
                     code,
                     "this model is English-only",
                 ));
@@ -234,14 +234,14 @@ impl Decoding<'_> {
         }
         if o.word_timestamps && self.generation.alignment_heads.is_empty() {
             return Err(Error::option(
-                DecodingOption::WordTimestamps,
+                OptionName::WordTimestamps,
                 true,
                 "needs the model's alignment heads (alignment_heads in generation_config.json); this model has none",
             ));
         }
         for (option, prompt) in [
-            (DecodingOption::InitialPrompt, &o.initial_prompt),
-            (DecodingOption::Hotwords, &o.hotwords),
+            (OptionName::InitialPrompt, &o.initial_prompt),
+            (OptionName::Hotwords, &o.hotwords),
         ] {
             if let Some(text) = prompt {
                 self.tokenizer

@@ -3,7 +3,7 @@
 //! faster-whisper's `generate_with_fallback` makes them.
 
 use super::search::Decoded;
-use crate::error::{DecodingOption, Error, Result};
+use crate::error::{Error, OptionName, Result};
 
 /// `--task`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -103,49 +103,41 @@ impl DecodingOptions {
             && super::languages::language_name(code).is_none()
         {
             return Err(Error::option(
-                DecodingOption::Language,
+                OptionName::Language,
                 code,
                 "Whisper knows no such language (codes such as en, de, fr, es, zh, ja)",
             ));
         }
         if self.beam_size == 0 {
-            return Err(Error::option(
-                DecodingOption::BeamSize,
-                0,
-                "must be at least 1",
-            ));
+            return Err(Error::option(OptionName::BeamSize, 0, "must be at least 1"));
         }
         if self.best_of == 0 {
-            return Err(Error::option(
-                DecodingOption::BestOf,
-                0,
-                "must be at least 1",
-            ));
+            return Err(Error::option(OptionName::BestOf, 0, "must be at least 1"));
         }
         if !(self.patience.is_finite() && self.patience > 0.0) {
             return Err(Error::option(
-                DecodingOption::Patience,
+                OptionName::Patience,
                 self.patience,
                 "must be above 0",
             ));
         }
         if !self.length_penalty.is_finite() {
             return Err(Error::option(
-                DecodingOption::LengthPenalty,
+                OptionName::LengthPenalty,
                 self.length_penalty,
                 "must be a number",
             ));
         }
         if let Some(bad) = self.temperatures.iter().find(|t| t.is_nan() || **t < 0.0) {
             return Err(Error::option(
-                DecodingOption::Temperature,
+                OptionName::Temperature,
                 bad,
                 "must be 0 or more",
             ));
         }
         if self.temperatures.is_empty() {
             return Err(Error::option(
-                DecodingOption::Temperature,
+                OptionName::Temperature,
                 "",
                 "needs at least one value",
             ));

@@ -82,7 +82,7 @@ pub fn locate_weights(
             return Err(Error::fetch(
                 MODEL_NAME,
                 format!(
-                    "voice activity detection needs it, it is not in the cache ({}) and HF_HUB_OFFLINE=1 (or --offline) forbids downloading: fetch it first with `npu-whisper model fetch {MODEL_NAME}`",
+                    "voice activity detection needs it, it is not in the cache ({}) and offline mode (HF_HUB_OFFLINE=1) forbids downloading: fetch it first with `npu-whisper model fetch {MODEL_NAME}`",
                     settings.local_dir.display()
                 ),
             ));
