@@ -580,7 +580,7 @@ fn kernels_check(dirs: &[PathBuf]) -> Check {
             format!("no .xclbin in {}", searched.join(", ")),
             format!(
                 "put the kernels (whisper_bf16.xclbin and its .insts files, built by \
-                 scripts/build-xclbin in a source checkout of npu-whisper: README, NPU kernels) \
+                 scripts/build-xclbin in a source checkout of npu-whisper: docs/npu.md) \
                  in {}, or point NPU_WHISPER_XCLBIN_DIR at the directory that holds them",
                 searched.join(" or ")
             ),

@@ -73,7 +73,7 @@
 //! ```
 //!
 //! The `npu-whisper` command line is built on exactly this API. What the crate promises (the
-//! items here, the CLI's flags, the JSON schemas) is in the README's "Versions and what they
+//! items here, the CLI's flags, the JSON schemas) is in docs/usage.md, "Versions and what they
 //! promise".
 
 #![warn(missing_docs)]
@@ -138,3 +138,9 @@ pub use model::Config as ModelConfig;
 pub use transcribe::format::CueLayout;
 pub use transcribe::{DecodingOptions, Segment, SpeechSpan, Task, Transcript, Word, language_name};
 pub use vad::{SpeechRange, Vad, VadOptions};
+
+/// The README's Rust example, compiled as a doctest (`no_run`: it fetches a model) so it
+/// cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;

@@ -49,7 +49,7 @@ pub struct ServeArgs {
 
     /// Requests transcribed or encoded at once; each uses the whole CPU pool for its matrix
     /// products, so 1 (the default) keeps every request fastest. More can help on many cores
-    /// (measure with `cargo bench --bench serve_load`, README "Serving").
+    /// (measure with `cargo bench --bench serve_load`, docs/service.md).
     #[arg(long, value_name = "N")]
     pub max_concurrency: Option<NonZeroUsize>,
 

@@ -201,7 +201,7 @@ mod tests {
         assert!(strix.ms.optimistic < p.ms.optimistic && strix.ms.pessimistic < p.ms.pessimistic);
     }
 
-    /// The README's table: every distinct encoder of the catalogue, both generations, as ranges
+    /// docs/npu.md's table: every distinct encoder of the catalogue, both generations, as ranges
     /// (`cargo test --release --lib npu::cost -- --nocapture` prints it).
     #[test]
     fn every_size_projects_to_a_range_that_grows_with_the_model() {

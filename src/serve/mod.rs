@@ -40,7 +40,7 @@ use crate::cli::{GlobalArgs, ServeArgs};
 use crate::{EncoderOptions, Error, Result, TranscribeOptions, Transcriber};
 
 /// Requests at once when --max-concurrency is not given: one, which has the whole pool. On the
-/// 2-core test machine (README "Serving", `cargo bench --bench serve_load`) two at once gave the
+/// 2-core test machine (docs/service.md, `cargo bench --bench serve_load`) two at once gave the
 /// same audio seconds per second and a worse tail (a request's parallel work waits behind the
 /// other's), three were slower still; a machine with many cores may do better with more.
 const DEFAULT_CONCURRENCY: usize = 1;

@@ -11,7 +11,7 @@
 //! outputs synced back. Independent calls can go as one `xrt::runlist` (`run_all`); when the
 //! runtime refuses a runlist they run one by one and the answer says why. `XrtDevice` is the
 //! session as an `NpuDevice`. Verified here against a stand-in shim (src/tests/xrt_mock.rs); no
-//! kernel has run on hardware (README).
+//! kernel has run on hardware (docs/npu.md).
 
 use std::path::PathBuf;
 
