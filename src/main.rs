@@ -6,6 +6,8 @@ mod cli;
 mod cmd;
 #[cfg(test)]
 mod man_page_tests;
+mod options;
+mod progress;
 mod serve;
 
 use clap::Parser;

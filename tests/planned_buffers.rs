@@ -7,7 +7,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use npu_whisper::internals::exec::{ExecOptions, Executor, Precision};
+use npu_whisper::internals::exec::{Arithmetic, ExecOptions, Executor};
 use npu_whisper::internals::kernels::{attention, gemm};
 use npu_whisper::internals::model::{Config, EncoderModel};
 
@@ -46,7 +46,7 @@ fn allocations_of(mut work: impl FnMut()) -> usize {
 }
 
 /// Allocations during the third window of an encoder with `layers` layers.
-fn allocations_per_window(layers: usize, precision: Precision) -> usize {
+fn allocations_per_window(layers: usize, precision: Arithmetic) -> usize {
     let config = Config::standard(80, D, layers);
     let model = EncoderModel::synthetic(&config, layers);
     let options = ExecOptions {
@@ -90,8 +90,8 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 #[test]
 fn the_f32_layer_loop_allocates_nothing_beyond_the_gemm_crates_packing() {
     let _serial = serial();
-    let one = allocations_per_window(1, Precision::F32);
-    let three = allocations_per_window(3, Precision::F32);
+    let one = allocations_per_window(1, Arithmetic::F32);
+    let three = allocations_per_window(3, Arithmetic::F32);
     let per_layer = (three - one) / 2;
     let gemm = gemm_allocations_per_layer();
     assert!(
@@ -114,7 +114,7 @@ fn the_bf16_encoder_allocates_nothing_per_window() {
     // Our own kernels throughout (no gemm crate). What remains is rayon's: its work-stealing
     // deques resize now and then (0-4 per window measured, not growing with depth); before the
     // attention scratch was planned, three layers made about 400.
-    let allocations = allocations_per_window(3, Precision::Bf16);
+    let allocations = allocations_per_window(3, Arithmetic::Bf16);
     assert!(
         allocations <= 8,
         "{allocations} allocations in a 3-layer bf16 window"

@@ -50,10 +50,11 @@ impl Precision {
         }
     }
 
-    pub(crate) fn arithmetic(self) -> crate::exec::Precision {
+    pub(crate) fn arithmetic(self) -> crate::kernels::layers::Arithmetic {
+        use crate::kernels::layers::Arithmetic;
         match self.resolve() {
-            Precision::Bf16 => crate::exec::Precision::Bf16,
-            _ => crate::exec::Precision::F32,
+            Precision::Bf16 => Arithmetic::Bf16,
+            _ => Arithmetic::F32,
         }
     }
 }

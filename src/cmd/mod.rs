@@ -7,16 +7,11 @@ mod encode;
 mod inputs;
 mod mel;
 mod model;
-pub(crate) mod progress;
 pub(crate) mod transcribe;
 
 use crate::Result;
 use crate::cli::{Cli, Command};
-
-/// Environment variable naming the model (used when `--model` is absent).
-pub const MODEL_ENV: &str = "NPU_WHISPER_MODEL";
-/// The model used when nothing else is named.
-pub const DEFAULT_MODEL: &str = "base";
+pub(crate) use crate::options::{log_device_note, open_model, vad_of};
 
 /// JSON documents printed by `--json` carry this version; it changes when fields change meaning.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -56,68 +51,6 @@ pub fn run(cli: &Cli) -> Result<i32> {
             Ok(0)
         }
     }
-}
-
-/// Log why the requested device is not in use. `auto` choosing the CPU is normal on most
-/// machines (the summary's `device` line says why); an explicit `--device npu` that cannot be
-/// honoured deserves a warning as well.
-pub(crate) fn log_device_note(note: Option<&str>, device: crate::cli::DeviceArg) {
-    if let Some(note) = note {
-        if device == crate::cli::DeviceArg::Npu {
-            tracing::warn!("{note}");
-        } else {
-            tracing::info!("{note}");
-        }
-    }
-}
-
-/// The model for a command (`--model`, `$NPU_WHISPER_MODEL` or `base`), opened; fetched with
-/// progress on stderr when it is not cached (not with `--offline`). `encoder_only`: a model
-/// without a tokenizer will do.
-pub(crate) fn open_model(
-    arg: Option<&str>,
-    encoder_only: bool,
-    global: &crate::cli::GlobalArgs,
-) -> Result<crate::Model> {
-    let name = match arg {
-        Some(a) => a.to_string(),
-        None => match std::env::var(MODEL_ENV) {
-            Ok(v) if !v.is_empty() => v,
-            _ => DEFAULT_MODEL.to_string(),
-        },
-    };
-    let options = crate::FetchOptions::default()
-        .offline(global.offline)
-        .encoder_only(encoder_only)
-        .progress(progress::stderr_progress(global.quiet));
-    crate::Model::fetch(&name, &options)
-}
-
-/// The VAD and its options when `--vad` is given (the weights fetched on first use).
-pub(crate) fn vad_of(
-    args: &crate::cli::VadArgs,
-    global: &crate::cli::GlobalArgs,
-) -> Result<Option<(crate::Vad, crate::VadOptions)>> {
-    if !args.vad {
-        return Ok(None);
-    }
-    let vad = match &args.vad_model {
-        Some(path) => crate::Vad::open(path)?,
-        None => crate::Vad::fetch(
-            &crate::FetchOptions::default()
-                .offline(global.offline)
-                .progress(progress::stderr_progress(global.quiet)),
-        )?,
-    };
-    let options = crate::VadOptions {
-        threshold: args.vad_threshold,
-        neg_threshold: args.vad_neg_threshold,
-        min_speech_duration_ms: args.vad_min_speech_duration_ms,
-        max_speech_duration_s: args.vad_max_speech_duration_s,
-        min_silence_duration_ms: args.vad_min_silence_duration_ms,
-        speech_pad_ms: args.vad_speech_pad_ms,
-    };
-    Ok(Some((vad, options)))
 }
 
 /// Milliseconds since `start`, for summaries.

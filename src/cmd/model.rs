@@ -3,8 +3,8 @@
 use serde_json::json;
 
 use super::SCHEMA_VERSION;
-use super::progress::stderr_progress;
 use crate::cli::{GlobalArgs, ModelAction, ModelArgs};
+use crate::progress::stderr_progress;
 use crate::tools::human_bytes;
 use crate::{CachedModel, ModelCache, Result};
 

@@ -8,9 +8,8 @@ use serde_json::json;
 
 use super::{elapsed_ms, inputs};
 use crate::audio::{self, AudioSource};
-use crate::cli::{
-    DecodingArgs, GlobalArgs, KvStorageArg, TaskArg, TranscribeArgs, TranscriptFormat,
-};
+use crate::cli::{GlobalArgs, TaskArg, TranscribeArgs, TranscriptFormat};
+use crate::options::{decoding_of, kv_storage_of};
 use crate::tools::export::OutputTarget;
 use crate::{
     CueLayout, DecodingOptions, EncoderOptions, Error, KvStorage, Precision, Result, Task,
@@ -47,25 +46,13 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
     };
 
     let started = Instant::now();
-    let model = super::open_model(args.model.as_deref(), false, global)?;
-    let options = TranscribeOptions::default()
-        .encoder(
-            EncoderOptions::default()
-                .device(args.device.into())
-                .precision(args.precision.into())
-                .require_npu(args.require_npu),
-        )
-        .decoding(decoding)
-        .kv_storage(kv_storage_of(args.kv_storage));
-    let mut transcriber = Transcriber::new(&model, options)?;
-    if let Some((vad, options)) = vad {
-        transcriber = transcriber.with_vad(vad, options);
-    }
-    super::log_device_note(transcriber.encoder().device_note(), args.device);
-    let precision = transcriber.encoder().precision();
-    let kv_storage = transcriber.kv_storage();
-    let model_name = model.name().to_string();
-    let load_ms = elapsed_ms(started);
+    let (transcriber, model_name) = open_transcriber(args, global, decoding, vad)?;
+    let run = RunInfo {
+        model_name,
+        precision: transcriber.encoder().precision(),
+        kv_storage: transcriber.kv_storage(),
+        load_ms: elapsed_ms(started),
+    };
 
     let format = if global.json {
         TranscriptFormat::Json
@@ -99,59 +86,18 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
             TranscriptFormat::Srt => transcript.to_srt(&layout),
             TranscriptFormat::Vtt => transcript.to_vtt(&layout),
             TranscriptFormat::Json => {
-                let mut doc = json!({
-                    "schema_version": super::SCHEMA_VERSION,
-                    "input": input.source.display_path().display().to_string(),
-                    "model": model_name,
-                    "encoder_precision": precision.name(),
-                    "kv_storage": match kv_storage {
-                        KvStorage::F32 => "f32",
-                        KvStorage::F16 => "f16",
-                    },
-                    "duration_s": measured.audio_s,
-                    "text": transcript.text(),
-                    "placement": placement,
-                    "timings_ms": {
-                        "load": load_ms,
-                        "vad": measured.vad_ms,
-                        "mel": measured.mel_ms,
-                        "encoder": transcript.encoder_ms,
-                        "decoder": transcript.decoder_ms,
-                    },
-                });
-                let extra = serde_json::to_value(&transcript).expect("serialisable");
-                if let (Some(doc), Some(extra)) = (doc.as_object_mut(), extra.as_object()) {
-                    doc.extend(extra.clone());
-                }
-                format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&doc).expect("serialisable")
-                )
+                transcript_json(input, &run, &transcript, &measured, &placement)
             }
         };
-        let target = match output {
-            Some(path) => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|source| Error::WriteOutput {
-                        path: dir.to_path_buf(),
-                        source,
-                    })?;
-                }
-                OutputTarget::File(path.clone())
-            }
-            None => OutputTarget::Stdout,
-        };
-        crate::tools::export::write_atomically(&target, |out| out.write_all(product.as_bytes()))?;
+        write_product(output.as_deref(), &product)?;
         if !global.quiet && format != TranscriptFormat::Json {
             eprint!(
                 "{}",
                 summary(
                     &input.source,
-                    &model_name,
-                    precision,
+                    &run,
                     &transcript,
                     &measured,
-                    load_ms,
                     &placement,
                     transcriber.encoder().device_note()
                 )
@@ -175,13 +121,93 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
     Ok(first_failure.unwrap_or(0))
 }
 
-/// `--kv-storage` (`auto`: decided by the library from the precision).
-pub(crate) fn kv_storage_of(arg: KvStorageArg) -> Option<KvStorage> {
-    match arg {
-        KvStorageArg::Auto => None,
-        KvStorageArg::F32 => Some(KvStorage::F32),
-        KvStorageArg::F16 => Some(KvStorage::F16),
+/// What one run of the command knows about its transcriber, for each input's summary.
+struct RunInfo {
+    model_name: String,
+    precision: Precision,
+    kv_storage: KvStorage,
+    load_ms: f64,
+}
+
+/// The model opened and the transcriber built (encoder and decoder loaded, the VAD attached),
+/// with the model's name.
+fn open_transcriber(
+    args: &TranscribeArgs,
+    global: &GlobalArgs,
+    decoding: DecodingOptions,
+    vad: Option<(crate::Vad, crate::VadOptions)>,
+) -> Result<(Transcriber, String)> {
+    let model = super::open_model(args.model.as_deref(), false, global)?;
+    let options = TranscribeOptions::default()
+        .encoder(
+            EncoderOptions::default()
+                .device(args.device.into())
+                .precision(args.precision.into())
+                .require_npu(args.require_npu),
+        )
+        .decoding(decoding)
+        .kv_storage(kv_storage_of(args.kv_storage));
+    let mut transcriber = Transcriber::new(&model, options)?;
+    if let Some((vad, options)) = vad {
+        transcriber = transcriber.with_vad(vad, options);
     }
+    super::log_device_note(transcriber.encoder().device_note(), args.device);
+    Ok((transcriber, model.name().to_string()))
+}
+
+/// `-f json`: the transcript with the run's model, precision, placement and timings.
+fn transcript_json(
+    input: &inputs::Input,
+    run: &RunInfo,
+    transcript: &Transcript,
+    measured: &Measured,
+    placement: &str,
+) -> String {
+    let mut doc = json!({
+        "schema_version": super::SCHEMA_VERSION,
+        "input": input.source.display_path().display().to_string(),
+        "model": run.model_name,
+        "encoder_precision": run.precision.name(),
+        "kv_storage": match run.kv_storage {
+            KvStorage::F32 => "f32",
+            KvStorage::F16 => "f16",
+        },
+        "duration_s": measured.audio_s,
+        "text": transcript.text(),
+        "placement": placement,
+        "timings_ms": {
+            "load": run.load_ms,
+            "vad": measured.vad_ms,
+            "mel": measured.mel_ms,
+            "encoder": transcript.encoder_ms,
+            "decoder": transcript.decoder_ms,
+        },
+    });
+    let extra = serde_json::to_value(transcript).expect("serialisable");
+    if let (Some(doc), Some(extra)) = (doc.as_object_mut(), extra.as_object()) {
+        doc.extend(extra.clone());
+    }
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&doc).expect("serialisable")
+    )
+}
+
+/// The transcript into its file (its directory made; written whole or not at all) or stdout.
+fn write_product(output: Option<&std::path::Path>, product: &str) -> Result<()> {
+    let target = match output {
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|source| Error::WriteOutput {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+            }
+            OutputTarget::File(path.to_path_buf())
+        }
+        None => OutputTarget::Stdout,
+    };
+    crate::tools::export::write_atomically(&target, |out| out.write_all(product.as_bytes()))
 }
 
 /// The transcription options of the command line.
@@ -195,29 +221,6 @@ fn options_of(args: &TranscribeArgs) -> DecodingOptions {
     o.word_timestamps = args.words.word_timestamps;
     o.prepend_punctuations = args.words.prepend_punctuations.clone();
     o.append_punctuations = args.words.append_punctuations.clone();
-    o
-}
-
-/// The decoding flags `transcribe` and `serve` share, over faster-whisper's defaults.
-pub(crate) fn decoding_of(d: &DecodingArgs) -> DecodingOptions {
-    let mut o = DecodingOptions::default();
-    o.beam_size = d.beam_size;
-    o.best_of = d.best_of;
-    o.patience = d.patience;
-    o.length_penalty = d.length_penalty;
-    if d.no_fallback {
-        o.temperatures = vec![0.0];
-    }
-    o.compression_ratio_threshold = d.compression_ratio_threshold;
-    o.logprob_threshold = d.log_prob_threshold;
-    o.no_speech_threshold = d.no_speech_threshold;
-    o.condition_on_previous_text = d.condition_on_previous_text;
-    o.prompt_reset_on_temperature = d.prompt_reset_on_temperature;
-    o.initial_prompt = d.initial_prompt.clone();
-    o.hotwords = d.hotwords.clone();
-    o.suppress_tokens = d.suppress_tokens.clone();
-    o.without_timestamps = d.without_timestamps;
-    o.max_initial_timestamp = d.max_initial_timestamp;
     o
 }
 
@@ -281,14 +284,19 @@ fn transcribe_one(
 #[allow(clippy::too_many_arguments)]
 fn summary(
     source: &AudioSource,
-    model_name: &str,
-    precision: Precision,
+    run: &RunInfo,
     t: &Transcript,
     measured: &Measured,
-    load_ms: f64,
     placement: &str,
     device_note: Option<&str>,
 ) -> String {
+    let RunInfo {
+        model_name,
+        precision,
+        load_ms,
+        ..
+    } = run;
+    let (precision, load_ms) = (*precision, *load_ms);
     let language = match (&t.language, t.language_probability) {
         (Some(code), Some(p)) => format!("{code} (detected, p {p:.2})"),
         (Some(code), None) => code.clone(),

@@ -11,9 +11,8 @@ use crate::model::tensor_file::TensorFile;
 use crate::model::{Config, fused_attention_bias};
 
 use super::cross::KvStorage;
-use crate::exec::Precision;
-use crate::exec::cpu::{Linear, Norm};
 use crate::kernels::half::Half;
+use crate::kernels::layers::{Arithmetic, Linear, Norm};
 use rayon::prelude::*;
 
 /// A linear layer applied to a few rows at a time: f16 weight `[out][in]`, f32 bias.
@@ -64,7 +63,7 @@ impl DecoderWeights {
     pub fn load(
         file: &TensorFile,
         config: &Config,
-        precision: Precision,
+        precision: Arithmetic,
         kv_storage: KvStorage,
     ) -> Result<Self> {
         let d = config.d_model;

@@ -59,19 +59,13 @@ pub enum Device {
     NpuSim,
 }
 
-/// Arithmetic of the CPU path's GEMMs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Precision {
-    F32,
-    /// bf16 operands with f32 accumulation (AVX512_BF16 only).
-    Bf16,
-}
+pub use crate::kernels::layers::Arithmetic;
 
 /// How to place and check the ops.
 #[derive(Debug, Clone)]
 pub struct ExecOptions {
     /// The CPU path's GEMM arithmetic.
-    pub precision: Precision,
+    pub precision: Arithmetic,
     pub device: Device,
     /// Op kinds forced to the CPU (`--cpu-ops`).
     pub cpu_ops: BTreeSet<OpKind>,
@@ -86,7 +80,7 @@ pub struct ExecOptions {
 impl Default for ExecOptions {
     fn default() -> Self {
         ExecOptions {
-            precision: Precision::F32,
+            precision: Arithmetic::F32,
             device: Device::Cpu,
             cpu_ops: BTreeSet::new(),
             require_npu: false,
@@ -295,7 +289,7 @@ impl CompiledEncoder {
             }),
             None => None,
         };
-        if options.precision == Precision::Bf16 && !crate::cpu_features::has_avx512_bf16() {
+        if options.precision == Arithmetic::Bf16 && !crate::cpu_features::has_avx512_bf16() {
             return Err(Error::Runtime(
                 "bf16 precision needs a CPU with AVX512_BF16 (and AVX-512 not forced off); this one has none".into(),
             ));

@@ -10,11 +10,13 @@
 //! - `half`: products of a few rows with f16 weights, and single-query attention (the decoder);
 //! - `attention`: f32 multi-head self-attention over a window, the row softmax;
 //! - `rows`: LayerNorm, GELU, adds;
+//! - `layers`: a linear layer arranged for its arithmetic, LayerNorm's parameters;
 //! - `math`: vectorisable `exp`, `erf`, GELU.
 
 pub mod attention;
 pub mod bf16;
 pub mod gemm;
 pub mod half;
+pub mod layers;
 pub mod math;
 pub mod rows;

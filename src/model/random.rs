@@ -23,6 +23,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::Config;
+use super::config::ENCODER_FRAMES;
 use crate::error::{Error, Result};
 
 /// The decoder's learned positions (Whisper's text context).
@@ -159,7 +160,7 @@ fn tensor_list(config: &Config) -> Vec<Planned> {
     add(format!("{e}.conv2.bias"), vec![d], Fill::Uniform(0.1));
     add(
         format!("{e}.embed_positions.weight"),
-        vec![1500, d],
+        vec![ENCODER_FRAMES, d],
         Fill::Positions,
     );
     let block =
@@ -305,7 +306,7 @@ fn config_json(c: &Config, eot: usize) -> Value {
         "decoder_attention_heads": c.decoder_attention_heads,
         "decoder_ffn_dim": c.decoder_ffn_dim,
         "vocab_size": c.vocab_size,
-        "max_source_positions": 1500,
+        "max_source_positions": ENCODER_FRAMES,
         "max_target_positions": DECODER_POSITIONS,
         "bos_token_id": eot,
         "eos_token_id": eot,

@@ -251,12 +251,12 @@ fn load_options(args: &ServeArgs, global: &GlobalArgs) -> Result<LoadOptions> {
                 .precision(args.precision.into())
                 .require_npu(args.require_npu),
         )
-        .decoding(crate::cmd::transcribe::decoding_of(&args.decoding))
-        .kv_storage(crate::cmd::transcribe::kv_storage_of(args.kv_storage));
+        .decoding(crate::options::decoding_of(&args.decoding))
+        .kv_storage(crate::options::kv_storage_of(args.kv_storage));
     transcribe.decoding.check()?;
     Ok(LoadOptions {
         transcribe,
-        vad: crate::cmd::vad_of(&args.vad, global)?,
+        vad: crate::options::vad_of(&args.vad, global)?,
         offline: global.offline,
         device: args.device,
     })
@@ -267,9 +267,9 @@ fn model_names(asked: &[String]) -> Vec<String> {
     if !asked.is_empty() {
         return asked.to_vec();
     }
-    vec![match std::env::var(crate::cmd::MODEL_ENV) {
+    vec![match std::env::var(crate::options::MODEL_ENV) {
         Ok(v) if !v.is_empty() => v,
-        _ => crate::cmd::DEFAULT_MODEL.to_string(),
+        _ => crate::options::DEFAULT_MODEL.to_string(),
     }]
 }
 
@@ -283,7 +283,7 @@ fn load(names: &[String], options: LoadOptions) -> Result<Vec<Loaded>> {
             asked,
             &crate::FetchOptions::default()
                 .offline(options.offline)
-                .progress(crate::cmd::progress::stderr_progress(true)),
+                .progress(crate::progress::stderr_progress(true)),
         )?;
         // Requests name it by its short name (a directory's name, not its path).
         let name = model.name().to_string();
@@ -303,7 +303,7 @@ fn load(names: &[String], options: LoadOptions) -> Result<Vec<Loaded>> {
                 None,
             )
         };
-        crate::cmd::log_device_note(encoder.device_note(), options.device);
+        crate::options::log_device_note(encoder.device_note(), options.device);
         tracing::info!(
             "loaded {name}: encoder {} on {}",
             encoder.precision().name(),

@@ -125,7 +125,7 @@ fn a_model_directory_in_openai_naming_loads() {
 #[test]
 #[ignore = "needs the cached base model: run scripts/test"]
 fn the_bf16_cpu_path_stays_within_cosine_0_9995_of_ctranslate2() {
-    use crate::exec::{ExecOptions, Precision};
+    use crate::exec::{Arithmetic, ExecOptions};
     if !crate::cpu_features::has_avx512_bf16() {
         eprintln!("no AVX512_BF16 here: --precision bf16 is refused on this CPU (tested in cli)");
         return;
@@ -135,7 +135,7 @@ fn the_bf16_cpu_path_stays_within_cosine_0_9995_of_ctranslate2() {
     };
     let model = cached("base");
     let options = ExecOptions {
-        precision: Precision::Bf16,
+        precision: Arithmetic::Bf16,
         ..ExecOptions::default()
     };
     let mut executor = Executor::new(&model, options).unwrap();

@@ -6,7 +6,7 @@ use super::common;
 use crate::encoder::{AddSource, Buf, OpKind, Plan, Step, Weight};
 use crate::exec::cpu::{self, CpuWeights};
 use crate::exec::npu_adapter::NpuAdapter;
-use crate::exec::{Buffers, Precision};
+use crate::exec::{Arithmetic, Buffers};
 use crate::model::{EncoderModel, EncoderWeights, Tensor};
 use crate::npu::calls::plan_calls;
 use crate::npu::dispatch::Placement;
@@ -54,7 +54,7 @@ fn setup() -> Fixture {
         }
     }
     Fixture {
-        cpu: CpuWeights::new(&model.config, &model.encoder, Precision::F32).unwrap(),
+        cpu: CpuWeights::new(&model.config, &model.encoder, Arithmetic::F32).unwrap(),
         npu: NpuAdapter {
             device: Box::new(Simulator),
             prepared: PreparedWeights::new(&model.config, &model.encoder).unwrap(),

@@ -8,81 +8,8 @@ use crate::model::weights::{read_conv_row, read_stacked_row};
 use crate::model::{Config, EncoderWeights, Tensor};
 use rayon::prelude::*;
 
-use super::{Buffers, Precision};
-
-/// A linear layer: its weight arranged for the precision it runs at, and its bias.
-#[derive(Debug, Clone)]
-pub struct Linear {
-    pub weight: Arranged,
-    pub bias: Vec<f32>,
-}
-
-/// A GEMM weight as the kernel of its precision reads it.
-#[derive(Debug, Clone)]
-pub enum Arranged {
-    /// `[in][out]`: PyTorch's `[out][in]` transposed once, what the GEMM packs fastest (see
-    /// `kernels::gemm::matmul_bias_par`).
-    F32(Vec<f32>),
-    /// Packed for `kernels::bf16::matmul_bias_par` (no f32 copy kept).
-    Bf16(bf16::PackedWeight),
-}
-
-impl Linear {
-    /// From a PyTorch-layout `[out][in]` weight.
-    pub fn from_out_in(weight: &[f32], bias: &[f32], precision: Precision) -> Self {
-        let n = bias.len();
-        let k = weight.len() / n;
-        let weight = match precision {
-            Precision::F32 => Arranged::F32(gemm::transposed(weight, n, k)),
-            Precision::Bf16 => Arranged::Bf16(bf16::PackedWeight::from_out_in(weight, n, k)),
-        };
-        Linear {
-            weight,
-            bias: bias.to_vec(),
-        }
-    }
-
-    /// From a PyTorch-layout `[out = n][in = k]` weight that `read_row(j, row)` reads one row
-    /// at a time: bf16 packing never holds more than a row in f32.
-    pub fn from_rows(
-        n: usize,
-        k: usize,
-        bias: Vec<f32>,
-        precision: Precision,
-        mut read_row: impl FnMut(usize, &mut [f32]) -> Result<()>,
-    ) -> Result<Self> {
-        debug_assert_eq!(bias.len(), n);
-        let weight = match precision {
-            Precision::F32 => {
-                let mut out_in = vec![0.0f32; n * k];
-                for (j, row) in out_in.chunks_exact_mut(k).enumerate() {
-                    read_row(j, row)?;
-                }
-                Arranged::F32(gemm::transposed(&out_in, n, k))
-            }
-            Precision::Bf16 => Arranged::Bf16(bf16::PackedWeight::from_rows(n, k, read_row)?),
-        };
-        Ok(Linear { weight, bias })
-    }
-
-    /// `out[m][n] = input[m][k] · W + bias` at the layer's precision.
-    pub fn forward(&self, out: &mut [f32], input: &[f32], m: usize) {
-        let n = self.bias.len();
-        match &self.weight {
-            Arranged::Bf16(packed) => bf16::matmul_bias_par(out, input, packed, &self.bias, m),
-            Arranged::F32(weight_kn) => {
-                gemm::matmul_bias_par(out, input, weight_kn, &self.bias, m, weight_kn.len() / n, n)
-            }
-        }
-    }
-}
-
-/// LayerNorm parameters.
-#[derive(Debug, Clone)]
-pub struct Norm {
-    pub gamma: Vec<f32>,
-    pub beta: Vec<f32>,
-}
+use super::Buffers;
+pub use crate::kernels::layers::{Arithmetic, Arranged, Linear, Norm};
 
 #[derive(Debug, Clone)]
 pub struct CpuLayer {
@@ -106,13 +33,13 @@ pub struct CpuWeights {
     pub layers: Vec<CpuLayer>,
     pub final_norm: Norm,
     /// The arithmetic of the GEMMs and the attention.
-    pub precision: Precision,
+    pub precision: Arithmetic,
 }
 
 impl CpuWeights {
     /// Arrange `weights` for `precision` (bf16 needs `cpu_features::has_avx512_bf16()`), one tensor at a
     /// time, releasing each stored tensor's pages once it is arranged.
-    pub fn new(config: &Config, weights: &EncoderWeights, precision: Precision) -> Result<Self> {
+    pub fn new(config: &Config, weights: &EncoderWeights, precision: Arithmetic) -> Result<Self> {
         let d = config.d_model;
         let f = config.encoder_ffn_dim;
         let values = |t: &Tensor| -> Result<Vec<f32>> {
@@ -374,7 +301,7 @@ pub fn run_fused(step: &Step, fused: Fused, weights: &CpuWeights, buffers: &mut 
             d_model,
         } => {
             let mut out = buffers.take(output);
-            if weights.precision == Precision::Bf16 {
+            if weights.precision == Arithmetic::Bf16 {
                 let mut scratch = std::mem::take(&mut buffers.bf16_attention);
                 bf16::attention_par(
                     &mut out,
