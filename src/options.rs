@@ -2,9 +2,9 @@
 //! options, the device note. Shared by the subcommands (`cmd`) and the service (`serve`), so
 //! neither imports the other.
 
-use npu_whisper::{DecodingOptions, KvStorage, Result};
+use npu_whisper::{DecodingOptions, EncoderOptions, KvStorage, Precision, Result};
 
-use crate::cli::{DecodingArgs, KvStorageArg};
+use crate::cli::{DecodingArgs, DeviceArg, KvStorageArg};
 use crate::progress;
 
 /// Environment variable naming the model (used when `--model` is absent).
@@ -104,4 +104,16 @@ pub fn decoding_of(d: &DecodingArgs) -> DecodingOptions {
     o.without_timestamps = d.without_timestamps;
     o.max_initial_timestamp = d.max_initial_timestamp;
     o
+}
+
+/// The encoder options `--device`, `--precision` and `--require-npu` ask for.
+pub fn encoder_options(
+    device: DeviceArg,
+    precision: impl Into<Precision>,
+    require_npu: bool,
+) -> EncoderOptions {
+    EncoderOptions::default()
+        .device(device.into())
+        .precision(precision.into())
+        .require_npu(require_npu)
 }

@@ -9,11 +9,11 @@ use serde_json::json;
 use super::{elapsed_ms, inputs};
 use crate::audio::{self, AudioSource};
 use crate::cli::{GlobalArgs, TaskArg, TranscribeArgs, TranscriptFormat};
-use crate::options::{decoding_of, kv_storage_of};
+use crate::options::{decoding_of, encoder_options, kv_storage_of};
 use crate::tools::export::OutputTarget;
 use crate::{
-    CueLayout, DecodingOptions, EncoderOptions, Error, KvStorage, Precision, Result, Task,
-    TranscribeOptions, Transcriber, Transcript, placement_summary,
+    CueLayout, DecodingOptions, Error, KvStorage, Precision, Result, Task, TranscribeOptions,
+    Transcriber, Transcript, placement_summary,
 };
 
 pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
@@ -139,12 +139,11 @@ fn open_transcriber(
 ) -> Result<(Transcriber, String)> {
     let model = super::open_model(args.model.as_deref(), false, global)?;
     let options = TranscribeOptions::default()
-        .encoder(
-            EncoderOptions::default()
-                .device(args.device.into())
-                .precision(args.precision.into())
-                .require_npu(args.require_npu),
-        )
+        .encoder(encoder_options(
+            args.device,
+            args.precision,
+            args.require_npu,
+        ))
         .decoding(decoding)
         .kv_storage(kv_storage_of(args.kv_storage));
     let mut transcriber = Transcriber::new(&model, options)?;

@@ -37,7 +37,7 @@ use self::errors::ApiError;
 use self::limits::{ApiKey, Limits};
 use self::state::{Loaded, Pool, Service};
 use crate::cli::{GlobalArgs, ServeArgs};
-use crate::{EncoderOptions, Error, Result, TranscribeOptions, Transcriber};
+use crate::{Error, Result, TranscribeOptions, Transcriber};
 
 /// Requests at once when --max-concurrency is not given: one, which has the whole pool. On the
 /// 2-core test machine (docs/service.md, `cargo bench --bench serve_load`) two at once gave the
@@ -245,12 +245,11 @@ struct LoadOptions {
 
 fn load_options(args: &ServeArgs, global: &GlobalArgs) -> Result<LoadOptions> {
     let transcribe = TranscribeOptions::default()
-        .encoder(
-            EncoderOptions::default()
-                .device(args.device.into())
-                .precision(args.precision.into())
-                .require_npu(args.require_npu),
-        )
+        .encoder(crate::options::encoder_options(
+            args.device,
+            args.precision,
+            args.require_npu,
+        ))
         .decoding(crate::options::decoding_of(&args.decoding))
         .kv_storage(crate::options::kv_storage_of(args.kv_storage));
     transcribe.decoding.check()?;

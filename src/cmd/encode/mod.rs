@@ -388,11 +388,8 @@ fn output_format(path: &Path) -> Result<&'static str> {
 }
 
 fn encoder_options(args: &EncodeArgs) -> EncoderOptions {
-    EncoderOptions::default()
-        .precision(args.precision.into())
-        .device(args.device.into())
+    crate::options::encoder_options(args.device, args.precision, args.require_npu)
         .cpu_ops(args.cpu_ops.iter().map(|&k| k.into()))
-        .require_npu(args.require_npu)
         .verify(args.verify)
         .layers(args.layers.map(|n| n.get()))
 }
