@@ -276,11 +276,10 @@ impl SpeechMap {
     /// whose detected speech it overlaps (a segment end Whisper put in the silence after a
     /// range stays there), else faster-whisper's rule.
     pub fn ranges_of_span(&self, start: f64, end: f64) -> (usize, usize) {
-        let overlapping: Vec<usize> = (0..self.speech.len())
-            .filter(|&k| start < self.speech[k].1 && self.speech[k].0 < end)
-            .collect();
-        match (overlapping.first(), overlapping.last()) {
-            (Some(&first), Some(&last)) => (first, last),
+        let overlaps = |k: &usize| start < self.speech[*k].1 && self.speech[*k].0 < end;
+        let ranges = 0..self.speech.len();
+        match (ranges.clone().find(overlaps), ranges.rev().find(overlaps)) {
+            (Some(first), Some(last)) => (first, last),
             _ => (self.range_of(start, false), self.range_of(end, true)),
         }
     }
