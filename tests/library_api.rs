@@ -8,8 +8,8 @@ mod common;
 use std::sync::Arc;
 
 use npu_whisper::{
-    DecodingOptions, Device, Encoder, EncoderOptions, ErrorKind, Model, OptionName, Precision,
-    TranscribeOptions, Transcriber, mel::WINDOW_SAMPLES,
+    CancelToken, DecodingOptions, Device, Encoder, EncoderOptions, ErrorKind, Model, OptionName,
+    Precision, SpeechRange, TranscribeOptions, Transcriber, WindowSelection, mel::WINDOW_SAMPLES,
 };
 
 /// The committed tiny random-weight model: config.json and weights only.
@@ -82,6 +82,32 @@ fn the_stream_equals_the_whole_recording_and_its_ledger_counts_every_window() {
         assert_eq!(op.runs, 3, "{}", op.name);
     }
     assert_eq!(whole.placement(), "cpu: 26/26 ops");
+}
+
+#[test]
+fn selected_windows_are_the_same_rows_as_in_the_whole_recording() {
+    let model = tiny();
+    let encoder = Encoder::new(&model, &exact()).unwrap();
+    let samples = recording(65, 3);
+    let whole = encoder.encode(&samples).unwrap();
+    // Speech only in the last 5 s: the third window alone, 250 frames of it hold audio.
+    let speech = [SpeechRange::new(60 * 16_000 + 100, 65 * 16_000)];
+    let selection = WindowSelection::with_speech(samples.len(), &speech);
+    let some = encoder
+        .encode_windows(&samples, &selection, &CancelToken::new())
+        .unwrap();
+    assert_eq!(some.windows(), 1);
+    assert_eq!(some.trimmed().nrows(), 250);
+    assert!(
+        some.view().index_axis(ndarray::Axis(0), 0) == whole.view().index_axis(ndarray::Axis(0), 2)
+    );
+    for op in some.ledger() {
+        assert_eq!(op.runs, 1, "{}", op.name);
+    }
+    // A selection made for a longer recording is refused, not read out of bounds.
+    let longer = WindowSelection::all(samples.len() + WINDOW_SAMPLES);
+    let refused = encoder.encode_windows(&samples, &longer, &CancelToken::new());
+    assert_eq!(refused.unwrap_err().kind(), ErrorKind::Usage);
 }
 
 #[test]

@@ -7,21 +7,19 @@ use std::sync::Arc;
 use ndarray::{ArrayView2, ArrayView3};
 
 use super::model::Weights;
+use super::windows::WindowSelection;
 use super::{CancelToken, Model, Precision};
 use crate::encoder::OpKind;
 use crate::error::{Error, Result};
 use crate::exec::npu_adapter::{FAULT_ENV, Fault};
 use crate::exec::{CompiledEncoder, Device, EncoderState, ExecOptions, LedgerEntry};
-use crate::mel::{HOP_LENGTH, LogMel, WINDOW_SAMPLES};
+use crate::mel::{LogMel, WINDOW_SAMPLES};
 use crate::model::config::ENCODER_FRAMES;
 use crate::model::{EncoderModel, layers_to_load};
 use crate::npu::cost;
 pub use crate::npu::cost::{
     Bound as NpuCostBound, DeviceModel as NpuCostModel, Projection as NpuProjection,
 };
-
-/// Audio samples per encoder frame (20 ms): conv2 halves the 10 ms mel frames.
-const SAMPLES_PER_FRAME: usize = 2 * HOP_LENGTH;
 
 /// Where and how the encoder runs.
 #[derive(Debug, Clone, Default)]
@@ -147,23 +145,39 @@ impl Encoder {
     /// As [`encode`](Self::encode), checking `cancel` before each window: once it is cancelled
     /// the call returns [`Error::Cancelled`](crate::Error::Cancelled).
     pub fn encode_cancellable(&self, samples: &[f32], cancel: &CancelToken) -> Result<Embeddings> {
-        let windows = crate::mel::window_count(samples.len());
+        self.encode_windows(samples, &WindowSelection::all(samples.len()), cancel)
+    }
+
+    /// Encode the windows `selection` holds (e.g. [`WindowSelection::with_speech`]), in its
+    /// order, checking `cancel` before each. `samples` must be the recording the selection was
+    /// made for.
+    pub fn encode_windows(
+        &self,
+        samples: &[f32],
+        selection: &WindowSelection,
+        cancel: &CancelToken,
+    ) -> Result<Embeddings> {
         let d = self.d_model();
-        let mut values = Vec::with_capacity(windows * ENCODER_FRAMES * d);
+        let mut values = Vec::with_capacity(selection.len() * ENCODER_FRAMES * d);
         let mut stream = self.stream();
-        for chunk in samples.chunks(WINDOW_SAMPLES).chain(
-            // An empty recording still has one (silent) window, as the mel front end has.
-            samples.is_empty().then_some(&[][..]),
-        ) {
+        for window in selection.windows() {
             cancel.check()?;
-            let window = stream.encode_samples(chunk)?;
-            values.extend_from_slice(window.as_slice().expect("standard layout"));
+            let Some(audio) = samples.get(window.samples.clone()) else {
+                return Err(Error::Usage(format!(
+                    "window {} covers samples {:?}, past the recording's {}",
+                    window.index,
+                    window.samples,
+                    samples.len()
+                )));
+            };
+            let embeddings = stream.encode_samples(audio)?;
+            values.extend_from_slice(embeddings.as_slice().expect("standard layout"));
         }
         Ok(Embeddings {
             values,
-            windows,
+            windows: selection.len(),
             d_model: d,
-            audio_frames: samples.len().div_ceil(SAMPLES_PER_FRAME).max(1),
+            audio_frames: selection.rows(true),
             ledger: stream.state.ledger().to_vec(),
         })
     }
@@ -341,7 +355,8 @@ impl Embeddings {
             .expect("windows x 1500 x d_model values")
     }
 
-    /// Only the frames that hold audio, windows joined: `frames x d_model`.
+    /// Only the frames that hold audio, windows joined: `frames x d_model`. (Only a
+    /// recording's last window is partly silence, so these are the first `frames` rows.)
     pub fn trimmed(&self) -> ArrayView2<'_, f32> {
         let frames = self.audio_frames.min(self.windows * ENCODER_FRAMES);
         ArrayView2::from_shape(
@@ -356,7 +371,7 @@ impl Embeddings {
         self.windows
     }
 
-    /// Encoder frames (20 ms each) that hold audio.
+    /// Encoded frames (20 ms each) that hold audio.
     pub fn audio_frames(&self) -> usize {
         self.audio_frames
     }

@@ -7,6 +7,7 @@ mod cancel;
 mod encoder;
 pub(crate) mod model;
 mod transcriber;
+mod windows;
 
 pub use cache::{CachedModel, Fetched, ModelCache, ModelSource};
 pub use cancel::CancelToken;
@@ -15,6 +16,7 @@ pub use encoder::{
 };
 pub use model::{FetchOptions, Model};
 pub use transcriber::{TranscribeHooks, TranscribeOptions, Transcriber};
+pub use windows::{ENCODER_FRAMES, EncoderWindow, SAMPLES_PER_FRAME, WindowSelection};
 
 /// The arithmetic of the encoder's matrix products on the CPU (the NPU computes in bf16
 /// whatever this says).

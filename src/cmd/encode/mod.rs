@@ -11,17 +11,12 @@ mod speech;
 use super::{elapsed_ms, inputs};
 use crate::audio::{self, AudioSource, SAMPLE_RATE};
 use crate::cli::{EncodeArgs, GlobalArgs};
-use crate::mel::{self, HOP_LENGTH, N_FFT};
+use crate::mel::{HOP_LENGTH, N_FFT};
 use crate::tools::export::{self, OutputTarget};
 use crate::{
-    Device, Encoder, EncoderOptions, EncoderStream, Error, Precision, Result, placement_summary,
+    Device, ENCODER_FRAMES, Encoder, EncoderOptions, EncoderStream, Error, Precision, Result,
+    WindowSelection, placement_summary,
 };
-
-/// Encoder frames per 30 s window.
-const ENCODER_FRAMES: usize = 1500;
-
-/// Audio samples per encoder frame (20 ms): conv2 halves the 10 ms mel frames.
-const SAMPLES_PER_FRAME: usize = 2 * HOP_LENGTH;
 
 /// One input's results.
 struct Encoded {
@@ -188,146 +183,174 @@ fn encode_one(
     let started = Instant::now();
     let audio = audio::load(source, &context.limits)?;
     let decode_ms = elapsed_ms(started);
-    let d = context.encoder.d_model();
-    let all_windows = mel::window_count(audio.samples.len());
     let speech = context
         .vad
         .as_ref()
         .map(|(vad, options)| speech::select(vad, options, &audio.samples));
-    let selected: Vec<usize> = match &speech {
-        Some(s) => s.windows.clone(),
-        None => (0..all_windows).collect(),
+    let selection = match &speech {
+        Some(found) => found.selection.clone(),
+        None => WindowSelection::all(audio.samples.len()),
     };
-    let windows = selected.len();
-    let frames = audio.samples.len().div_ceil(SAMPLES_PER_FRAME).max(1);
-    // Rows of window `w` in the output: all 1500, or with --trim those that hold audio.
-    let rows_of = |w: usize| {
-        if context.trim {
-            (frames - w * ENCODER_FRAMES).min(ENCODER_FRAMES)
-        } else {
-            ENCODER_FRAMES
-        }
-    };
+    let d = context.encoder.d_model();
     let shape: Vec<usize> = if context.trim {
-        vec![selected.iter().map(|&w| rows_of(w)).sum(), d]
+        vec![selection.rows(true), d]
     } else {
-        vec![windows, ENCODER_FRAMES, d]
+        vec![selection.len(), ENCODER_FRAMES, d]
     };
-    progress.set_length(windows as u64);
+    progress.set_length(selection.len() as u64);
     progress.set_position(0);
-    let mut stats = StatisticsAccumulator::default();
-    let (mut mel_ms, mut encoder_ms, mut export_ms) = (0.0, 0.0, 0.0);
-    let front_end = context.encoder.front_end();
-    let mut mel = vec![0.0f32; front_end.window_len()];
-    let mut kept = Vec::new();
-    let mut precision_check: Option<PrecisionCheck> = None;
-    let mut run_windows = |sink: &mut dyn FnMut(&[f32]) -> std::io::Result<()>| -> Result<()> {
-        for &w in &selected {
-            crate::tools::check_interrupted()?;
-            let start = (w * mel::WINDOW_SAMPLES).min(audio.samples.len());
-            let end = (start + mel::WINDOW_SAMPLES).min(audio.samples.len());
-            let started = Instant::now();
-            front_end.window(&audio.samples[start..end], &mut mel);
-            mel_ms += elapsed_ms(started);
-            let started = Instant::now();
-            let embeddings = stream.encode_mel(&mel)?;
-            let embeddings = embeddings.as_slice().expect("standard layout");
-            encoder_ms += elapsed_ms(started);
-            if let Some(reference) = context.reference.borrow_mut().as_mut() {
-                let want = reference.encode_mel(&mel)?;
-                let (max_abs, cosine) =
-                    compare(want.as_slice().expect("standard layout"), embeddings);
-                let check = precision_check.get_or_insert(PrecisionCheck { max_abs, cosine });
-                check.max_abs = check.max_abs.max(max_abs);
-                check.cosine = check.cosine.min(cosine);
-            }
-            let part = &embeddings[..rows_of(w) * d];
-            stats.add(part);
-            let started = Instant::now();
-            sink(part).map_err(|e| Error::Runtime(format!("writing the output: {e}")))?;
-            export_ms += elapsed_ms(started);
-            progress.inc(1);
-        }
-        Ok(())
+    let mut pass = WindowPass {
+        stream,
+        context,
+        samples: &audio.samples,
+        selection: &selection,
+        progress,
+        stats: StatisticsAccumulator::default(),
+        mel_ms: 0.0,
+        encoder_ms: 0.0,
+        export_ms: 0.0,
+        precision_check: None,
     };
     match target {
-        Some(OutputTarget::File(path)) if context.split => {
-            // One complete file per window, written as soon as the window is encoded.
-            // A failure or interrupt removes this input's window files again, so that the first
-            // window's file existing means the set is complete (what a resumed batch checks).
-            let mut index = 0usize;
-            let mut write_failure = None;
-            let result = run_windows(&mut |part| {
-                let file = split_path(path, index);
-                index += 1;
-                export::write_npy(&OutputTarget::File(file), &[part.len() / d, d], part).map_err(
-                    |e| {
-                        write_failure = Some(e);
-                        std::io::Error::other("writing a window failed")
-                    },
-                )
-            });
-            if let Err(e) = result {
-                for i in 0..index {
-                    let _ = std::fs::remove_file(split_path(path, i));
-                }
-                return Err(write_failure.unwrap_or(e));
-            }
-        }
-        Some(OutputTarget::File(path)) if output_format(path)? == "safetensors" => {
-            run_windows(&mut |part| {
-                kept.extend_from_slice(part);
-                Ok(())
-            })?;
+        Some(OutputTarget::File(path)) if context.split => write_split(&mut pass, path, d)?,
+        Some(target @ OutputTarget::File(path)) if output_format(path)? == "safetensors" => {
+            let kept = pass.collect()?;
             let started = Instant::now();
-            let placement = placement_summary(stream.ledger());
+            let placement = placement_summary(pass.stream.ledger());
             let mut metadata = provenance(
                 source,
                 context.model.name(),
                 context.model.weights_sha256()?,
-                front_end.n_mels(),
+                context.encoder.front_end().n_mels(),
                 audio.duration_secs(),
-                windows,
+                selection.len(),
                 context.trim,
                 &placement,
             )?;
-            if let (Some(selection), Some((_, options))) = (&speech, &context.vad) {
-                metadata.extend(speech::metadata(selection, options));
+            if let (Some(found), Some((_, options))) = (&speech, &context.vad) {
+                metadata.extend(speech::metadata(found, options));
             }
-            export::write_safetensors(target.unwrap(), "embeddings", &shape, &kept, metadata)?;
-            export_ms += elapsed_ms(started);
+            export::write_safetensors(target, "embeddings", &shape, &kept, metadata)?;
+            pass.export_ms += elapsed_ms(started);
         }
-        Some(target) => {
-            // The file is streamed inside `write_atomically`; an encoder error aborts the write
-            // (no file appears) and is returned as itself.
-            let mut failure = None;
-            let written = export::write_atomically(target, |out| {
-                out.write_all(&export::npy_header(&shape))?;
-                run_windows(&mut |part| export::write_f32(out, part)).map_err(|e| {
-                    failure = Some(e);
-                    std::io::Error::other("encoding failed")
-                })
-            });
-            if let Some(e) = failure {
-                return Err(e);
-            }
-            written?;
-        }
-        None => run_windows(&mut |_| Ok(()))?,
+        Some(target) => write_streamed(&mut pass, target, &shape)?,
+        None => pass.run(&mut |_| Ok(()))?,
     }
     Ok(Encoded {
         source: audio.source.clone(),
         audio_s: audio.duration_secs(),
-        windows,
+        windows: selection.len(),
         shape,
-        stats: stats.finish(),
+        stats: pass.stats.finish(),
         decode_ms,
-        mel_ms,
-        encoder_ms,
-        export_ms,
-        precision_check,
+        mel_ms: pass.mel_ms,
+        encoder_ms: pass.encoder_ms,
+        export_ms: pass.export_ms,
+        precision_check: pass.precision_check,
         speech,
     })
+}
+
+/// One pass over an input's selected windows, with what it measures on the way.
+struct WindowPass<'a> {
+    stream: &'a mut EncoderStream,
+    context: &'a Context,
+    samples: &'a [f32],
+    selection: &'a WindowSelection,
+    progress: &'a indicatif::ProgressBar,
+    stats: StatisticsAccumulator,
+    mel_ms: f64,
+    encoder_ms: f64,
+    export_ms: f64,
+    precision_check: Option<PrecisionCheck>,
+}
+
+impl WindowPass<'_> {
+    /// Encode every selected window and hand its output rows to `sink`.
+    fn run(&mut self, sink: &mut dyn FnMut(&[f32]) -> std::io::Result<()>) -> Result<()> {
+        let front_end = self.context.encoder.front_end();
+        let d = self.context.encoder.d_model();
+        let mut mel = vec![0.0f32; front_end.window_len()];
+        for window in self.selection.windows() {
+            crate::tools::check_interrupted()?;
+            let started = Instant::now();
+            front_end.window(&self.samples[window.samples.clone()], &mut mel);
+            self.mel_ms += elapsed_ms(started);
+            let started = Instant::now();
+            let embeddings = self.stream.encode_mel(&mel)?;
+            let embeddings = embeddings.as_slice().expect("standard layout");
+            self.encoder_ms += elapsed_ms(started);
+            if let Some(reference) = self.context.reference.borrow_mut().as_mut() {
+                let want = reference.encode_mel(&mel)?;
+                let (max_abs, cosine) =
+                    compare(want.as_slice().expect("standard layout"), embeddings);
+                let check = self
+                    .precision_check
+                    .get_or_insert(PrecisionCheck { max_abs, cosine });
+                check.max_abs = check.max_abs.max(max_abs);
+                check.cosine = check.cosine.min(cosine);
+            }
+            let part = &embeddings[..window.rows(self.context.trim) * d];
+            self.stats.add(part);
+            let started = Instant::now();
+            sink(part).map_err(|e| Error::Runtime(format!("writing the output: {e}")))?;
+            self.export_ms += elapsed_ms(started);
+            self.progress.inc(1);
+        }
+        Ok(())
+    }
+
+    /// Every selected window's rows, joined in memory (for outputs written at the end).
+    fn collect(&mut self) -> Result<Vec<f32>> {
+        let mut kept = Vec::new();
+        self.run(&mut |part| {
+            kept.extend_from_slice(part);
+            Ok(())
+        })?;
+        Ok(kept)
+    }
+}
+
+/// `--split`: one complete file per window, written as soon as the window is encoded. A failure
+/// or interrupt removes this input's window files again, so that the first window's file
+/// existing means the set is complete (what a resumed batch checks).
+fn write_split(pass: &mut WindowPass, path: &Path, d: usize) -> Result<()> {
+    let mut index = 0usize;
+    let mut write_failure = None;
+    let result = pass.run(&mut |part| {
+        let file = split_path(path, index);
+        index += 1;
+        export::write_npy(&OutputTarget::File(file), &[part.len() / d, d], part).map_err(|e| {
+            write_failure = Some(e);
+            std::io::Error::other("writing a window failed")
+        })
+    });
+    if let Err(e) = result {
+        for i in 0..index {
+            let _ = std::fs::remove_file(split_path(path, i));
+        }
+        return Err(write_failure.unwrap_or(e));
+    }
+    Ok(())
+}
+
+/// One `.npy` streamed window by window inside `write_atomically`: an encoder error aborts the
+/// write (no file appears) and is returned as itself.
+fn write_streamed(pass: &mut WindowPass, target: &OutputTarget, shape: &[usize]) -> Result<()> {
+    let mut failure = None;
+    let written = export::write_atomically(target, |out| {
+        out.write_all(&export::npy_header(shape))?;
+        pass.run(&mut |part| export::write_f32(out, part))
+            .map_err(|e| {
+                failure = Some(e);
+                std::io::Error::other("encoding failed")
+            })
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    written?;
+    Ok(())
 }
 
 /// `--vad` records which time ranges the output holds: only a .safetensors file has room for

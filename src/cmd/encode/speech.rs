@@ -2,9 +2,7 @@
 
 use serde::Serialize;
 
-use crate::SpeechSpan;
-use crate::mel::WINDOW_SAMPLES;
-use crate::{SpeechRange, Vad, VadOptions};
+use crate::{SpeechSpan, Vad, VadOptions, WindowSelection};
 
 /// The windows a recording's speech falls in.
 #[derive(Debug, Clone, Serialize)]
@@ -16,6 +14,8 @@ pub(super) struct SpeechWindows {
     /// The speech the VAD found.
     pub speech: Vec<SpeechSpan>,
     pub vad_ms: f64,
+    #[serde(skip)]
+    pub selection: WindowSelection,
 }
 
 /// Run the VAD over `samples` and keep the windows its speech touches.
@@ -23,30 +23,14 @@ pub(super) fn select(vad: &Vad, options: &VadOptions, samples: &[f32]) -> Speech
     let started = std::time::Instant::now();
     let ranges = vad.speech(samples, options);
     let vad_ms = super::elapsed_ms(started);
-    let windows = windows_with_speech(&ranges, crate::mel::window_count(samples.len()));
-    let seconds = |sample: usize| sample as f64 / crate::audio::SAMPLE_RATE as f64;
+    let selection = WindowSelection::with_speech(samples.len(), &ranges);
     SpeechWindows {
-        encoded_ranges: windows
-            .iter()
-            .map(|&w| {
-                let end = ((w + 1) * WINDOW_SAMPLES).min(samples.len());
-                [seconds(w * WINDOW_SAMPLES), seconds(end)]
-            })
-            .collect(),
+        windows: selection.windows().iter().map(|w| w.index).collect(),
+        encoded_ranges: selection.windows().iter().map(|w| w.seconds()).collect(),
         speech: ranges.iter().map(SpeechSpan::of).collect(),
-        windows,
         vad_ms,
+        selection,
     }
-}
-
-/// Windows (of `WINDOW_SAMPLES`, `count` in all) that overlap one of `ranges`.
-fn windows_with_speech(ranges: &[SpeechRange], count: usize) -> Vec<usize> {
-    (0..count)
-        .filter(|&w| {
-            let (start, end) = (w * WINDOW_SAMPLES, (w + 1) * WINDOW_SAMPLES);
-            ranges.iter().any(|r| r.start < end && r.end > start)
-        })
-        .collect()
 }
 
 /// The safetensors metadata entries that record the selection.
@@ -71,23 +55,4 @@ pub(super) fn metadata(selection: &SpeechWindows, options: &VadOptions) -> Vec<(
         ),
         ("speech_ranges".into(), json(serde_json::json!(spans))),
     ]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_windows_that_speech_touches_are_kept() {
-        let w = WINDOW_SAMPLES;
-        let ranges = [
-            SpeechRange::new(100, 200),
-            // Across the boundary of windows 2 and 3.
-            SpeechRange::new(3 * w - 10, 3 * w + 10),
-            // Ends exactly where window 5 starts: not in window 5.
-            SpeechRange::new(5 * w - 50, 5 * w),
-        ];
-        assert_eq!(windows_with_speech(&ranges, 6), vec![0, 2, 3, 4]);
-        assert!(windows_with_speech(&[], 6).is_empty());
-    }
 }
