@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::names::{
-    decoder_candidates as candidates, decoder_layer_candidates as layer_candidates,
+    self, decoder_candidates as candidates, decoder_layer_candidates as layer_candidates,
 };
 use crate::model::tensor_file::TensorFile;
 use crate::model::{Config, fused_attention_bias};
@@ -78,7 +78,7 @@ impl DecoderWeights {
             ));
         }
         let ffn = config.decoder_ffn_dim;
-        let token_names = candidates("embed_tokens.weight", "token_embedding.weight");
+        let token_names = candidates(names::DECODER_TOKEN_EMBEDDING);
         let vocab = token_names
             .iter()
             .find_map(|n| file.shape_of(n))
@@ -87,7 +87,7 @@ impl DecoderWeights {
                 Error::model(file.path(), "missing tensor `model.decoder.embed_tokens.weight`: the file holds no decoder (encoder-only export?)")
             })?;
         let tokens = Half::from_bits(file.load_any_f16(&token_names, &[vocab, d])?, vocab, d);
-        let position_names = candidates("embed_positions.weight", "positional_embedding");
+        let position_names = candidates(names::DECODER_POSITION_EMBEDDING);
         let max_positions = position_names
             .iter()
             .find_map(|n| file.shape_of(n))
@@ -166,8 +166,8 @@ impl DecoderWeights {
             positions,
             layers,
             final_norm: norm(
-                candidates("layer_norm.weight", "ln.weight"),
-                candidates("layer_norm.bias", "ln.bias"),
+                candidates(names::DECODER_FINAL_NORM_GAMMA),
+                candidates(names::DECODER_FINAL_NORM_BETA),
             )?,
             heads,
             vocab,

@@ -468,7 +468,7 @@ fn import_tensors(model: &Ct2Model, dtype: OutputDtype) -> Result<BTreeMap<Strin
                 ),
             ));
         }
-        let Some(targets) = hf_targets(&variable.name) else {
+        let Some(targets) = super::names::hf_names_of_ctranslate2(&variable.name) else {
             tracing::warn!(
                 "{}: ignoring unknown variable `{}`",
                 model.path.display(),
@@ -538,76 +538,6 @@ fn encode(values: &[f32], shape: Vec<usize>, dtype: OutputDtype) -> OutTensor {
                 .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
                 .collect(),
         },
-    }
-}
-
-/// The Hugging Face names a CTranslate2 variable becomes, in row order; `None` marks a part that
-/// is dropped (the zero key bias of a fused projection).
-fn hf_targets(name: &str) -> Option<Vec<Option<String>>> {
-    let one = |n: String| Some(vec![Some(n)]);
-    let (kind, suffix) = name.rsplit_once('/')?;
-    // gamma/beta are LayerNorm weight/bias; weight/bias/encodings keep their meaning.
-    let param = match suffix {
-        "gamma" | "weight" | "encodings" => "weight",
-        "beta" | "bias" => "bias",
-        _ => return None,
-    };
-    let fixed = match kind {
-        "encoder/conv1" => return one(format!("model.encoder.conv1.{param}")),
-        "encoder/conv2" => return one(format!("model.encoder.conv2.{param}")),
-        "encoder/position_encodings" => return one("model.encoder.embed_positions.weight".into()),
-        "encoder/layer_norm" => return one(format!("model.encoder.layer_norm.{param}")),
-        "decoder/embeddings" => return one("model.decoder.embed_tokens.weight".into()),
-        "decoder/position_encodings" => return one("model.decoder.embed_positions.weight".into()),
-        "decoder/layer_norm" => return one(format!("model.decoder.layer_norm.{param}")),
-        other => other,
-    };
-    let mut parts = fixed.splitn(3, '/');
-    let stack = parts.next()?;
-    let layer: usize = parts.next()?.strip_prefix("layer_")?.parse().ok()?;
-    let rest = parts.next()?;
-    if stack != "encoder" && stack != "decoder" {
-        return None;
-    }
-    let base = format!("model.{stack}.layers.{layer}");
-    let is_bias = param == "bias";
-    let split = |names: &[&str], drop_key_bias: bool| -> Option<Vec<Option<String>>> {
-        Some(
-            names
-                .iter()
-                .map(|n| {
-                    if drop_key_bias && is_bias && n.ends_with("k_proj") {
-                        None
-                    } else {
-                        Some(format!("{base}.{n}.{param}"))
-                    }
-                })
-                .collect(),
-        )
-    };
-    match rest {
-        "self_attention/layer_norm" => one(format!("{base}.self_attn_layer_norm.{param}")),
-        "self_attention/linear_0" => split(
-            &["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"],
-            true,
-        ),
-        "self_attention/linear_1" => one(format!("{base}.self_attn.out_proj.{param}")),
-        "attention/layer_norm" if stack == "decoder" => {
-            one(format!("{base}.encoder_attn_layer_norm.{param}"))
-        }
-        "attention/linear_0" if stack == "decoder" => {
-            one(format!("{base}.encoder_attn.q_proj.{param}"))
-        }
-        "attention/linear_1" if stack == "decoder" => {
-            split(&["encoder_attn.k_proj", "encoder_attn.v_proj"], true)
-        }
-        "attention/linear_2" if stack == "decoder" => {
-            one(format!("{base}.encoder_attn.out_proj.{param}"))
-        }
-        "ffn/layer_norm" => one(format!("{base}.final_layer_norm.{param}")),
-        "ffn/linear_0" => one(format!("{base}.fc1.{param}")),
-        "ffn/linear_1" => one(format!("{base}.fc2.{param}")),
-        _ => None,
     }
 }
 
@@ -703,37 +633,4 @@ fn generation_config(dims: &Dimensions, special: &SpecialTokens, ct2: &Value) ->
         "is_multilingual": dims.vocab_size >= 51865,
         "max_length": dims.max_target_positions,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fused_projections_split_and_drop_the_key_bias() {
-        let t = hf_targets("encoder/layer_3/self_attention/linear_0/weight").unwrap();
-        assert_eq!(
-            t,
-            vec![
-                Some("model.encoder.layers.3.self_attn.q_proj.weight".into()),
-                Some("model.encoder.layers.3.self_attn.k_proj.weight".into()),
-                Some("model.encoder.layers.3.self_attn.v_proj.weight".into()),
-            ]
-        );
-        let b = hf_targets("decoder/layer_0/attention/linear_1/bias").unwrap();
-        assert_eq!(
-            b,
-            vec![
-                None,
-                Some("model.decoder.layers.0.encoder_attn.v_proj.bias".into())
-            ]
-        );
-        assert_eq!(
-            hf_targets("encoder/layer_1/ffn/layer_norm/gamma").unwrap(),
-            vec![Some(
-                "model.encoder.layers.1.final_layer_norm.weight".into()
-            )]
-        );
-        assert!(hf_targets("encoder/layer_1/unknown/weight").is_none());
-    }
 }

@@ -24,6 +24,10 @@ use serde_json::{Value, json};
 
 use super::Config;
 use super::config::ENCODER_FRAMES;
+use super::names::{
+    self, DECODER_FINAL_NORM_BETA, DECODER_FINAL_NORM_GAMMA, DECODER_TOKEN_EMBEDDING, TensorRole,
+    hf_decoder_names,
+};
 use crate::error::{Error, Result};
 
 /// The decoder's learned positions (Whisper's text context).
@@ -142,117 +146,53 @@ struct Planned {
     fill: Fill,
 }
 
-/// Every tensor of the model, Hugging Face names.
+/// Every tensor of the model under its Hugging Face name (from `names`), in checkpoint order.
 fn tensor_list(config: &Config) -> Vec<Planned> {
+    let encoder = TensorRole::encoder(config.encoder_layers)
+        .into_iter()
+        .map(|role| format!("model.{}", role.hf_name()));
+    encoder
+        .chain(hf_decoder_names(config.decoder_layers))
+        .map(|name| {
+            let (shape, fill) = shape_and_fill(&name, config);
+            Planned { name, shape, fill }
+        })
+        .collect()
+}
+
+/// A tensor's shape and values, from its Hugging Face name.
+fn shape_and_fill(name: &str, config: &Config) -> (Vec<usize>, Fill) {
     let d = config.d_model;
     let w = 1.0 / (d as f32).sqrt();
-    let mut list = Vec::new();
-    let mut add =
-        |name: String, shape: Vec<usize>, fill: Fill| list.push(Planned { name, shape, fill });
-    let e = "model.encoder";
-    add(
-        format!("{e}.conv1.weight"),
-        vec![d, config.num_mel_bins, 3],
-        Fill::Uniform(0.2),
-    );
-    add(format!("{e}.conv1.bias"), vec![d], Fill::Uniform(0.1));
-    add(format!("{e}.conv2.weight"), vec![d, d, 3], Fill::Uniform(w));
-    add(format!("{e}.conv2.bias"), vec![d], Fill::Uniform(0.1));
-    add(
-        format!("{e}.embed_positions.weight"),
-        vec![ENCODER_FRAMES, d],
-        Fill::Positions,
-    );
-    let block =
-        |add: &mut dyn FnMut(String, Vec<usize>, Fill), p: String, ffn: usize, cross: bool| {
-            let attentions: &[&str] = if cross {
-                &["self_attn", "encoder_attn"]
-            } else {
-                &["self_attn"]
-            };
-            for attn in attentions {
-                let norm = if *attn == "self_attn" {
-                    "self_attn_layer_norm"
-                } else {
-                    "encoder_attn_layer_norm"
-                };
-                add(format!("{p}.{norm}.weight"), vec![d], Fill::Constant(1.0));
-                add(format!("{p}.{norm}.bias"), vec![d], Fill::Constant(0.0));
-                for proj in ["q_proj", "k_proj", "v_proj", "out_proj"] {
-                    add(
-                        format!("{p}.{attn}.{proj}.weight"),
-                        vec![d, d],
-                        Fill::Uniform(w),
-                    );
-                    if proj != "k_proj" {
-                        add(
-                            format!("{p}.{attn}.{proj}.bias"),
-                            vec![d],
-                            Fill::Uniform(0.1),
-                        );
-                    }
-                }
-            }
-            add(
-                format!("{p}.final_layer_norm.weight"),
-                vec![d],
-                Fill::Constant(1.0),
-            );
-            add(
-                format!("{p}.final_layer_norm.bias"),
-                vec![d],
-                Fill::Constant(0.0),
-            );
-            add(format!("{p}.fc1.weight"), vec![ffn, d], Fill::Uniform(w));
-            add(format!("{p}.fc1.bias"), vec![ffn], Fill::Uniform(0.1));
-            add(
-                format!("{p}.fc2.weight"),
-                vec![d, ffn],
-                Fill::Uniform(1.0 / (ffn as f32).sqrt()),
-            );
-            add(format!("{p}.fc2.bias"), vec![d], Fill::Uniform(0.1));
-        };
-    for l in 0..config.encoder_layers {
-        block(
-            &mut add,
-            format!("{e}.layers.{l}"),
-            config.encoder_ffn_dim,
-            false,
-        );
+    let ffn = if name.starts_with("model.encoder.") {
+        config.encoder_ffn_dim
+    } else {
+        config.decoder_ffn_dim
+    };
+    let ends = |suffix: &str| name.ends_with(suffix);
+    let decoder = |(suffix, _): (&str, &str)| name == format!("model.decoder.{suffix}");
+    match name {
+        _ if name == format!("model.{}", TensorRole::Positions.hf_name()) => {
+            (vec![ENCODER_FRAMES, d], Fill::Positions)
+        }
+        _ if decoder(DECODER_TOKEN_EMBEDDING) => (vec![config.vocab_size, d], Fill::Tokens(0.02)),
+        _ if decoder(names::DECODER_POSITION_EMBEDDING) => {
+            (vec![DECODER_POSITIONS, d], Fill::Uniform(0.02))
+        }
+        // Gamma 0: the final hidden state is the bias `u` whatever the input (see the module doc).
+        _ if decoder(DECODER_FINAL_NORM_GAMMA) => (vec![d], Fill::Constant(0.0)),
+        _ if decoder(DECODER_FINAL_NORM_BETA) => (vec![d], Fill::Steer),
+        _ if ends("conv1.weight") => (vec![d, config.num_mel_bins, 3], Fill::Uniform(0.2)),
+        _ if ends("conv2.weight") => (vec![d, d, 3], Fill::Uniform(w)),
+        _ if ends("layer_norm.weight") => (vec![d], Fill::Constant(1.0)),
+        _ if ends("layer_norm.bias") => (vec![d], Fill::Constant(0.0)),
+        _ if ends("fc1.weight") => (vec![ffn, d], Fill::Uniform(w)),
+        _ if ends("fc1.bias") => (vec![ffn], Fill::Uniform(0.1)),
+        _ if ends("fc2.weight") => (vec![d, ffn], Fill::Uniform(1.0 / (ffn as f32).sqrt())),
+        // Attention projections; convolution and projection biases.
+        _ if ends(".weight") => (vec![d, d], Fill::Uniform(w)),
+        _ => (vec![d], Fill::Uniform(0.1)),
     }
-    add(
-        format!("{e}.layer_norm.weight"),
-        vec![d],
-        Fill::Constant(1.0),
-    );
-    add(format!("{e}.layer_norm.bias"), vec![d], Fill::Constant(0.0));
-    let dec = "model.decoder";
-    add(
-        format!("{dec}.embed_tokens.weight"),
-        vec![config.vocab_size, d],
-        Fill::Tokens(0.02),
-    );
-    add(
-        format!("{dec}.embed_positions.weight"),
-        vec![DECODER_POSITIONS, d],
-        Fill::Uniform(0.02),
-    );
-    for l in 0..config.decoder_layers {
-        block(
-            &mut add,
-            format!("{dec}.layers.{l}"),
-            config.decoder_ffn_dim,
-            true,
-        );
-    }
-    // Gamma 0: the final hidden state is the bias `u` whatever the input (see the module doc).
-    add(
-        format!("{dec}.layer_norm.weight"),
-        vec![d],
-        Fill::Constant(0.0),
-    );
-    add(format!("{dec}.layer_norm.bias"), vec![d], Fill::Steer);
-    list
 }
 
 /// A fixed unit vector with components of both signs.
