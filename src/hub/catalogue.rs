@@ -135,6 +135,24 @@ pub fn entries() -> impl Iterator<Item = &'static Entry> {
     catalogue().models.values()
 }
 
+/// The published model whose encoder has `config`'s width, depth and mel bins: the original
+/// of its family (the most decoder layers; multilingual before English-only; then by name), if
+/// any.
+pub fn encoder_size_name(config: &Config) -> Option<&'static str> {
+    let encoder = (config.d_model, config.encoder_layers, config.num_mel_bins);
+    entries()
+        .filter_map(|e| Some((e, e.dims?)))
+        .filter(|(_, d)| (d.d_model, d.encoder_layers, d.mels) == encoder)
+        .min_by_key(|(e, d)| {
+            (
+                std::cmp::Reverse(d.decoder_layers),
+                e.name.ends_with(".en"),
+                e.name.as_str(),
+            )
+        })
+        .map(|(e, _)| e.name.as_str())
+}
+
 /// `alias -> name` pairs.
 pub fn aliases() -> impl Iterator<Item = (&'static str, &'static str)> {
     catalogue()
@@ -186,6 +204,22 @@ mod tests {
         for (alias, name) in aliases() {
             assert!(lookup(alias).is_some_and(|e| e.name == name));
         }
+    }
+
+    #[test]
+    fn an_encoder_is_named_after_the_original_of_its_family() {
+        for (mels, d, layers, name) in [
+            (80, 384, 4, "tiny"),
+            (80, 512, 6, "base"),
+            (80, 768, 12, "small"),
+            (80, 1024, 24, "medium"),
+            (80, 1280, 32, "large-v1"),
+            (128, 1280, 32, "large-v3"),
+        ] {
+            let config = Config::standard(mels, d, layers);
+            assert_eq!(encoder_size_name(&config), Some(name));
+        }
+        assert_eq!(encoder_size_name(&Config::standard(80, 64, 1)), None);
     }
 
     #[test]

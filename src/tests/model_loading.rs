@@ -205,7 +205,7 @@ fn every_published_size_loads_from_shapes_alone() {
         ("base", 80, 512, 6),
         ("small", 80, 768, 12),
         ("medium", 80, 1024, 24),
-        ("large", 80, 1280, 32),
+        ("large-v1", 80, 1280, 32),
         ("large-v3", 128, 1280, 32),
     ] {
         let path = dir.path().join(format!("{name}.safetensors"));
