@@ -9,6 +9,30 @@ use crate::mel::WINDOW_FRAMES;
 use crate::model::Config;
 use crate::model::config::ENCODER_FRAMES;
 
+/// Where an op runs: the ledger's record of each op (after any fallback), and what an NPU
+/// device (`npu::dispatch::NpuDevice`) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OpDevice {
+    /// The CPU.
+    Cpu,
+    /// The NPU simulator.
+    NpuSim,
+    /// The NPU.
+    Npu,
+}
+
+impl OpDevice {
+    /// `cpu`, `npu-sim` or `npu`, as the ledger prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            OpDevice::Cpu => "cpu",
+            OpDevice::NpuSim => "npu-sim",
+            OpDevice::Npu => "npu",
+        }
+    }
+}
+
 /// The six kinds of op; also the names accepted by `--cpu-ops`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -10,36 +10,14 @@ pub use buffers::Buffers;
 use std::collections::BTreeSet;
 use std::time::Instant;
 
+pub use crate::encoder::OpDevice;
 use crate::encoder::{Buf, OpKind, Plan};
 use crate::error::{Error, OptionName, Result};
 use crate::model::EncoderModel;
 use crate::npu::calls::{Call, plan_calls};
-use crate::npu::dispatch::{NpuDevice, Placement};
+use crate::npu::dispatch::NpuDevice;
 use crate::npu::prepare::PreparedWeights;
 use npu_adapter::{Fault, NpuAdapter};
-
-/// Where an op ran (after any fallback).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OpDevice {
-    /// The CPU.
-    Cpu,
-    /// The NPU simulator.
-    NpuSim,
-    /// The NPU.
-    Npu,
-}
-
-impl OpDevice {
-    /// `cpu`, `npu-sim` or `npu`, as the ledger prints it.
-    pub fn name(self) -> &'static str {
-        match self {
-            OpDevice::Cpu => "cpu",
-            OpDevice::NpuSim => "npu-sim",
-            OpDevice::Npu => "npu",
-        }
-    }
-}
 
 /// The device asked for (`--device`). What each op actually ran on is in the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -222,11 +200,7 @@ impl CompiledEncoder {
                 ),
             },
         };
-        let device = match backend.as_ref().map(|d| d.placement()) {
-            Some(Placement::Simulator) => OpDevice::NpuSim,
-            Some(Placement::Hardware) => OpDevice::Npu,
-            None => OpDevice::Cpu,
-        };
+        let device = backend.as_ref().map_or(OpDevice::Cpu, |d| d.placement());
         let on_npu: Vec<bool> = plan
             .ops
             .iter()

@@ -11,14 +11,7 @@
 use std::borrow::Cow;
 
 use super::calls::Call;
-
-/// Where calls run: the software model or the real NPU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Placement {
-    Simulator,
-    #[cfg_attr(not(feature = "xrt"), allow(dead_code))]
-    Hardware,
-}
+use crate::encoder::OpDevice;
 
 /// One run of a call with its own buffers (argument order, from index 3).
 pub struct Run<'a> {
@@ -39,7 +32,8 @@ pub enum Submission {
 
 /// A device that runs calls.
 pub trait NpuDevice: Send + Sync {
-    fn placement(&self) -> Placement;
+    /// Where its calls run: `OpDevice::NpuSim` (the software model) or `OpDevice::Npu`.
+    fn placement(&self) -> OpDevice;
 
     /// Run one call: inputs are read, outputs replaced by owned buffers.
     fn run(&self, call: &Call, buffers: &mut [Cow<'_, [u8]>]) -> Result<(), String>;

@@ -25,8 +25,8 @@ use super::layout::{
 pub struct Simulator;
 
 impl super::dispatch::NpuDevice for Simulator {
-    fn placement(&self) -> super::dispatch::Placement {
-        super::dispatch::Placement::Simulator
+    fn placement(&self) -> crate::encoder::OpDevice {
+        crate::encoder::OpDevice::NpuSim
     }
 
     fn run(&self, call: &Call, buffers: &mut [Cow<'_, [u8]>]) -> Result<(), String> {

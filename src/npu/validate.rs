@@ -247,8 +247,8 @@ mod tests {
     impl<F: Fn(&Call, &mut [Cow<'_, [u8]>]) -> Result<(), String> + Send + Sync> NpuDevice
         for Tampered<F>
     {
-        fn placement(&self) -> crate::npu::dispatch::Placement {
-            crate::npu::dispatch::Placement::Hardware
+        fn placement(&self) -> crate::encoder::OpDevice {
+            crate::encoder::OpDevice::Npu
         }
         fn run(&self, call: &Call, buffers: &mut [Cow<'_, [u8]>]) -> Result<(), String> {
             (self.0)(call, buffers)

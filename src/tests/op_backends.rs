@@ -9,7 +9,6 @@ use crate::exec::npu_adapter::NpuAdapter;
 use crate::exec::{Arithmetic, Buffers};
 use crate::model::{EncoderModel, EncoderWeights, Tensor};
 use crate::npu::calls::plan_calls;
-use crate::npu::dispatch::Placement;
 use crate::npu::prepare::PreparedWeights;
 use crate::npu::sim::Simulator;
 use common::fixture;
@@ -88,11 +87,8 @@ fn run(f: &Fixture, index: usize, npu: Option<&NpuAdapter>) -> (Buf, Vec<f32>) {
 
 /// The name of where `run` runs an op.
 fn device_name(npu: Option<&NpuAdapter>) -> &'static str {
-    match npu.map(|a| a.device.placement()) {
-        None => "cpu",
-        Some(Placement::Simulator) => "npu-sim",
-        Some(Placement::Hardware) => "npu",
-    }
+    npu.map_or(crate::exec::OpDevice::Cpu, |a| a.device.placement())
+        .name()
 }
 
 fn gelu64(x: f64) -> f64 {

@@ -116,9 +116,10 @@ use std::ffi::{CString, c_char, c_int, c_uint, c_void};
 use std::path::Path;
 
 use super::calls::{Call, Direction};
-use super::dispatch::{NpuDevice, Placement, Run, Submission};
+use super::dispatch::{NpuDevice, Run, Submission};
 use super::insts;
 use super::manifest::manifest;
+use crate::encoder::OpDevice;
 
 /// XRT's "this argument is a scalar" memory group: a buffer allocated there is copied and the
 /// kernel sees zeros (the failure this project was started to avoid).
@@ -556,8 +557,8 @@ impl XrtDevice {
 }
 
 impl NpuDevice for XrtDevice {
-    fn placement(&self) -> Placement {
-        Placement::Hardware
+    fn placement(&self) -> OpDevice {
+        OpDevice::Npu
     }
 
     fn run(&self, call: &Call, buffers: &mut [Cow<'_, [u8]>]) -> Result<(), String> {
