@@ -366,69 +366,64 @@ fn group_name(root: &Path, gid: u32) -> Option<String> {
 }
 
 fn device_info_checks(env: &Environment, npu: &NpuPci, node: &Path, checks: &mut Vec<Check>) {
-    let mut parts = Vec::new();
-    let mut old_driver = Vec::new();
-    let mut hard_error = None;
-    let query = |param: GetParam, size: usize| env.device.get_info(node, param, size);
-    let note_err = |what: &str, errno: i32, old: &mut Vec<String>, hard: &mut Option<String>| {
-        if errno == libc::EINVAL || errno == libc::EOPNOTSUPP {
-            old.push(what.to_string());
-        } else {
-            *hard = Some(format!(
-                "{what}: {}",
-                std::io::Error::from_raw_os_error(errno)
-            ));
-        }
-    };
-    match query(GetParam::AieVersion, 8) {
-        Ok(b) => {
-            let v: uapi::AieVersion = uapi::from_bytes(&b);
-            parts.push(format!("AIE {}.{}", v.major, v.minor));
-        }
-        Err(e) => note_err("AIE version", e, &mut old_driver, &mut hard_error),
-    }
-    match query(
-        GetParam::AieMetadata,
-        std::mem::size_of::<uapi::AieMetadata>(),
-    ) {
-        Ok(b) => {
-            let m: uapi::AieMetadata = uapi::from_bytes(&b);
-            parts.push(format!("{} columns x {} rows", m.cols, m.rows));
-        }
-        Err(e) => note_err("AIE metadata", e, &mut old_driver, &mut hard_error),
-    }
-    match query(GetParam::FirmwareVersion, 16) {
-        Ok(b) => {
-            let f: uapi::FirmwareVersion = uapi::from_bytes(&b);
-            parts.push(format!(
-                "firmware {}.{}.{}.{}",
-                f.major, f.minor, f.patch, f.build
-            ));
-        }
-        Err(e) => note_err("firmware version", e, &mut old_driver, &mut hard_error),
-    }
-    match query(GetParam::ClockMetadata, 48) {
-        Ok(b) => {
-            let c: uapi::ClockMetadata = uapi::from_bytes(&b);
-            parts.push(format!(
+    checks.push(device_query_check(env, node));
+    checks.push(contexts_check(env, npu, node));
+}
+
+/// What a GET_INFO answer says, for the five queries `doctor` shows.
+type Describe = fn(&[u8]) -> String;
+
+/// GET_INFO's device queries: a driver too old for some is a warning, any other error a failure.
+fn device_query_check(env: &Environment, node: &Path) -> Check {
+    let queries: [(&str, GetParam, usize, Describe); 5] = [
+        ("AIE version", GetParam::AieVersion, 8, |b| {
+            let v: uapi::AieVersion = uapi::from_bytes(b);
+            format!("AIE {}.{}", v.major, v.minor)
+        }),
+        (
+            "AIE metadata",
+            GetParam::AieMetadata,
+            std::mem::size_of::<uapi::AieMetadata>(),
+            |b| {
+                let m: uapi::AieMetadata = uapi::from_bytes(b);
+                format!("{} columns x {} rows", m.cols, m.rows)
+            },
+        ),
+        ("firmware version", GetParam::FirmwareVersion, 16, |b| {
+            let f: uapi::FirmwareVersion = uapi::from_bytes(b);
+            format!("firmware {}.{}.{}.{}", f.major, f.minor, f.patch, f.build)
+        }),
+        ("clocks", GetParam::ClockMetadata, 48, |b| {
+            let c: uapi::ClockMetadata = uapi::from_bytes(b);
+            format!(
                 "clocks {} {} MHz, {} {} MHz",
                 c.mp_npu_clock.name(),
                 c.mp_npu_clock.freq_mhz,
                 c.h_clock.name(),
                 c.h_clock.freq_mhz
-            ));
+            )
+        }),
+        ("power mode", GetParam::PowerMode, 8, |b| {
+            let p: uapi::PowerMode = uapi::from_bytes(b);
+            format!("power mode {}", uapi::power_mode_name(p.power_mode))
+        }),
+    ];
+    let mut parts = Vec::new();
+    let mut old_driver = Vec::new();
+    let mut hard_error = None;
+    for (what, param, size, describe) in queries {
+        match env.device.get_info(node, param, size) {
+            Ok(bytes) => parts.push(describe(&bytes)),
+            Err(errno) if errno == libc::EINVAL || errno == libc::EOPNOTSUPP => {
+                old_driver.push(what)
+            }
+            Err(errno) => {
+                hard_error = Some(format!(
+                    "{what}: {}",
+                    std::io::Error::from_raw_os_error(errno)
+                ))
+            }
         }
-        Err(e) => note_err("clocks", e, &mut old_driver, &mut hard_error),
-    }
-    match query(GetParam::PowerMode, 8) {
-        Ok(b) => {
-            let p: uapi::PowerMode = uapi::from_bytes(&b);
-            parts.push(format!(
-                "power mode {}",
-                uapi::power_mode_name(p.power_mode)
-            ));
-        }
-        Err(e) => note_err("power mode", e, &mut old_driver, &mut hard_error),
     }
     let status = if hard_error.is_some() {
         Status::Fail
@@ -456,44 +451,60 @@ fn device_info_checks(env: &Environment, npu: &NpuPci, node: &Path, checks: &mut
         }
         _ => "",
     };
-    checks.push(check(
-        "device_info",
-        "device query (GET_INFO)",
-        status,
-        found,
-        fix,
-    ));
+    check("device_info", "device query (GET_INFO)", status, found, fix)
+}
 
-    // Hardware contexts in use: a new one needs a free slot (NPU1 allows 6).
+/// Hardware contexts in use: a new one needs a free slot (NPU1 allows 6).
+fn contexts_check(env: &Environment, npu: &NpuPci, node: &Path) -> Check {
     let limit = probe::max_hw_contexts(npu.device);
     let size = limit * std::mem::size_of::<uapi::HwContext>();
-    checks.push(match query(GetParam::HwContexts, size) {
+    let (name, title) = ("contexts", "hardware contexts free");
+    match env.device.get_info(node, GetParam::HwContexts, size) {
         Ok(b) => {
             let n = b.len() / std::mem::size_of::<uapi::HwContext>();
             let pids: Vec<String> = (0..n)
-                .map(|i| uapi::from_bytes::<uapi::HwContext>(&b[i * 64..]).pid.to_string())
+                .map(|i| {
+                    uapi::from_bytes::<uapi::HwContext>(&b[i * 64..])
+                        .pid
+                        .to_string()
+                })
                 .collect();
             if n >= limit {
                 check(
-                    "contexts",
-                    "hardware contexts free",
+                    name,
+                    title,
                     Status::Fail,
-                    format!("{n} of {limit} hardware contexts in use (PIDs {}): a new one fails with CREATE_HWCTX err -22", pids.join(", ")),
+                    format!(
+                        "{n} of {limit} hardware contexts in use (PIDs {}): a new one fails with CREATE_HWCTX err -22",
+                        pids.join(", ")
+                    ),
                     "close other NPU programs (the PIDs above) and retry",
                 )
             } else {
-                check("contexts", "hardware contexts free", Status::Ok, format!("{n} of {limit} in use"), "")
+                check(
+                    name,
+                    title,
+                    Status::Ok,
+                    format!("{n} of {limit} in use"),
+                    "",
+                )
             }
         }
         Err(e) if e == libc::EINVAL || e == libc::EOPNOTSUPP => check(
-            "contexts",
-            "hardware contexts free",
+            name,
+            title,
             Status::Warn,
             "this driver does not report hardware contexts",
             "",
         ),
-        Err(e) => check("contexts", "hardware contexts free", Status::Warn, format!("query failed: {}", std::io::Error::from_raw_os_error(e)), ""),
-    });
+        Err(e) => check(
+            name,
+            title,
+            Status::Warn,
+            format!("query failed: {}", std::io::Error::from_raw_os_error(e)),
+            "",
+        ),
+    }
 }
 
 fn memlock_check(identity: &Identity, have_npu: bool) -> Check {

@@ -48,6 +48,9 @@ pub struct Expected {
 /// Download `url` into `partial` (continuing what it holds), then verify it against `expected`.
 /// `what` names the file in messages; `status_error` turns a 4xx answer into the error to
 /// report (its wording depends on the server).
+///
+/// One retry loop, kept whole: the attempts, resumptions and last failure are its state, and
+/// each answer's meaning (`judge`) and each body (`append_body`) are already steps of their own.
 pub fn download(
     client: &Client,
     url: &str,
@@ -61,16 +64,7 @@ pub fn download(
         path: partial.to_path_buf(),
         source,
     };
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(partial)
-        .map_err(write_error)?;
-    let mut have = file.metadata().map_err(write_error)?.len();
-    if expected.size.is_some_and(|size| have > size) {
-        file.set_len(0).map_err(write_error)?;
-        have = 0;
-    }
+    let (mut file, mut have) = open_partial(partial, expected).map_err(write_error)?;
     progress.start(what, expected.size, have);
     let (mut failures, mut resumes) = (0usize, 0usize);
     let mut last_failure = String::new();
@@ -97,51 +91,16 @@ pub fn download(
                 continue;
             }
         };
-        match reply.status {
-            206 if have > 0 => {
-                let range = reply.header("content-range").unwrap_or("");
-                if !range.starts_with(&format!("bytes {have}-")) {
-                    // A range we did not ask for: start over rather than splice it in.
-                    tracing::info!("{what}: Content-Range `{range}` does not resume at {have}");
-                    file.set_len(0).map_err(write_error)?;
-                    have = 0;
-                    failures += 1;
-                    last_failure = format!("Content-Range `{range}` from {}", redact(&reply.url));
-                    continue;
-                }
-            }
-            200 | 206 => {
-                if have > 0 {
-                    // The server ignored the range: the body is the whole file.
-                    file.set_len(0).map_err(write_error)?;
-                    have = 0;
-                }
-            }
-            416 => {
-                // Nothing left to send: the partial file is complete or wrong; verification
-                // (below, or after a restart) decides.
-                if expected.size.is_none() {
-                    break;
-                }
-                file.set_len(0).map_err(write_error)?;
-                have = 0;
+        let reply = match judge(reply, partial, &mut file, &mut have, expected, what)? {
+            Verdict::Append(reply) => reply,
+            Verdict::Retry(why) => {
                 failures += 1;
-                last_failure = "HTTP 416 for a resumed range".into();
+                last_failure = why;
                 continue;
             }
-            429 | 500..=599 => {
-                failures += 1;
-                last_failure = format!("HTTP {} from {}", reply.status, redact(&reply.url));
-                continue;
-            }
-            400..=499 => return Err(status_error(&reply)),
-            status => {
-                return Err(network(format!(
-                    "{what}: unexpected HTTP {status} from {}",
-                    redact(&reply.url)
-                )));
-            }
-        }
+            Verdict::Complete => break,
+            Verdict::Refused(reply) => return Err(status_error(&reply)),
+        };
         let before = have;
         match append_body(reply, &mut file, &mut have, expected.size, progress) {
             Ok(()) if expected.size.is_none_or(|size| have == size) => break,
@@ -183,6 +142,91 @@ pub fn download(
     drop(file);
     progress.finish();
     verify(partial, expected, what)
+}
+
+/// What an answer to a GET from byte `have` on means for the download.
+enum Verdict {
+    /// Its body continues the partial file (emptied first if it is the whole file).
+    Append(Reply),
+    /// Try again (the partial file emptied where it could no longer be trusted).
+    Retry(String),
+    /// Nothing left to send and no size to check against: verification decides.
+    Complete,
+    /// A client error the caller words.
+    Refused(Reply),
+}
+
+/// Judge `reply` to a request for the bytes from `have` on, emptying the partial file where the
+/// server sends the whole file, a range we did not ask for, or 416 to a resumed range.
+fn judge(
+    reply: Reply,
+    partial: &Path,
+    file: &mut File,
+    have: &mut u64,
+    expected: &Expected,
+    what: &str,
+) -> Result<Verdict> {
+    let write_error = |source| Error::WriteOutput {
+        path: partial.to_path_buf(),
+        source,
+    };
+    match reply.status {
+        206 if *have > 0 => {
+            let range = reply.header("content-range").unwrap_or("");
+            if !range.starts_with(&format!("bytes {have}-")) {
+                // A range we did not ask for: start over rather than splice it in.
+                tracing::info!("{what}: Content-Range `{range}` does not resume at {have}");
+                let why = format!("Content-Range `{range}` from {}", redact(&reply.url));
+                restart(file, have).map_err(write_error)?;
+                return Ok(Verdict::Retry(why));
+            }
+            Ok(Verdict::Append(reply))
+        }
+        200 | 206 => {
+            if *have > 0 {
+                // The server ignored the range: the body is the whole file.
+                restart(file, have).map_err(write_error)?;
+            }
+            Ok(Verdict::Append(reply))
+        }
+        // Nothing left to send: the partial file is complete or wrong; verification (after
+        // the download, or after a restart) decides.
+        416 if expected.size.is_none() => Ok(Verdict::Complete),
+        416 => {
+            restart(file, have).map_err(write_error)?;
+            Ok(Verdict::Retry("HTTP 416 for a resumed range".into()))
+        }
+        429 | 500..=599 => Ok(Verdict::Retry(format!(
+            "HTTP {} from {}",
+            reply.status,
+            redact(&reply.url)
+        ))),
+        400..=499 => Ok(Verdict::Refused(reply)),
+        status => Err(Error::Network {
+            endpoint: origin_of(&reply.url).to_string(),
+            reason: format!(
+                "{what}: unexpected HTTP {status} from {}",
+                redact(&reply.url)
+            ),
+        }),
+    }
+}
+
+/// The partial file opened for appending and the bytes it holds (none if it holds more than
+/// the expected size: it cannot be this file's beginning).
+fn open_partial(partial: &Path, expected: &Expected) -> std::io::Result<(File, u64)> {
+    let mut file = OpenOptions::new().create(true).append(true).open(partial)?;
+    let mut have = file.metadata()?.len();
+    if expected.size.is_some_and(|size| have > size) {
+        restart(&mut file, &mut have)?;
+    }
+    Ok((file, have))
+}
+
+/// Empty the partial file to start again from byte 0.
+fn restart(file: &mut File, have: &mut u64) -> std::io::Result<()> {
+    *have = 0;
+    file.set_len(0)
 }
 
 enum BodyError {

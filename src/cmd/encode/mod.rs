@@ -155,17 +155,17 @@ pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
     let progress = window_progress(global);
     let done = encode_one(&mut stream, &context, source, target.as_ref(), &progress)?;
     progress.finish_and_clear();
-    report::report_single(
+    report::report_single(&report::SingleRun {
         args,
         global,
-        &stream,
-        &context,
+        stream: &stream,
+        context: &context,
         source,
-        target.as_ref(),
-        &done,
+        target: target.as_ref(),
+        done: &done,
         load_ms,
-        elapsed_ms(total),
-    );
+        total_ms: elapsed_ms(total),
+    });
     Ok(0)
 }
 

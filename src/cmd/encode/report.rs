@@ -7,153 +7,211 @@ use crate::audio::AudioSource;
 use crate::cli::{EncodeArgs, GlobalArgs};
 use crate::cmd::{SCHEMA_VERSION, print_summary};
 use crate::tools::export::OutputTarget;
-use crate::{EncoderStream, LedgerEntry, OpKind, placement_summary};
+use crate::{EncoderStream, LedgerEntry, NpuProjection, OpKind, placement_summary};
+
+/// Everything a single-input run's report is made from.
+pub(super) struct SingleRun<'a> {
+    pub args: &'a EncodeArgs,
+    pub global: &'a GlobalArgs,
+    pub stream: &'a EncoderStream,
+    pub context: &'a Context,
+    pub source: &'a AudioSource,
+    pub target: Option<&'a OutputTarget>,
+    pub done: &'a Encoded,
+    pub load_ms: f64,
+    pub total_ms: f64,
+}
+
+/// The figures derived from a run that both forms of the report show.
+struct Figures {
+    placement: String,
+    calls_per_window: usize,
+    projections: Vec<NpuProjection>,
+    x_realtime: f64,
+    rtf: f64,
+    ms_per_window: f64,
+    gflops_per_s: f64,
+}
+
+impl Figures {
+    fn of(run: &SingleRun) -> Figures {
+        let (done, encoder) = (run.done, &run.context.encoder);
+        let ledger = run.stream.ledger();
+        let calls_per_window = encoder.npu_calls_per_window();
+        let (placement, projections) = match calls_per_window {
+            0 => (placement_summary(ledger), Vec::new()),
+            n => (
+                format!("{} ({n} NPU calls per window)", placement_summary(ledger)),
+                encoder.npu_projections(),
+            ),
+        };
+        let compute_s = (done.mel_ms + done.encoder_ms) / 1e3;
+        let encoder_flops: f64 = ledger.iter().map(|e| e.flops * e.runs as f64).sum();
+        Figures {
+            placement,
+            calls_per_window,
+            projections,
+            x_realtime: done.audio_s / compute_s,
+            rtf: compute_s / done.audio_s,
+            ms_per_window: done.encoder_ms / done.windows.max(1) as f64,
+            gflops_per_s: encoder_flops / (done.encoder_ms / 1e3) / 1e9,
+        }
+    }
+}
 
 /// The detailed report of a single-input run.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn report_single(
-    args: &EncodeArgs,
-    global: &GlobalArgs,
-    stream: &EncoderStream,
-    context: &Context,
-    source: &AudioSource,
-    target: Option<&OutputTarget>,
-    done: &Encoded,
-    load_ms: f64,
-    total_ms: f64,
-) {
-    let config = context.model.config();
-    let d = config.d_model;
-    let (windows, shape, stats) = (done.windows, &done.shape, &done.stats);
-    let (decode_ms, mel_ms, encoder_ms, export_ms) =
-        (done.decode_ms, done.mel_ms, done.encoder_ms, done.export_ms);
-    let model_name = context.model.name();
-    let ledger = stream.ledger();
-    let calls_per_window = context.encoder.npu_calls_per_window();
-    let placement = match calls_per_window {
-        0 => placement_summary(ledger),
-        n => format!("{} ({n} NPU calls per window)", placement_summary(ledger)),
-    };
-    let projections = match calls_per_window {
-        0 => Vec::new(),
-        _ => context.encoder.npu_projections(),
-    };
-    let audio_s = done.audio_s;
-    let compute_s = (mel_ms + encoder_ms) / 1e3;
-    let x_realtime = audio_s / compute_s;
-    let rtf = compute_s / audio_s;
-    let encoder_flops: f64 = ledger.iter().map(|e| e.flops * e.runs as f64).sum();
-
-    let report = if global.json {
-        let doc = json!({
-            "schema_version": SCHEMA_VERSION,
-            "command": "encode",
-            "input": source.display_path(),
-            "source": done.source,
-            "duration_s": audio_s,
-            "windows": windows,
-            "model": {"name": model_name, "path": context.model.weights_path(), "config": config},
-            "layers": context.encoder.layers(),
-            "shape": shape,
-            "statistics": stats,
-            "timings_ms": {
-                "load": load_ms, "decode": decode_ms, "mel": mel_ms, "encoder": encoder_ms,
-                "export": export_ms, "total": total_ms,
-            },
-            "encoder_ms_per_window": encoder_ms / windows.max(1) as f64,
-            "encoder_gflops_per_s": encoder_flops / (encoder_ms / 1e3) / 1e9,
-            "x_realtime": x_realtime,
-            "rtf": rtf,
-            "device_note": context.encoder.device_note(),
-            "placement": placement,
-            "npu_calls_per_window": calls_per_window,
-            "projected_npu": projections,
-            "precision_check": done.precision_check,
-            "vad": done.speech,
-            "ledger": ledger,
-            "output": target.map(|t| t.display_path()),
-        });
-        format!("{doc:#}\n")
-    } else if global.quiet {
+pub(super) fn report_single(run: &SingleRun) {
+    let figures = Figures::of(run);
+    let report = if run.global.json {
+        json_report(run, &figures)
+    } else if run.global.quiet {
         String::new()
     } else {
-        let mut text = format!(
-            "input      {} ({}, {} Hz, {} ch)\n\
-             duration   {audio_s:.2} s, {windows} window(s) of 30 s encoded\n\
-             model      {model_name} ({}, {} layers run of {}, d_model {d}, {} mels)\n\
-             embeddings {shape:?} float32\n\
-             stats      mean {:.5}  std {:.5}  L2 norm {:.3}  first {:?}\n\
-             time       load {load_ms:.0} ms, decode {decode_ms:.1} ms, mel {mel_ms:.1} ms, encoder {encoder_ms:.0} ms ({:.0} ms/window, {:.1} GFLOP/s), export {export_ms:.1} ms, total {total_ms:.0} ms\n\
-             speed      {x_realtime:.1}x realtime (audio s / mel+encoder s); RTF {rtf:.4} (mel+encoder s / audio s)\n\
-             placement  {placement}\n",
-            source.display_path().display(),
-            done.source.codec,
-            done.source.sample_rate,
-            done.source.channels,
-            config.size_name(),
-            context.encoder.layers(),
-            config.encoder_layers,
-            config.num_mel_bins,
-            stats.mean,
-            stats.std,
-            stats.l2_norm,
-            stats.first,
-            encoder_ms / windows.max(1) as f64,
-            encoder_flops / (encoder_ms / 1e3) / 1e9,
-        );
-        if let Some(speech) = &done.speech {
-            let ranges: Vec<String> = speech
-                .encoded_ranges
-                .iter()
-                .map(|[a, b]| format!("{a:.1}-{b:.1} s"))
-                .collect();
-            text.push_str(&format!(
-                "vad        {} stretch(es) of speech (silero-vad v6, {:.0} ms); encoded {} ({windows} window(s) of 30 s)\n",
-                speech.speech.len(),
-                speech.vad_ms,
-                if ranges.is_empty() { "nothing".to_string() } else { ranges.join(", ") },
-            ));
-        }
-        if let Some(note) = context.encoder.device_note() {
-            text.push_str(&format!("device     {note}\n"));
-        }
-        if let Some(check) = done.precision_check {
-            text.push_str(&format!(
-                "verify     bf16 vs f32 CPU on the same log-mel: max abs {:.3e}, cosine {:.7} (worst window)\n",
-                check.max_abs, check.cosine
-            ));
-        }
-        for p in &projections {
-            text.push_str(&format!(
-                "projected  {}: {} -- projected, not measured\n",
-                p.device.name,
-                p.text()
-            ));
-        }
-        if !projections.is_empty() {
-            text.push_str(&format!(
-                "           assumptions: {}; {}\n",
-                projections[0].device.source, projections[1].device.source
-            ));
-        }
-        match target {
-            Some(OutputTarget::File(path)) if args.split => text.push_str(&format!(
-                "output     {} ... {} ({windows} files, one per window)\n",
-                super::split_path(path, 0).display(),
-                super::split_path(path, windows - 1).display()
-            )),
-            Some(t) => text.push_str(&format!("output     {}\n", t.display_path().display())),
-            None => text.push_str(
-                "output     none written (measured only): give -o OUT.npy, OUT.safetensors or - to keep the embeddings\n",
-            ),
-        }
-        if global.verbose > 0 || args.verify {
-            text.push_str(&kind_table(ledger, encoder_ms));
-            text.push_str(&op_table(ledger));
-        }
-        text
+        text_report(run, &figures)
     };
-    print_summary(target == Some(&OutputTarget::Stdout), &report);
+    print_summary(run.target == Some(&OutputTarget::Stdout), &report);
+}
+
+fn json_report(run: &SingleRun, figures: &Figures) -> String {
+    let (done, context) = (run.done, run.context);
+    let doc = json!({
+        "schema_version": SCHEMA_VERSION,
+        "command": "encode",
+        "input": run.source.display_path(),
+        "source": done.source,
+        "duration_s": done.audio_s,
+        "windows": done.windows,
+        "model": {
+            "name": context.model.name(),
+            "path": context.model.weights_path(),
+            "config": context.model.config(),
+        },
+        "layers": context.encoder.layers(),
+        "shape": done.shape,
+        "statistics": done.stats,
+        "timings_ms": {
+            "load": run.load_ms, "decode": done.decode_ms, "mel": done.mel_ms,
+            "encoder": done.encoder_ms, "export": done.export_ms, "total": run.total_ms,
+        },
+        "encoder_ms_per_window": figures.ms_per_window,
+        "encoder_gflops_per_s": figures.gflops_per_s,
+        "x_realtime": figures.x_realtime,
+        "rtf": figures.rtf,
+        "device_note": context.encoder.device_note(),
+        "placement": figures.placement,
+        "npu_calls_per_window": figures.calls_per_window,
+        "projected_npu": figures.projections,
+        "precision_check": done.precision_check,
+        "vad": done.speech,
+        "ledger": run.stream.ledger(),
+        "output": run.target.map(|t| t.display_path()),
+    });
+    format!("{doc:#}\n")
+}
+
+fn text_report(run: &SingleRun, figures: &Figures) -> String {
+    let (done, context) = (run.done, run.context);
+    let config = context.model.config();
+    let (stats, windows) = (&done.stats, done.windows);
+    let mut text = format!(
+        "input      {} ({}, {} Hz, {} ch)\n\
+         duration   {:.2} s, {windows} window(s) of 30 s encoded\n\
+         model      {} ({}, {} layers run of {}, d_model {}, {} mels)\n\
+         embeddings {:?} float32\n\
+         stats      mean {:.5}  std {:.5}  L2 norm {:.3}  first {:?}\n\
+         time       load {:.0} ms, decode {:.1} ms, mel {:.1} ms, encoder {:.0} ms ({:.0} ms/window, {:.1} GFLOP/s), export {:.1} ms, total {:.0} ms\n\
+         speed      {:.1}x realtime (audio s / mel+encoder s); RTF {:.4} (mel+encoder s / audio s)\n\
+         placement  {}\n",
+        run.source.display_path().display(),
+        done.source.codec,
+        done.source.sample_rate,
+        done.source.channels,
+        done.audio_s,
+        context.model.name(),
+        config.size_name(),
+        context.encoder.layers(),
+        config.encoder_layers,
+        config.d_model,
+        config.num_mel_bins,
+        done.shape,
+        stats.mean,
+        stats.std,
+        stats.l2_norm,
+        stats.first,
+        run.load_ms,
+        done.decode_ms,
+        done.mel_ms,
+        done.encoder_ms,
+        figures.ms_per_window,
+        figures.gflops_per_s,
+        done.export_ms,
+        run.total_ms,
+        figures.x_realtime,
+        figures.rtf,
+        figures.placement,
+    );
+    text.push_str(&notes(run, figures));
+    text.push_str(&output_line(run));
+    if run.global.verbose > 0 || run.args.verify {
+        text.push_str(&kind_table(run.stream.ledger(), done.encoder_ms));
+        text.push_str(&op_table(run.stream.ledger()));
+    }
+    text
+}
+
+/// The lines only some runs have: VAD, device note, precision check, NPU projections.
+fn notes(run: &SingleRun, figures: &Figures) -> String {
+    let mut text = String::new();
+    if let Some(speech) = &run.done.speech {
+        let ranges: Vec<String> = speech
+            .encoded_ranges
+            .iter()
+            .map(|[a, b]| format!("{a:.1}-{b:.1} s"))
+            .collect();
+        text.push_str(&format!(
+            "vad        {} stretch(es) of speech (silero-vad v6, {:.0} ms); encoded {} ({} window(s) of 30 s)\n",
+            speech.speech.len(),
+            speech.vad_ms,
+            if ranges.is_empty() { "nothing".to_string() } else { ranges.join(", ") },
+            run.done.windows,
+        ));
+    }
+    if let Some(note) = run.context.encoder.device_note() {
+        text.push_str(&format!("device     {note}\n"));
+    }
+    if let Some(check) = run.done.precision_check {
+        text.push_str(&format!(
+            "verify     bf16 vs f32 CPU on the same log-mel: max abs {:.3e}, cosine {:.7} (worst window)\n",
+            check.max_abs, check.cosine
+        ));
+    }
+    for p in &figures.projections {
+        text.push_str(&format!(
+            "projected  {}: {} -- projected, not measured\n",
+            p.device.name,
+            p.text()
+        ));
+    }
+    if let [first, second, ..] = &figures.projections[..] {
+        text.push_str(&format!(
+            "           assumptions: {}; {}\n",
+            first.device.source, second.device.source
+        ));
+    }
+    text
+}
+
+fn output_line(run: &SingleRun) -> String {
+    let windows = run.done.windows;
+    match run.target {
+        Some(OutputTarget::File(path)) if run.args.split => format!(
+            "output     {} ... {} ({windows} files, one per window)\n",
+            super::split_path(path, 0).display(),
+            super::split_path(path, windows.saturating_sub(1)).display()
+        ),
+        Some(t) => format!("output     {}\n", t.display_path().display()),
+        None => "output     none written (measured only): give -o OUT.npy, OUT.safetensors or - to keep the embeddings\n".to_string(),
+    }
 }
 
 /// Every op: layer, name, device, kernel, calls, bytes, time, fallback and verify figures.
