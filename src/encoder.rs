@@ -259,6 +259,8 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Kept whole: the ops are listed in the order OpenAI's `AudioEncoder.forward` runs them, one
+    /// push per op: the listing is the plan's documentation.
     pub fn new(config: &Config, layers: usize) -> Self {
         let d = config.d_model;
         let f = config.encoder_ffn_dim;

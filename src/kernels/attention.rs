@@ -21,6 +21,9 @@ impl OutPtr {
 /// Multi-head self-attention from the fused `[frames][3d]` Q|K|V buffer into `[frames][d]`.
 /// One task per (head, block of query rows): the block's scaled scores, a vectorised softmax
 /// per row, and the context written straight into the head's columns of the output.
+///
+/// Kept whole: one kernel: tasks over (head, block of query rows), each with its thread's planned
+/// scratch; one SAFETY argument covers the whole body.
 pub fn attention_par(
     out: &mut [f32],
     qkv: &[f32],

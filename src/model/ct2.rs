@@ -122,6 +122,8 @@ impl<'a> Reader<'a> {
 }
 
 impl Ct2Model {
+    /// Kept whole: one pass over the file's header, variables and aliases in file order, each field
+    /// bounds-checked where it is read.
     pub fn open(path: &Path) -> Result<Self> {
         let read_error = |source| Error::ReadInput {
             path: path.to_path_buf(),

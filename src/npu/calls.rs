@@ -260,6 +260,9 @@ fn gemm_output(op: &Op) -> Option<Buf> {
 
 /// Build the calls for the ops with `on_npu[i]` set, fusing epilogues where the next op is also
 /// on the NPU.
+///
+/// Kept whole: one walk over the plan deciding, op by op, which ops share a device call; the
+/// grouping rules read together.
 pub fn plan_calls(plan: &Plan, on_npu: &[bool]) -> Vec<Call> {
     assert_eq!(on_npu.len(), plan.ops.len());
     let mut calls = Vec::new();

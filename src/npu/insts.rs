@@ -84,6 +84,9 @@ fn u64_at(b: &[u8], i: usize) -> Result<u64, String> {
 }
 
 /// Parse a stream of bytes (an `.insts` file as written, or words converted to bytes).
+///
+/// Kept whole: one pass over the header and the operations in file order, each field bounds-checked
+/// where it is read.
 pub fn parse(bytes: &[u8]) -> Result<Stream, String> {
     let h = at::<16>(bytes, 0)?;
     let header = Header {

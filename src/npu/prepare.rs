@@ -35,6 +35,10 @@ pub struct PreparedWeights {
 impl PreparedWeights {
     /// Convert `weights` one tensor at a time (each stored tensor's pages are released once
     /// it is converted).
+    ///
+    /// Kept whole: one loop over the layers converting each tensor into the layout of the call that
+    /// reads it and releasing the stored tensor at once; the conversions are closures the loop
+    /// shares.
     pub fn new(config: &Config, weights: &EncoderWeights) -> Result<Self> {
         let d = config.d_model;
         let f = config.encoder_ffn_dim;

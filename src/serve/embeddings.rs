@@ -30,6 +30,61 @@ enum Format {
     Json,
 }
 
+/// What the response says about the embeddings besides their values.
+struct Described<'a> {
+    model: &'a str,
+    duration: f64,
+    windows: usize,
+    trim: bool,
+    placement: &'a str,
+}
+
+/// The response body in `format`, and its content type.
+fn body(
+    format: Format,
+    shape: &[usize],
+    values: &[f32],
+    described: &Described,
+) -> (&'static str, Vec<u8>) {
+    match format {
+        Format::Npy => {
+            let mut body = export::npy_header(shape);
+            export::write_f32(&mut body, values).expect("writing to memory");
+            ("application/octet-stream", body)
+        }
+        Format::Safetensors => {
+            let metadata: HashMap<String, String> = [
+                (
+                    "producer",
+                    format!("npu-whisper {}", env!("CARGO_PKG_VERSION")),
+                ),
+                ("model", described.model.to_string()),
+                ("duration_s", format!("{:.6}", described.duration)),
+                ("windows", described.windows.to_string()),
+                ("trimmed", described.trim.to_string()),
+                ("placement", described.placement.to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            let mut body = export::safetensors_header("embeddings", shape, &metadata);
+            export::write_f32(&mut body, values).expect("writing to memory");
+            ("application/octet-stream", body)
+        }
+        Format::Json => {
+            let doc = json!({
+                "model": described.model,
+                "shape": shape,
+                "duration_s": described.duration,
+                "trimmed": described.trim,
+                "placement": described.placement,
+                "embeddings": values,
+            });
+            ("application/json", doc.to_string().into_bytes())
+        }
+    }
+}
+
 pub async fn embeddings(
     State(service): State<Arc<Service>>,
     multipart: Result<Multipart, MultipartRejection>,
@@ -75,56 +130,21 @@ pub async fn embeddings(
         .record_work("/v1/audio/embeddings", duration, embeddings.ledger());
 
     let placement = embeddings.placement();
-    let (shape, values): (Vec<usize>, &[f32]) = if trim {
-        let view = embeddings.trimmed();
-        (
-            view.shape().to_vec(),
-            view.to_slice().expect("standard layout"),
-        )
+    let view = if trim {
+        embeddings.trimmed().into_dyn()
     } else {
-        let view = embeddings.view();
-        (
-            view.shape().to_vec(),
-            view.to_slice().expect("standard layout"),
-        )
+        embeddings.view().into_dyn()
     };
-    let (content_type, body) = match format {
-        Format::Npy => {
-            let mut body = export::npy_header(&shape);
-            export::write_f32(&mut body, values).expect("writing to memory");
-            ("application/octet-stream", body)
-        }
-        Format::Safetensors => {
-            let metadata: HashMap<String, String> = [
-                (
-                    "producer",
-                    format!("npu-whisper {}", env!("CARGO_PKG_VERSION")),
-                ),
-                ("model", loaded.name.clone()),
-                ("duration_s", format!("{duration:.6}")),
-                ("windows", embeddings.windows().to_string()),
-                ("trimmed", trim.to_string()),
-                ("placement", placement.clone()),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
-            let mut body = export::safetensors_header("embeddings", &shape, &metadata);
-            export::write_f32(&mut body, values).expect("writing to memory");
-            ("application/octet-stream", body)
-        }
-        Format::Json => {
-            let doc = json!({
-                "model": loaded.name,
-                "shape": shape,
-                "duration_s": duration,
-                "trimmed": trim,
-                "placement": placement,
-                "embeddings": values,
-            });
-            ("application/json", doc.to_string().into_bytes())
-        }
+    let shape = view.shape().to_vec();
+    let values = view.to_slice().expect("standard layout");
+    let described = Described {
+        model: &loaded.name,
+        duration,
+        windows: embeddings.windows(),
+        trim,
+        placement: &placement,
     };
+    let (content_type, body) = body(format, &shape, values, &described);
     let mut response = ([(header::CONTENT_TYPE, content_type)], body).into_response();
     if let Ok(value) = HeaderValue::from_str(&placement) {
         response

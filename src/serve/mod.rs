@@ -81,6 +81,9 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Result<i32> {
     outcome
 }
 
+/// Kept whole: the service's life in order (bind, spawn the listeners, load the models while
+/// answering health checks, wait for a signal, drain within the grace), one `select!` over its
+/// tasks.
 async fn serve(
     args: &ServeArgs,
     names: Vec<String>,

@@ -133,6 +133,8 @@ pub fn not_multipart(rejection: MultipartRejection) -> ApiError {
     )
 }
 
+/// Kept whole: the route in the order of the request (form, options, admission, transcription, the
+/// response in the asked format), as OpenAI documents the endpoint.
 async fn transcribe(
     service: Arc<Service>,
     multipart: Result<Multipart, MultipartRejection>,

@@ -303,6 +303,9 @@ async fn closed<R: AsyncBufRead + Unpin>(reader: &mut R) {
 }
 
 /// The transcript of one utterance (`transcript`), or an `error` event.
+///
+/// Kept whole: one utterance's transcription in the protocol's order (admission, decode of the
+/// buffered audio, the transcript or error event), each answer written where it is known.
 async fn transcribe(
     service: &Arc<Service>,
     utterance: Utterance,

@@ -54,6 +54,10 @@ impl Tokenizer {
     }
 
     /// Parse the text of a `tokenizer.json`.
+    ///
+    /// Kept whole: one pass over `tokenizer.json` (vocabulary, added tokens, the timestamps placed
+    /// after the last special token, where the ordinary tokens end), each part checked where it is
+    /// read.
     pub fn from_json(text: &str) -> std::result::Result<Self, String> {
         // Typed, so that the 50,000 merges are skipped rather than built into values.
         #[derive(serde::Deserialize)]

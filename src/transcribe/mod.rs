@@ -390,6 +390,10 @@ impl Decoding<'_> {
 
     /// Transcribe a whole recording. `encode` runs the encoder on one `[n_mels][3000]` window;
     /// `hooks` hear the progress and each segment as it is cut, and can cancel.
+    ///
+    /// Kept whole: the seek loop of faster-whisper's `generate_segments`, in its order (window,
+    /// decode with temperature fallback, a silent window skipped or re-read, segments emitted,
+    /// prompt reset, advance), so the two can be read side by side.
     pub fn run(
         &self,
         mel: &WholeMel,

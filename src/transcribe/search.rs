@@ -207,6 +207,9 @@ impl Run<'_, '_> {
     /// beyond the first `size` that does not end; the search stops once
     /// `round(size * patience)` hypotheses have finished (with no length penalty: once the best
     /// hypothesis has finished).
+    ///
+    /// Kept whole: the beam search step in CTranslate2's order (expand, score, keep, finish), whose
+    /// state is the hypotheses it carries.
     fn beam(
         &mut self,
         cache: KvCache,

@@ -66,6 +66,9 @@ impl SpeechRange {
 const SAMPLE_RATE: f64 = crate::audio::SAMPLE_RATE as f64;
 
 /// `get_speech_timestamps` on the probabilities of a recording of `audio_len` samples.
+///
+/// Kept whole: a line-for-line port of Silero's `get_speech_timestamps` state machine; kept in its
+/// shape so it can be compared with the original.
 pub fn speech_ranges(probs: &[f32], audio_len: usize, o: &VadOptions) -> Vec<SpeechRange> {
     let window = CHUNK as f64;
     let min_speech_samples = SAMPLE_RATE * f64::from(o.min_speech_duration_ms) / 1000.0;

@@ -59,50 +59,12 @@ struct Context {
 
 pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
     let total = Instant::now();
-    let many = args.audio.len() > 1 || args.audio.iter().any(|a| a.is_dir());
-    let out_dir = args
-        .output
-        .as_deref()
-        .filter(|o| o.is_dir() || o.as_os_str().to_string_lossy().ends_with('/'));
-    let inputs = inputs::shard(inputs::expand(&args.audio, args.recursive)?, args.shard);
-    if many || out_dir.is_some() || args.shard.is_some() {
-        if args.output.is_some() && out_dir.is_none() {
-            return Err(Error::Usage(
-                "several inputs need an output directory: -o DIR/ (one output file per input)"
-                    .into(),
-            ));
-        }
-        if inputs.iter().any(|i| i.source == AudioSource::Stdin) {
-            return Err(Error::Usage(
-                "`-` (standard input) cannot be one of several inputs".into(),
-            ));
-        }
-    }
-    let target = match (&args.output, out_dir) {
-        (Some(path), None) => Some(OutputTarget::from_arg(path)),
-        _ => None,
-    };
-    if let Some(OutputTarget::File(path)) = &target {
-        output_format(path)?;
-    }
-    if args.split {
-        let npy_file = match &target {
-            Some(OutputTarget::File(path)) => output_format(path)? == "npy",
-            _ => out_dir.is_some() && args.format == crate::cli::FormatArg::Npy,
-        };
-        if !npy_file {
-            return Err(Error::Usage(
-                "--split writes one .npy file per window: give -o OUT.npy or -o DIR/ (npy)".into(),
-            ));
-        }
-    }
-    if args.vad.vad {
-        check_vad_output(args, target.as_ref(), out_dir.is_some())?;
-    }
-    let outputs = match out_dir {
-        Some(dir) => Some(inputs::output_paths(&inputs, dir, args.format.extension())?),
-        None => None,
-    };
+    let Plan {
+        inputs,
+        many,
+        target,
+        outputs,
+    } = plan(args)?;
     let vad = super::vad_of(&args.vad, global)?;
 
     let model = super::open_model(args.model.as_deref(), true, global)?;
@@ -167,6 +129,72 @@ pub fn run(args: &EncodeArgs, global: &GlobalArgs) -> Result<i32> {
         total_ms: elapsed_ms(total),
     });
     Ok(0)
+}
+
+/// The inputs and where their embeddings go, checked before any model is opened.
+struct Plan {
+    inputs: Vec<inputs::Input>,
+    /// Several inputs (or a directory): a batch.
+    many: bool,
+    /// The one output of a single input (`-o FILE` or `-o -`).
+    target: Option<OutputTarget>,
+    /// One output per input (`-o DIR/`).
+    outputs: Option<Vec<std::path::PathBuf>>,
+}
+
+/// Expand the inputs and check that the output arguments fit them (several inputs need a
+/// directory, --split needs .npy, --vad needs .safetensors).
+fn plan(args: &EncodeArgs) -> Result<Plan> {
+    let many = args.audio.len() > 1 || args.audio.iter().any(|a| a.is_dir());
+    let out_dir = args
+        .output
+        .as_deref()
+        .filter(|o| o.is_dir() || o.as_os_str().to_string_lossy().ends_with('/'));
+    let inputs = inputs::shard(inputs::expand(&args.audio, args.recursive)?, args.shard);
+    if many || out_dir.is_some() || args.shard.is_some() {
+        if args.output.is_some() && out_dir.is_none() {
+            return Err(Error::Usage(
+                "several inputs need an output directory: -o DIR/ (one output file per input)"
+                    .into(),
+            ));
+        }
+        if inputs.iter().any(|i| i.source == AudioSource::Stdin) {
+            return Err(Error::Usage(
+                "`-` (standard input) cannot be one of several inputs".into(),
+            ));
+        }
+    }
+    let target = match (&args.output, out_dir) {
+        (Some(path), None) => Some(OutputTarget::from_arg(path)),
+        _ => None,
+    };
+    if let Some(OutputTarget::File(path)) = &target {
+        output_format(path)?;
+    }
+    if args.split {
+        let npy_file = match &target {
+            Some(OutputTarget::File(path)) => output_format(path)? == "npy",
+            _ => out_dir.is_some() && args.format == crate::cli::FormatArg::Npy,
+        };
+        if !npy_file {
+            return Err(Error::Usage(
+                "--split writes one .npy file per window: give -o OUT.npy or -o DIR/ (npy)".into(),
+            ));
+        }
+    }
+    if args.vad.vad {
+        check_vad_output(args, target.as_ref(), out_dir.is_some())?;
+    }
+    let outputs = match out_dir {
+        Some(dir) => Some(inputs::output_paths(&inputs, dir, args.format.extension())?),
+        None => None,
+    };
+    Ok(Plan {
+        inputs,
+        many,
+        target,
+        outputs,
+    })
 }
 
 /// Decode one input, then per 30 s window: log-mel, encoder, and (for `.npy`) the window's

@@ -193,6 +193,9 @@ pub fn run(step: &Step, weights: &CpuWeights, buffers: &mut Buffers) {
 }
 
 /// Run one GEMM step with the op after it folded into its epilogue (`Fused::Nothing`: any step).
+///
+/// Kept whole: one match over the six step kinds, each arm a few kernel calls on its buffers;
+/// a function per arm would only move the buffer borrowing apart from the kernel it feeds.
 pub fn run_fused(step: &Step, fused: Fused, weights: &CpuWeights, buffers: &mut Buffers) {
     let epilogue = fused.epilogue();
     match *step {
