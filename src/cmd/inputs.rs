@@ -94,6 +94,12 @@ pub fn shard(mut inputs: Vec<Input>, shard: Option<(usize, usize)>) -> Vec<Input
         .collect()
 }
 
+/// `-o` when it names a directory (an existing one, or a path ending in `/`): one output per
+/// input goes there.
+pub fn output_dir(output: Option<&Path>) -> Option<&Path> {
+    output.filter(|o| o.is_dir() || o.as_os_str().to_string_lossy().ends_with('/'))
+}
+
 /// The output path of every input under `dir`; two inputs mapping to one output is a usage
 /// error found before any work starts.
 pub fn output_paths(inputs: &[Input], dir: &Path, extension: &str) -> Result<Vec<PathBuf>> {

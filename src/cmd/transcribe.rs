@@ -49,6 +49,13 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
         args.format
     };
     let limits = args.limits.limits();
+    let delivery = Delivery {
+        format,
+        layout: &layout,
+        run: &run,
+        device_note: transcriber.encoder().device_note(),
+        quiet: global.quiet,
+    };
     let mut first_failure = None;
     let (mut transcribed, mut failed, mut audio_s) = (0usize, 0usize, 0.0f64);
     for (input, output) in inputs.iter().zip(&outputs) {
@@ -69,13 +76,6 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
             }
             Err(e) => return Err(e),
         };
-        let delivery = Delivery {
-            format,
-            layout: &layout,
-            run: &run,
-            device_note: transcriber.encoder().device_note(),
-            quiet: global.quiet,
-        };
         delivery.deliver(input, output.as_deref(), &transcript, &measured)?;
         transcribed += 1;
         audio_s += measured.audio_s;
@@ -94,10 +94,7 @@ pub fn run(args: &TranscribeArgs, global: &GlobalArgs) -> Result<i32> {
 
 /// `-o DIR/` (one transcript per input), which several inputs need; `None` for one input.
 fn output_dir(args: &TranscribeArgs, many: bool, no_inputs: bool) -> Result<Option<&Path>> {
-    let out_dir = args
-        .output
-        .as_deref()
-        .filter(|o| o.is_dir() || o.as_os_str().to_string_lossy().ends_with('/'));
+    let out_dir = inputs::output_dir(args.output.as_deref());
     if many && out_dir.is_none() {
         return Err(Error::Usage(
             "several inputs need an output directory: -o DIR/ (one transcript per input)".into(),

@@ -146,10 +146,7 @@ struct Plan {
 /// directory, --split needs .npy, --vad needs .safetensors).
 fn plan(args: &EncodeArgs) -> Result<Plan> {
     let many = args.audio.len() > 1 || args.audio.iter().any(|a| a.is_dir());
-    let out_dir = args
-        .output
-        .as_deref()
-        .filter(|o| o.is_dir() || o.as_os_str().to_string_lossy().ends_with('/'));
+    let out_dir = inputs::output_dir(args.output.as_deref());
     let inputs = inputs::shard(inputs::expand(&args.audio, args.recursive)?, args.shard);
     if many || out_dir.is_some() || args.shard.is_some() {
         if args.output.is_some() && out_dir.is_none() {
