@@ -112,8 +112,25 @@ pub struct ValidateKernelsArgs {
     #[arg(long, num_args = 1.., default_values = ["tiny", "base"])]
     pub sizes: Vec<String>,
     /// Validate the simulator against itself (a dry run of the path, no NPU needed).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "native")]
     pub simulate: bool,
+    /// Run the kernels compiled for this machine from this shared library
+    /// (scripts/test-kernels-native builds it) instead of on the NPU.
+    #[arg(long, value_name = "LIB")]
+    pub native: Option<std::path::PathBuf>,
+    /// Input values: finite, or special (NaN, infinities, denormals, huge magnitudes mixed in).
+    #[arg(long, value_enum, default_value_t = InputValuesArg::Finite)]
+    pub inputs: InputValuesArg,
+    /// Input sets per call (different seeds).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub sets: u64,
+}
+
+/// The inputs `validate-kernels` feeds the kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputValuesArg {
+    Finite,
+    Special,
 }
 
 #[derive(Debug, Args)]

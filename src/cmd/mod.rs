@@ -29,7 +29,18 @@ pub fn run(cli: &Cli) -> Result<i32> {
         Command::Doctor(_) => doctor::run(&cli.global),
         Command::Serve(args) => crate::serve::run(args, &cli.global),
         Command::ValidateKernels(args) => {
-            let report = npu_whisper::tools::validate_npu_kernels(&args.sizes, args.simulate)?;
+            use npu_whisper::tools::{KernelTarget, KernelValues};
+            let target = match (&args.native, args.simulate) {
+                (Some(lib), _) => KernelTarget::Native(lib.clone()),
+                (None, true) => KernelTarget::Simulator,
+                (None, false) => KernelTarget::Npu,
+            };
+            let values = match args.inputs {
+                crate::cli::InputValuesArg::Finite => KernelValues::Finite,
+                crate::cli::InputValuesArg::Special => KernelValues::Special,
+            };
+            let report =
+                npu_whisper::tools::validate_npu_kernels(&args.sizes, &target, values, args.sets)?;
             let failed = report
                 .calls
                 .iter()

@@ -12,6 +12,7 @@ pub mod cost;
 pub mod dispatch;
 pub mod kernel;
 pub mod layout;
+pub mod native;
 pub mod prepare;
 pub mod sim;
 // What only the XRT backend, doctor and the tests use (fixture builders included) is kept

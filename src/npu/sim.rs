@@ -340,6 +340,10 @@ mod tests {
             x += 0.0071;
         }
         assert_eq!(exp_kernel(-200.0), 0.0);
+        assert_eq!(exp_kernel(f32::NEG_INFINITY), 0.0);
+        // A NaN score makes its softmax row NaN (the kernel agrees since issue 29: its int
+        // conversion of NaN used to make it 0 on x86).
+        assert!(exp_kernel(f32::NAN).is_nan());
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct KernelReport {
     pub shape: String,
     /// Compared output elements.
     pub elements: usize,
+    /// Of those, the elements NaN on both sides (equal as NaN, payload not compared).
+    pub nan: usize,
     /// Wall time of the device run (host syncs included), when it ran.
     pub ms: Option<f64>,
     /// None when every compared element is bit-identical; otherwise the first difference.
@@ -47,23 +49,110 @@ impl KernelReport {
     }
 }
 
+/// The values a validation run feeds the kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Values {
+    /// Finite values around the scale of encoder activations, in [-2, 2).
+    Finite,
+    /// The same, with about one element in 256 replaced by a hard case: NaN (quiet, signalling,
+    /// negative), infinities, zeros of both signs, denormals, the smallest normal and magnitudes
+    /// near the f32 and bf16 limits.
+    Special,
+}
+
+/// Hard cases for [`Values::Special`], as f32 bit patterns.
+const SPECIAL_BITS: [u32; 14] = [
+    0x7fc0_0000, // quiet NaN
+    0xffc0_0000, // negative quiet NaN
+    0x7f80_0001, // signalling NaN
+    0x7f80_0000, // +inf
+    0xff80_0000, // -inf
+    0x0000_0000, // +0
+    0x8000_0000, // -0
+    0x0000_0001, // the smallest denormal
+    0x8040_0000, // a negative denormal
+    0x0080_0000, // the smallest normal
+    0x7f7f_0000, // the largest bf16
+    0xff7f_0000, // its negative
+    0x5f80_0000, // 2^64: its square overflows f32
+    0x1f80_0000, // 2^-64: its square is denormal
+];
+
+/// Hard cases in an input buffer, placed so that most outputs stay finite and the comparison
+/// keeps its power: one special value in every 64th line the kernel reduces over (a GEMM's A
+/// rows and B columns, a LayerNorm row), in a few frames of attention's QKV (a special K or V
+/// value reaches every query of its head), in every 64th element of element-wise inputs.
+fn plant_specials(call: &Call, arg: &str, values: &mut [f32], next: &mut impl FnMut() -> u64) {
+    let special = |next: &mut dyn FnMut() -> u64| {
+        f32::from_bits(SPECIAL_BITS[(next() >> 8) as usize % SPECIAL_BITS.len()])
+    };
+    let (lines, line_len, stride, every): (usize, usize, usize, usize) = match (call.shape, arg) {
+        (CallShape::Gemm(s), "a") => (s.mp, s.kp, 1, 64),
+        // Columns of the k x n B: element (k, j) at k * n + j.
+        (CallShape::Gemm(s), "b") => (s.np, s.kp, s.np, 64),
+        (CallShape::Gemm(s), "bias") => {
+            // One real bias value (chunk layout: 64 values at the start of each chunk).
+            let j = (next() as usize) % s.np;
+            values[j / 64 * 2048 + j % 64] = special(next);
+            return;
+        }
+        (
+            CallShape::Attention {
+                frames, d_model, ..
+            },
+            _,
+        ) => (frames, 3 * d_model, 1, 256),
+        (CallShape::Rows { rows, cols }, "x") => (rows, cols, 1, 64),
+        (CallShape::Rows { cols, .. }, _) => {
+            let j = (next() as usize) % (2 * cols);
+            values[j] = special(next);
+            return;
+        }
+        (CallShape::Elements { len }, _) => (len, 1, 1, 64),
+        _ => return,
+    };
+    for line in 0..lines {
+        if !next().is_multiple_of(every as u64) {
+            continue;
+        }
+        let at = (next() as usize) % line_len;
+        let index = if stride == 1 {
+            line * line_len + at
+        } else {
+            at * stride + line
+        };
+        values[index] = special(next);
+    }
+}
+
 /// Deterministic inputs for `call` (xorshift, seeded by the buffer's position).
 pub fn inputs(call: &Call) -> Vec<Vec<u8>> {
+    inputs_with(call, Values::Finite, 0)
+}
+
+/// Deterministic inputs for `call` of the given kind; `seed` picks another set.
+pub fn inputs_with(call: &Call, kind: Values, seed: u64) -> Vec<Vec<u8>> {
     call.args
         .buffers
         .iter()
         .enumerate()
         .map(|(n, arg)| {
             let count = arg.bytes / arg.dtype.size();
-            let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ ((n as u64 + 1) << 32);
+            let mut state = 0x9E37_79B9_7F4A_7C15u64
+                ^ ((n as u64 + 1) << 32)
+                ^ seed.wrapping_mul(0xA24B_AED4_963E_E407);
+            let mut next = move || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            };
             let mut values: Vec<f32> = (0..count)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
-                })
+                .map(|_| ((next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0)
                 .collect();
+            if kind == Values::Special && arg.direction != Direction::Output {
+                plant_specials(call, &arg.name, &mut values, &mut next);
+            }
             if let CallShape::Attention {
                 frames, d_model, ..
             } = call.shape
@@ -87,8 +176,50 @@ pub fn inputs(call: &Call) -> Vec<Vec<u8>> {
 }
 
 /// Validate one call with `device` against the simulator.
+#[cfg_attr(not(test), allow(dead_code))] // the tool validates input sets (validate_call_sets)
 pub fn validate_call(call: &Call, device: &dyn NpuDevice) -> KernelReport {
-    let data = inputs(call);
+    validate_call_with(call, device, Values::Finite, 0)
+}
+
+/// Validate one call on `sets` input sets of the given kind (seeds 0..sets), stopping at the
+/// first set that differs: its report, or the last one's with the elements of all sets counted.
+pub fn validate_call_sets(
+    call: &Call,
+    device: &dyn NpuDevice,
+    kind: Values,
+    sets: u64,
+) -> KernelReport {
+    let (mut elements, mut nan) = (0, 0);
+    let mut ms = 0.0;
+    let mut last = None;
+    for seed in 0..sets.max(1) {
+        let report = validate_call_with(call, device, kind, seed);
+        elements += report.elements;
+        nan += report.nan;
+        ms += report.ms.unwrap_or(0.0);
+        let passed = report.passed();
+        last = Some(report);
+        if !passed {
+            break;
+        }
+    }
+    let mut report = last.expect("at least one set");
+    if report.passed() {
+        report.elements = elements;
+        report.nan = nan;
+        report.ms = Some(ms);
+    }
+    report
+}
+
+/// Validate one call with `device` against the simulator on one input set.
+pub fn validate_call_with(
+    call: &Call,
+    device: &dyn NpuDevice,
+    kind: Values,
+    seed: u64,
+) -> KernelReport {
+    let data = inputs_with(call, kind, seed);
     let mut on_device: Vec<Cow<[u8]>> = data.iter().map(|b| Cow::Borrowed(&b[..])).collect();
     let started = Instant::now();
     let result = device.run(call, &mut on_device);
@@ -107,6 +238,7 @@ fn compare(call: &Call, data: &[Vec<u8>], device: Result<Vec<Cow<[u8]>>, String>
         kernel: call.kernel,
         shape: call.shape.key(),
         elements: 0,
+        nan: 0,
         ms: None,
         first_mismatch: None,
         error: None,
@@ -135,19 +267,31 @@ fn compare(call: &Call, data: &[Vec<u8>], device: Result<Vec<Cow<[u8]>>, String>
         };
         let (dev, sim) = (&dev[..compared * size], &sim[..compared * size]);
         report.elements += compared;
+        report.nan += (0..compared)
+            .filter(|&i| {
+                is_nan(&dev[i * size..(i + 1) * size], arg.dtype)
+                    && is_nan(&sim[i * size..(i + 1) * size], arg.dtype)
+            })
+            .count();
         let differs: Vec<usize> = (0..compared)
-            .filter(|&i| dev[i * size..(i + 1) * size] != sim[i * size..(i + 1) * size])
+            .filter(|&i| {
+                let (d, s) = (
+                    &dev[i * size..(i + 1) * size],
+                    &sim[i * size..(i + 1) * size],
+                );
+                d != s && !(is_nan(d, arg.dtype) && is_nan(s, arg.dtype))
+            })
             .collect();
         if let Some(&index) = differs.first() {
             let show = |b: &[u8]| match arg.dtype {
-                Dtype::Bf16 => format!(
-                    "{:e}",
-                    half::bf16::from_le_bytes([b[index * 2], b[index * 2 + 1]]).to_f32()
-                ),
-                Dtype::F32 => format!(
-                    "{:e}",
-                    f32::from_le_bytes(b[index * 4..index * 4 + 4].try_into().unwrap())
-                ),
+                Dtype::Bf16 => {
+                    let bits = u16::from_le_bytes([b[index * 2], b[index * 2 + 1]]);
+                    format!("{:e} ({bits:#06x})", half::bf16::from_bits(bits).to_f32())
+                }
+                Dtype::F32 => {
+                    let bits = u32::from_le_bytes(b[index * 4..index * 4 + 4].try_into().unwrap());
+                    format!("{:e} ({bits:#010x})", f32::from_bits(bits))
+                }
             };
             report.first_mismatch.get_or_insert(Mismatch {
                 buffer: arg.name.clone(),
@@ -159,6 +303,16 @@ fn compare(call: &Call, data: &[Vec<u8>], device: Result<Vec<Cow<[u8]>>, String>
         }
     }
     report
+}
+
+/// Whether one element's bytes are a NaN. Bit equality holds for everything else: a NaN's sign
+/// and payload are not compared, because neither IEEE 754 nor the compilers on either side
+/// (LLVM for the simulator, g++ or Peano for the kernels) fix how they propagate.
+fn is_nan(bytes: &[u8], dtype: Dtype) -> bool {
+    match dtype {
+        Dtype::Bf16 => half::bf16::from_le_bytes([bytes[0], bytes[1]]).is_nan(),
+        Dtype::F32 => f32::from_le_bytes(bytes.try_into().expect("4 bytes")).is_nan(),
+    }
 }
 
 /// Every kernel at the shapes of `config`'s encoder: the full plan (which fuses every GELU into
@@ -196,6 +350,7 @@ pub fn distinct(calls: &[Call]) -> Vec<&Call> {
 }
 
 /// Validate every distinct (kernel, shape) among `calls`, one run each.
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn validate_all(calls: &[Call], device: &dyn NpuDevice) -> Vec<KernelReport> {
     distinct(calls)
         .into_iter()

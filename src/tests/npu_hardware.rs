@@ -14,8 +14,13 @@ fn every_kernel_matches_the_simulator_on_the_npu() {
         .split_whitespace()
         .map(str::to_string)
         .collect();
-    let report = crate::tools::validate_npu_kernels(&sizes, false)
-        .unwrap_or_else(|e| panic!("NPU unavailable: {e}"));
+    let report = crate::tools::validate_npu_kernels(
+        &sizes,
+        &crate::tools::KernelTarget::Npu,
+        crate::tools::KernelValues::Finite,
+        1,
+    )
+    .unwrap_or_else(|e| panic!("NPU unavailable: {e}"));
     let mut failed = 0;
     for c in &report.calls {
         let verdict = c.error.as_ref().or(c.first_mismatch.as_ref());

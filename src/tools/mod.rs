@@ -182,6 +182,9 @@ pub struct KernelCheck {
     pub shape: String,
     /// Output elements compared bit for bit.
     pub elements: usize,
+    /// Of those, the elements that are NaN on both sides (a NaN's sign and payload are not
+    /// compared).
+    pub nan: usize,
     /// Wall time of the single run (host syncs included).
     pub measured_ms: Option<f64>,
     /// The cost model's range for this call on NPU1 and on NPU4-6 (projected, not measured).
@@ -208,15 +211,35 @@ pub struct KernelValidation {
     pub together_failed: usize,
 }
 
-/// Validate every kernel the encoders of `sizes` (catalogue names: tiny, base, ...) use, on the
-/// real NPU (`simulate` false; fails with [`Error::NpuUnavailable`] naming what is missing) or
-/// on the simulator against itself (`simulate` true, a dry run of the whole path).
-pub fn validate_npu_kernels(sizes: &[String], simulate: bool) -> Result<KernelValidation> {
+/// Where `validate_npu_kernels` runs the kernels it compares with the simulator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KernelTarget {
+    /// The real NPU through XRT (fails with [`Error::NpuUnavailable`] naming what is missing).
+    Npu,
+    /// The simulator against itself: a dry run of the whole path.
+    Simulator,
+    /// `xclbin/kernels/nw_kernels.cc` compiled for this machine (scripts/test-kernels-native
+    /// builds the library at this path).
+    Native(PathBuf),
+}
+
+pub use crate::npu::validate::Values as KernelValues;
+
+/// Validate every kernel the encoders of `sizes` (catalogue names: tiny, base, ...) use on
+/// `target`, against the simulator, on `sets` input sets of the kind `values`.
+pub fn validate_npu_kernels(
+    sizes: &[String],
+    target: &KernelTarget,
+    values: KernelValues,
+    sets: u64,
+) -> Result<KernelValidation> {
     use crate::npu::dispatch::NpuDevice;
-    let device: Box<dyn NpuDevice> = if simulate {
-        Box::new(crate::npu::sim::Simulator)
-    } else {
-        crate::npu::open_device().map_err(Error::NpuUnavailable)?
+    let device: Box<dyn NpuDevice> = match target {
+        KernelTarget::Simulator => Box::new(crate::npu::sim::Simulator),
+        KernelTarget::Npu => crate::npu::open_device().map_err(Error::NpuUnavailable)?,
+        KernelTarget::Native(path) => {
+            Box::new(crate::npu::native::NativeKernels::load(path).map_err(Error::NpuUnavailable)?)
+        }
     };
     let mut calls = Vec::new();
     for size in sizes {
@@ -231,13 +254,15 @@ pub fn validate_npu_kernels(sizes: &[String], simulate: bool) -> Result<KernelVa
         .into_iter()
         .cloned()
         .collect();
-    let checks: Vec<KernelCheck> = crate::npu::validate::validate_all(&distinct, device.as_ref())
-        .into_iter()
+    let checks: Vec<KernelCheck> = distinct
+        .iter()
+        .map(|call| crate::npu::validate::validate_call_sets(call, device.as_ref(), values, sets))
         .zip(&distinct)
         .map(|(r, call)| KernelCheck {
             kernel: r.kernel.name().to_string(),
             shape: r.shape,
             elements: r.elements,
+            nan: r.nan,
             measured_ms: r.ms,
             projected_ms: [&crate::npu::cost::NPU1, &crate::npu::cost::NPU4]
                 .into_iter()
@@ -258,7 +283,12 @@ pub fn validate_npu_kernels(sizes: &[String], simulate: bool) -> Result<KernelVa
     let (submission, together_ms, reports) =
         crate::npu::validate::submit_together(&distinct, device.as_ref());
     Ok(KernelValidation {
-        device: if simulate { "npu-sim" } else { "npu" }.to_string(),
+        device: match target {
+            KernelTarget::Npu => "npu",
+            KernelTarget::Simulator => "npu-sim",
+            KernelTarget::Native(_) => "native",
+        }
+        .to_string(),
         calls: checks,
         together: match submission {
             Ok(s) => serde_json::to_value(s).unwrap_or_default(),

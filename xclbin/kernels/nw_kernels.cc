@@ -34,12 +34,16 @@ static inline float nw_gelu(float x) {
   return p;
 }
 
-// e^x for x <= 0 as 2^n * poly(f), y = x log2(e), n = floor(y), f = y - n.
+// e^x for x <= 0 as 2^n * poly(f), y = x log2(e), n = floor(y), f = y - n. NaN in, NaN out
+// (a softmax row with a NaN score is NaN, as in the simulator and the CPU encoder); both tests
+// come before the int conversion, which is undefined in C++ for NaN and for y below INT_MIN
+// (found by scripts/test-kernels-native: compiled with g++, a NaN score became probability 0).
 static inline float nw_exp(float x) {
+  if (x != x) return x;
   const float y = x * 1.44269504088896340736f;
+  if (y < -126.0f) return 0.0f;  // floor(y) < -126 exactly when y < -126
   float n = (float)(int)y;
   if (n > y) n -= 1.0f;  // floor for negative y
-  if (n < -126.0f) return 0.0f;
   const float f = y - n;
   float p = 0.0f;
   for (int i = NW_EXP2_TERMS - 1; i >= 0; --i) p = p * f + NW_EXP2_COEFFS[i];
