@@ -104,6 +104,23 @@ pub enum Command {
     /// (used by scripts/npu-validate; exit 4 when there is no usable NPU).
     #[command(hide = true)]
     ValidateKernels(ValidateKernelsArgs),
+    /// Encode one window with every op on the dataflow emulator and compare it with the
+    /// simulator, bit for bit (used by scripts/emulate-npu).
+    #[command(hide = true)]
+    EmulateWindow(EmulateWindowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EmulateWindowArgs {
+    /// Model size (catalogue name) whose dimensions the synthetic model has.
+    #[arg(long, default_value = "base")]
+    pub size: String,
+    /// Encoder layers.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub layers: u64,
+    /// The command that starts the emulator server (after `--`).
+    #[arg(last = true, required = true)]
+    pub emulator: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +135,10 @@ pub struct ValidateKernelsArgs {
     /// (scripts/test-kernels-native builds it) instead of on the NPU.
     #[arg(long, value_name = "LIB")]
     pub native: Option<std::path::PathBuf>,
+    /// Run the calls on the dataflow emulator this command starts (after `--`: a Python,
+    /// xclbin/designs/emulate.py, --serve and its options) instead of on the NPU.
+    #[arg(last = true)]
+    pub emulator: Vec<std::ffi::OsString>,
     /// Input values: finite, or special (NaN, infinities, denormals, huge magnitudes mixed in).
     #[arg(long, value_enum, default_value_t = InputValuesArg::Finite)]
     pub inputs: InputValuesArg,

@@ -31,6 +31,7 @@ pub fn run(cli: &Cli) -> Result<i32> {
         Command::ValidateKernels(args) => {
             use npu_whisper::tools::{KernelTarget, KernelValues};
             let target = match (&args.native, args.simulate) {
+                _ if !args.emulator.is_empty() => KernelTarget::Emulator(args.emulator.clone()),
                 (Some(lib), _) => KernelTarget::Native(lib.clone()),
                 (None, true) => KernelTarget::Simulator,
                 (None, false) => KernelTarget::Npu,
@@ -53,6 +54,23 @@ pub fn run(cli: &Cli) -> Result<i32> {
                     .map_err(|e| crate::Error::Runtime(e.to_string()))?
             );
             Ok(if failed == 0 { 0 } else { 1 })
+        }
+        Command::EmulateWindow(args) => {
+            let check = npu_whisper::tools::check_window_on_emulator(
+                &args.size,
+                args.layers as usize,
+                &args.emulator,
+            )?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&check)
+                    .map_err(|e| crate::Error::Runtime(e.to_string()))?
+            );
+            Ok(if check.first_difference.is_none() {
+                0
+            } else {
+                1
+            })
         }
         Command::Completions(args) => {
             use std::io::Write;

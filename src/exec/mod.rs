@@ -174,12 +174,7 @@ impl EncoderState {
 impl CompiledEncoder {
     /// Arrange `model`'s encoder for the devices `options` ask for (fails only on unusable
     /// weights, e.g. a non-finite value, or on a device that is required and missing).
-    ///
-    /// Kept whole: the steps run in one order (device opened, ops placed, calls planned, the
-    /// schedule built over those calls, weights prepared for that device), each using the locals of
-    /// the one before.
     pub fn new(model: &EncoderModel, options: ExecOptions) -> Result<Self> {
-        let plan = Plan::new(&model.config, model.encoder.layers.len());
         let (backend, device_note) = match options.device {
             Device::Cpu => {
                 if options.require_npu {
@@ -204,6 +199,29 @@ impl CompiledEncoder {
                 ),
             },
         };
+        Self::with_backend(model, options, backend, device_note)
+    }
+
+    /// Arrange `model`'s encoder with its NPU ops on `device` (the dataflow emulator's check
+    /// runs a window this way; `options.device` is not consulted).
+    pub(crate) fn with_device(
+        model: &EncoderModel,
+        options: ExecOptions,
+        device: Box<dyn NpuDevice>,
+    ) -> Result<Self> {
+        Self::with_backend(model, options, Some(device), None)
+    }
+
+    /// Kept whole: the steps run in one order (ops placed, calls planned, the schedule built
+    /// over those calls, weights prepared for the device), each using the locals of the one
+    /// before.
+    fn with_backend(
+        model: &EncoderModel,
+        options: ExecOptions,
+        backend: Option<Box<dyn NpuDevice>>,
+        device_note: Option<String>,
+    ) -> Result<Self> {
+        let plan = Plan::new(&model.config, model.encoder.layers.len());
         let device = backend.as_ref().map_or(OpDevice::Cpu, |d| d.placement());
         let on_npu: Vec<bool> = plan
             .ops

@@ -10,6 +10,7 @@
 pub mod calls;
 pub mod cost;
 pub mod dispatch;
+pub mod emulated;
 pub mod kernel;
 pub mod layout;
 pub mod native;

@@ -209,6 +209,8 @@ pub struct KernelValidation {
     pub together_ms: f64,
     /// Calls whose outputs differed, or that failed, in the submission.
     pub together_failed: usize,
+    /// The dataflow emulator's figures, when it was the device.
+    pub emulator: Option<EmulatorStats>,
 }
 
 /// Where `validate_npu_kernels` runs the kernels it compares with the simulator.
@@ -221,7 +223,12 @@ pub enum KernelTarget {
     /// `xclbin/kernels/nw_kernels.cc` compiled for this machine (scripts/test-kernels-native
     /// builds the library at this path).
     Native(PathBuf),
+    /// The IRON designs executed at dataflow level: the command that starts
+    /// `xclbin/designs/emulate.py --serve` (scripts/emulate-npu gives it).
+    Emulator(Vec<std::ffi::OsString>),
 }
+
+pub use crate::npu::emulated::EmulatorStats;
 
 pub use crate::npu::validate::Values as KernelValues;
 
@@ -234,12 +241,22 @@ pub fn validate_npu_kernels(
     sets: u64,
 ) -> Result<KernelValidation> {
     use crate::npu::dispatch::NpuDevice;
-    let device: Box<dyn NpuDevice> = match target {
-        KernelTarget::Simulator => Box::new(crate::npu::sim::Simulator),
+    let emulator = match target {
+        KernelTarget::Emulator(command) => {
+            Some(crate::npu::emulated::Emulator::start(command).map_err(Error::NpuUnavailable)?)
+        }
+        _ => None,
+    };
+    let boxed: Box<dyn NpuDevice> = match target {
+        KernelTarget::Simulator | KernelTarget::Emulator(_) => Box::new(crate::npu::sim::Simulator),
         KernelTarget::Npu => crate::npu::open_device().map_err(Error::NpuUnavailable)?,
         KernelTarget::Native(path) => {
             Box::new(crate::npu::native::NativeKernels::load(path).map_err(Error::NpuUnavailable)?)
         }
+    };
+    let device: &dyn NpuDevice = match &emulator {
+        Some(e) => e,
+        None => boxed.as_ref(),
     };
     let mut calls = Vec::new();
     for size in sizes {
@@ -256,7 +273,7 @@ pub fn validate_npu_kernels(
         .collect();
     let checks: Vec<KernelCheck> = distinct
         .iter()
-        .map(|call| crate::npu::validate::validate_call_sets(call, device.as_ref(), values, sets))
+        .map(|call| crate::npu::validate::validate_call_sets(call, device, values, sets))
         .zip(&distinct)
         .map(|(r, call)| KernelCheck {
             kernel: r.kernel.name().to_string(),
@@ -280,13 +297,24 @@ pub fn validate_npu_kernels(
             error: r.error,
         })
         .collect();
-    let (submission, together_ms, reports) =
-        crate::npu::validate::submit_together(&distinct, device.as_ref());
+    // On a device with runlists, all calls again as one submission; the software devices run
+    // calls one at a time, so that would repeat the single runs.
+    let (submission, together_ms, reports) = match target {
+        KernelTarget::Npu | KernelTarget::Simulator => {
+            crate::npu::validate::submit_together(&distinct, device)
+        }
+        _ => (
+            Err("not repeated: this device runs calls one at a time".to_string()),
+            0.0,
+            Vec::new(),
+        ),
+    };
     Ok(KernelValidation {
         device: match target {
             KernelTarget::Npu => "npu",
             KernelTarget::Simulator => "npu-sim",
             KernelTarget::Native(_) => "native",
+            KernelTarget::Emulator(_) => "emulator",
         }
         .to_string(),
         calls: checks,
@@ -296,5 +324,92 @@ pub fn validate_npu_kernels(
         },
         together_ms,
         together_failed: reports.iter().filter(|r| !r.passed()).count(),
+        emulator: emulator.map(|e| e.stats()),
+    })
+}
+
+/// One encoder window run with every op on the dataflow emulator, against the simulator.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WindowCheck {
+    /// Catalogue size and encoder layers (synthetic weights of that size).
+    pub size: String,
+    /// Encoder layers of the synthetic model.
+    pub layers: usize,
+    /// Device calls of the window (every one went through the emulator).
+    pub calls: usize,
+    /// Encoder output elements compared.
+    pub elements: usize,
+    /// None when the emulated window's output is bit-identical to the simulator's; otherwise
+    /// the first differing element and how many differ.
+    pub first_difference: Option<String>,
+    /// The emulator's figures for the window.
+    pub emulator: EmulatorStats,
+    /// Wall time of the emulated window, seconds.
+    pub emulated_seconds: f64,
+    /// Wall time of the simulated window (model arranged and window encoded), seconds.
+    pub simulated_seconds: f64,
+}
+
+/// Encode one window of a synthetic model of `size` with `layers` encoder layers, every op on
+/// the dataflow emulator started by `command`, and compare its output with the simulator's,
+/// bit for bit. The log-mel input is deterministic, in the range of real log-mel features.
+pub fn check_window_on_emulator(
+    size: &str,
+    layers: usize,
+    command: &[std::ffi::OsString],
+) -> Result<WindowCheck> {
+    use crate::exec::{CompiledEncoder, Device, ExecOptions};
+    let config = crate::hub::catalogue::lookup(size)
+        .and_then(|e| e.dims)
+        .ok_or_else(|| Error::Usage(format!("unknown model size `{size}`")))?
+        .config();
+    let model = crate::model::EncoderModel::synthetic(&config, layers);
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mel: Vec<f32> = (0..config.num_mel_bins * 3000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        })
+        .collect();
+    let options = ExecOptions {
+        device: Device::NpuSim,
+        ..ExecOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let simulated = CompiledEncoder::new(&model, options.clone())?;
+    let mut sim_state = simulated.state();
+    let want = simulated.encode_window(&mut sim_state, &mel)?.to_vec();
+    let simulated_seconds = started.elapsed().as_secs_f64();
+    let emulator = std::sync::Arc::new(
+        crate::npu::emulated::Emulator::start(command).map_err(Error::NpuUnavailable)?,
+    );
+    let emulated = CompiledEncoder::with_device(&model, options, Box::new(emulator.clone()))?;
+    let started = std::time::Instant::now();
+    let mut emu_state = emulated.state();
+    let got = emulated.encode_window(&mut emu_state, &mel)?;
+    let emulated_seconds = started.elapsed().as_secs_f64();
+    let differs: Vec<usize> = (0..want.len())
+        .filter(|&i| got[i].to_bits() != want[i].to_bits())
+        .collect();
+    Ok(WindowCheck {
+        size: size.to_string(),
+        layers,
+        calls: emulated.calls().len(),
+        elements: want.len(),
+        first_difference: differs.first().map(|&i| {
+            format!(
+                "element {i} (frame {}, column {}): emulated {:e} simulator {:e}; {} differ",
+                i / config.d_model,
+                i % config.d_model,
+                got[i],
+                want[i],
+                differs.len()
+            )
+        }),
+        emulator: emulator.stats(),
+        emulated_seconds,
+        simulated_seconds,
     })
 }

@@ -19,7 +19,7 @@ rows).
 
 Shim channels: one Q stream per column (split in memtile c into the column's 4 cores), one K/V
 broadcast (forwarded through memtile 0), one context stream out per column (joined in memtile
-c). One task group per head: one transfer per channel, two (K then V) on the K/V channel.
+c). One task group per head: one transfer per channel (the K/V one K then V, pass by pass).
 
     python3 attention.py --generation npu1 --heads 8 --frames 1500 --frames-p 1536 --d-model 512
 """
@@ -130,11 +130,13 @@ def design(generation, heads, frames, frames_p, d_model):
                     (frames_p, width), c * column_rows * width + h * D_HEAD,
                     [1, passes, column_rows, D_HEAD], [0, rows_per_pass * width, width, 1]),
                     group=tg)
-            # K and then V of head h, every frame, once per pass.
-            for base in (d_model, 2 * d_model):
-                kv_prod.fill(QKV, tap=TensorAccessPattern(
-                    (frames_p, width), base + h * D_HEAD,
-                    [1, passes, frames_p, D_HEAD], [0, 0, width, 1]), group=tg)
+            # Per pass, K and then V of head h, every frame: the order the cores consume them.
+            # (Two transfers, all K then all V, fed pass 1's K tiles to cores that wanted pass
+            # 0's V tiles whenever a head took more than one pass: the dataflow emulator's
+            # first run found it.)
+            kv_prod.fill(QKV, tap=TensorAccessPattern(
+                (frames_p, width), d_model + h * D_HEAD,
+                [passes, 2, frames_p, D_HEAD], [0, d_model, width, 1]), group=tg)
             for c, c_cons in enumerate(c_conses):
                 c_cons.drain(CTX, tap=TensorAccessPattern(
                     (frames_p, d_model), c * column_rows * d_model + h * D_HEAD,
