@@ -388,8 +388,14 @@ pub fn check_window_on_emulator(
     let emulated = CompiledEncoder::with_device(&model, options, Box::new(emulator.clone()))?;
     let started = std::time::Instant::now();
     let mut emu_state = emulated.state();
-    let got = emulated.encode_window(&mut emu_state, &mel)?;
+    let got = emulated.encode_window(&mut emu_state, &mel)?.to_vec();
     let emulated_seconds = started.elapsed().as_secs_f64();
+    // A call the emulator failed falls back to the CPU (the executor's rule): say which.
+    let fallback = emu_state.ledger().iter().find_map(|e| {
+        e.fallback
+            .as_ref()
+            .map(|why| format!("{} fell back to the CPU: {why}", e.name))
+    });
     let differs: Vec<usize> = (0..want.len())
         .filter(|&i| got[i].to_bits() != want[i].to_bits())
         .collect();
@@ -398,15 +404,17 @@ pub fn check_window_on_emulator(
         layers,
         calls: emulated.calls().len(),
         elements: want.len(),
-        first_difference: differs.first().map(|&i| {
-            format!(
-                "element {i} (frame {}, column {}): emulated {:e} simulator {:e}; {} differ",
-                i / config.d_model,
-                i % config.d_model,
-                got[i],
-                want[i],
-                differs.len()
-            )
+        first_difference: fallback.or_else(|| {
+            differs.first().map(|&i| {
+                format!(
+                    "element {i} (frame {}, column {}): emulated {:e} simulator {:e}; {} differ",
+                    i / config.d_model,
+                    i % config.d_model,
+                    got[i],
+                    want[i],
+                    differs.len()
+                )
+            })
         }),
         emulator: emulator.stats(),
         emulated_seconds,
