@@ -11,6 +11,7 @@ use std::path::Path;
 
 use super::calls::{Call, CallShape};
 use super::kernel::Kernel;
+use super::layout::GemmShape;
 use crate::encoder::OpDevice;
 
 type GemmFn = unsafe extern "C" fn(
@@ -127,6 +128,114 @@ fn bytes_of<T: Copy>(v: &[T]) -> Vec<u8> {
     out
 }
 
+impl NativeKernels {
+    fn gemm_call(
+        &self,
+        kernel: Kernel,
+        s: GemmShape,
+        buffers: &mut [Cow<'_, [u8]>],
+    ) -> Result<i32, String> {
+        let variant = match kernel {
+            Kernel::GemmBias => 0,
+            Kernel::GemmBiasGelu => 1,
+            Kernel::GemmBiasGeluF32 => 2,
+            _ => 3,
+        };
+        let (a, b) = (typed::<u16>(&buffers[0]), typed::<u16>(&buffers[1]));
+        let bias = typed::<f32>(&buffers[2]);
+        let mut c = vec![0u32; buffers[3].len() / 4 + 1];
+        // SAFETY: every buffer holds the shape's elements (`run` checked the sizes against the
+        // call plan), and c has room for the output in either dtype.
+        let status = unsafe {
+            (self.gemm)(
+                variant,
+                a.as_ptr(),
+                b.as_ptr(),
+                bias.as_ptr(),
+                c.as_mut_ptr().cast(),
+                int(s.mp)?,
+                int(s.kp)?,
+                int(s.np)?,
+            )
+        };
+        let mut out = bytes_of(&c);
+        out.truncate(buffers[3].len());
+        buffers[3] = Cow::Owned(out);
+        Ok(status)
+    }
+
+    fn attention_call(
+        &self,
+        shape: [usize; 4],
+        buffers: &mut [Cow<'_, [u8]>],
+    ) -> Result<i32, String> {
+        let [heads, frames, frames_p, d_model] = shape;
+        let qkv = typed::<u16>(&buffers[0]);
+        let mut ctx = vec![0u16; buffers[1].len() / 2];
+        // SAFETY: as in gemm_call.
+        let status = unsafe {
+            (self.attention)(
+                qkv.as_ptr(),
+                ctx.as_mut_ptr(),
+                int(heads)?,
+                int(frames)?,
+                int(frames_p)?,
+                int(d_model)?,
+            )
+        };
+        buffers[1] = Cow::Owned(bytes_of(&ctx));
+        Ok(status)
+    }
+
+    fn layernorm_call(
+        &self,
+        f32_out: bool,
+        rows: usize,
+        cols: usize,
+        buffers: &mut [Cow<'_, [u8]>],
+    ) -> Result<i32, String> {
+        let (x, gb) = (typed::<f32>(&buffers[0]), typed::<f32>(&buffers[1]));
+        let mut y = vec![0u32; buffers[2].len() / 4 + 1];
+        // SAFETY: as in gemm_call.
+        let status = unsafe {
+            (self.layernorm)(
+                i32::from(f32_out),
+                x.as_ptr(),
+                gb.as_ptr(),
+                y.as_mut_ptr().cast(),
+                int(rows)?,
+                int(cols)?,
+            )
+        };
+        let mut out = bytes_of(&y);
+        out.truncate(buffers[2].len());
+        buffers[2] = Cow::Owned(out);
+        Ok(status)
+    }
+
+    fn elements_call(
+        &self,
+        kernel: Kernel,
+        len: usize,
+        buffers: &mut [Cow<'_, [u8]>],
+    ) -> Result<i32, String> {
+        if kernel == Kernel::Gelu {
+            let x = typed::<u16>(&buffers[0]);
+            let mut y = vec![0u16; len];
+            // SAFETY: as in gemm_call.
+            let status = unsafe { (self.gelu)(x.as_ptr(), y.as_mut_ptr(), int(len)?) };
+            buffers[1] = Cow::Owned(bytes_of(&y));
+            return Ok(status);
+        }
+        let mut a = typed::<f32>(&buffers[0]);
+        let b = typed::<f32>(&buffers[1]);
+        // SAFETY: as in gemm_call.
+        let status = unsafe { (self.add)(a.as_mut_ptr(), b.as_ptr(), int(len)?) };
+        buffers[0] = Cow::Owned(bytes_of(&a));
+        Ok(status)
+    }
+}
+
 impl super::dispatch::NpuDevice for NativeKernels {
     fn placement(&self) -> OpDevice {
         // The kernels' arithmetic in software, like the simulator: never the NPU.
@@ -134,36 +243,19 @@ impl super::dispatch::NpuDevice for NativeKernels {
     }
 
     fn run(&self, call: &Call, buffers: &mut [Cow<'_, [u8]>]) -> Result<(), String> {
-        let status = match (call.kernel, call.shape) {
-            (k, CallShape::Gemm(s)) if k.is_gemm() => {
-                let variant = match k {
-                    Kernel::GemmBias => 0,
-                    Kernel::GemmBiasGelu => 1,
-                    Kernel::GemmBiasGeluF32 => 2,
-                    _ => 3,
-                };
-                let (a, b) = (typed::<u16>(&buffers[0]), typed::<u16>(&buffers[1]));
-                let bias = typed::<f32>(&buffers[2]);
-                let mut c = vec![0u32; buffers[3].len() / 4 + 1];
-                // SAFETY: every buffer holds the shape's elements (the call plan sized them and
-                // the caller checked), and c has room for the output in either dtype.
-                let status = unsafe {
-                    (self.gemm)(
-                        variant,
-                        a.as_ptr(),
-                        b.as_ptr(),
-                        bias.as_ptr(),
-                        c.as_mut_ptr().cast(),
-                        int(s.mp)?,
-                        int(s.kp)?,
-                        int(s.np)?,
-                    )
-                };
-                let mut out = bytes_of(&c);
-                out.truncate(buffers[3].len());
-                buffers[3] = Cow::Owned(out);
-                status
+        for (buffer, arg) in buffers.iter().zip(&call.args.buffers) {
+            if buffer.len() != arg.bytes {
+                return Err(format!(
+                    "{}: buffer `{}` holds {} bytes, the call plan says {}",
+                    call.kernel,
+                    arg.name,
+                    buffer.len(),
+                    arg.bytes
+                ));
             }
+        }
+        let status = match (call.kernel, call.shape) {
+            (k, CallShape::Gemm(s)) if k.is_gemm() => self.gemm_call(k, s, buffers)?,
             (
                 Kernel::Attention,
                 CallShape::Attention {
@@ -172,57 +264,12 @@ impl super::dispatch::NpuDevice for NativeKernels {
                     frames_p,
                     d_model,
                 },
-            ) => {
-                let qkv = typed::<u16>(&buffers[0]);
-                let mut ctx = vec![0u16; buffers[1].len() / 2];
-                // SAFETY: as above.
-                let status = unsafe {
-                    (self.attention)(
-                        qkv.as_ptr(),
-                        ctx.as_mut_ptr(),
-                        int(heads)?,
-                        int(frames)?,
-                        int(frames_p)?,
-                        int(d_model)?,
-                    )
-                };
-                buffers[1] = Cow::Owned(bytes_of(&ctx));
-                status
-            }
+            ) => self.attention_call([heads, frames, frames_p, d_model], buffers)?,
             (k @ (Kernel::LayerNorm | Kernel::LayerNormF32), CallShape::Rows { rows, cols }) => {
-                let (x, gb) = (typed::<f32>(&buffers[0]), typed::<f32>(&buffers[1]));
-                let mut y = vec![0u32; buffers[2].len() / 4 + 1];
-                // SAFETY: as above.
-                let status = unsafe {
-                    (self.layernorm)(
-                        i32::from(k == Kernel::LayerNormF32),
-                        x.as_ptr(),
-                        gb.as_ptr(),
-                        y.as_mut_ptr().cast(),
-                        int(rows)?,
-                        int(cols)?,
-                    )
-                };
-                let mut out = bytes_of(&y);
-                out.truncate(buffers[2].len());
-                buffers[2] = Cow::Owned(out);
-                status
+                self.layernorm_call(k == Kernel::LayerNormF32, rows, cols, buffers)?
             }
-            (Kernel::Gelu, CallShape::Elements { len }) => {
-                let x = typed::<u16>(&buffers[0]);
-                let mut y = vec![0u16; len];
-                // SAFETY: as above.
-                let status = unsafe { (self.gelu)(x.as_ptr(), y.as_mut_ptr(), int(len)?) };
-                buffers[1] = Cow::Owned(bytes_of(&y));
-                status
-            }
-            (Kernel::Add, CallShape::Elements { len }) => {
-                let mut a = typed::<f32>(&buffers[0]);
-                let b = typed::<f32>(&buffers[1]);
-                // SAFETY: as above.
-                let status = unsafe { (self.add)(a.as_mut_ptr(), b.as_ptr(), int(len)?) };
-                buffers[0] = Cow::Owned(bytes_of(&a));
-                status
+            (k @ (Kernel::Gelu | Kernel::Add), CallShape::Elements { len }) => {
+                self.elements_call(k, len, buffers)?
             }
             (kernel, shape) => {
                 return Err(format!(

@@ -91,9 +91,9 @@ fn plant_specials(call: &Call, arg: &str, values: &mut [f32], next: &mut impl Fn
         // Columns of the k x n B: element (k, j) at k * n + j.
         (CallShape::Gemm(s), "b") => (s.np, s.kp, s.np, 64),
         (CallShape::Gemm(s), "bias") => {
-            // One real bias value (chunk layout: 64 values at the start of each chunk).
+            // One bias value (the first np values; the chunked layout is made from them after).
             let j = (next() as usize) % s.np;
-            values[j / 64 * 2048 + j % 64] = special(next);
+            values[j] = special(next);
             return;
         }
         (
@@ -456,6 +456,83 @@ mod tests {
             );
         let report = validate_call(call, &failing);
         assert_eq!(report.error.as_deref(), Some("timed out after 5000 ms"));
+    }
+
+    #[test]
+    fn any_nan_equals_any_nan_and_nothing_else() {
+        let calls = tiny_calls();
+        let call = calls.iter().find(|c| c.kernel == Kernel::Add).unwrap();
+        // Element 3: the simulator's value replaced by a NaN of another payload on both sides
+        // passes; a NaN where the simulator has a number does not.
+        let nan_payload = Tampered(|c: &Call, b: &mut [Cow<'_, [u8]>]| {
+            b[0].to_mut()[12..16].copy_from_slice(&f32::NAN.to_le_bytes());
+            b[1].to_mut()[12..16].copy_from_slice(&0.0f32.to_le_bytes());
+            sim::run(c, b)?;
+            b[0].to_mut()[12..16].copy_from_slice(&0xffc0_0001u32.to_le_bytes());
+            Ok(())
+        });
+        let mut data = inputs(call);
+        data[0][12..16].copy_from_slice(&f32::NAN.to_le_bytes());
+        data[1][12..16].copy_from_slice(&0.0f32.to_le_bytes());
+        let mut on_device: Vec<Cow<[u8]>> = data.iter().map(|b| Cow::Borrowed(&b[..])).collect();
+        let result = nan_payload.run(call, &mut on_device);
+        let report = compare(call, &data, result.map(|()| on_device));
+        assert!(report.passed(), "{report:?}");
+        assert_eq!(report.nan, 1);
+        let nan_for_a_number = Tampered(|c: &Call, b: &mut [Cow<'_, [u8]>]| {
+            sim::run(c, b)?;
+            b[0].to_mut()[12..16].copy_from_slice(&f32::NAN.to_le_bytes());
+            Ok(())
+        });
+        let report = validate_call(call, &nan_for_a_number);
+        let m = report
+            .first_mismatch
+            .expect("a NaN for a number is a mismatch");
+        assert_eq!((m.index, m.mismatched), (3, 1));
+        assert!(m.device.contains("NaN (0x7fc00000)"), "{}", m.device);
+    }
+
+    #[test]
+    fn special_inputs_plant_every_hard_case_and_leave_most_lines_finite() {
+        let calls = tiny_calls();
+        for call in distinct(&calls) {
+            let data = inputs_with(call, Values::Special, 5);
+            let finite = inputs_with(call, Values::Finite, 5);
+            for ((arg, special), plain) in call.args.buffers.iter().zip(&data).zip(&finite) {
+                let size = arg.dtype.size();
+                let changed = (0..special.len() / size)
+                    .filter(|&i| {
+                        special[i * size..(i + 1) * size] != plain[i * size..(i + 1) * size]
+                    })
+                    .count();
+                let elements = special.len() / size;
+                if arg.direction == Direction::Output {
+                    assert_eq!(changed, 0, "{} {}", call.kernel, arg.name);
+                } else {
+                    // Some, but at most one element in 60 (one per 64 reduced lines, or 1/64
+                    // of element-wise inputs, plus one bias or gamma/beta value).
+                    assert!(
+                        changed >= 1,
+                        "{} {}: no special value",
+                        call.kernel,
+                        arg.name
+                    );
+                    assert!(
+                        changed * 60 <= elements.max(60),
+                        "{} {}: {changed} of {elements}",
+                        call.kernel,
+                        arg.name
+                    );
+                }
+            }
+        }
+        // Over a call's inputs, every kind of hard case appears.
+        let call = calls.iter().find(|c| c.kernel == Kernel::Gelu).unwrap();
+        let x = crate::npu::layout::bf16_bytes_to_f32(&inputs_with(call, Values::Special, 1)[0]);
+        assert!(x.iter().any(|v| v.is_nan()));
+        assert!(x.iter().any(|v| v.is_infinite() && *v > 0.0));
+        assert!(x.iter().any(|v| v.is_infinite() && *v < 0.0));
+        assert!(x.iter().any(|v| v.to_bits() == 0x8000_0000));
     }
 
     #[test]

@@ -232,6 +232,29 @@ pub use crate::npu::emulated::EmulatorStats;
 
 pub use crate::npu::validate::Values as KernelValues;
 
+/// The device of `target`: the emulator (then the box holds an unused simulator) or a boxed one.
+fn open_kernel_device(
+    target: &KernelTarget,
+) -> Result<(
+    Option<crate::npu::emulated::Emulator>,
+    Box<dyn crate::npu::dispatch::NpuDevice>,
+)> {
+    let emulator = match target {
+        KernelTarget::Emulator(command) => {
+            Some(crate::npu::emulated::Emulator::start(command).map_err(Error::NpuUnavailable)?)
+        }
+        _ => None,
+    };
+    let boxed: Box<dyn crate::npu::dispatch::NpuDevice> = match target {
+        KernelTarget::Simulator | KernelTarget::Emulator(_) => Box::new(crate::npu::sim::Simulator),
+        KernelTarget::Npu => crate::npu::open_device().map_err(Error::NpuUnavailable)?,
+        KernelTarget::Native(path) => {
+            Box::new(crate::npu::native::NativeKernels::load(path).map_err(Error::NpuUnavailable)?)
+        }
+    };
+    Ok((emulator, boxed))
+}
+
 /// Validate every kernel the encoders of `sizes` (catalogue names: tiny, base, ...) use on
 /// `target`, against the simulator, on `sets` input sets of the kind `values`.
 pub fn validate_npu_kernels(
@@ -240,21 +263,8 @@ pub fn validate_npu_kernels(
     values: KernelValues,
     sets: u64,
 ) -> Result<KernelValidation> {
-    use crate::npu::dispatch::NpuDevice;
-    let emulator = match target {
-        KernelTarget::Emulator(command) => {
-            Some(crate::npu::emulated::Emulator::start(command).map_err(Error::NpuUnavailable)?)
-        }
-        _ => None,
-    };
-    let boxed: Box<dyn NpuDevice> = match target {
-        KernelTarget::Simulator | KernelTarget::Emulator(_) => Box::new(crate::npu::sim::Simulator),
-        KernelTarget::Npu => crate::npu::open_device().map_err(Error::NpuUnavailable)?,
-        KernelTarget::Native(path) => {
-            Box::new(crate::npu::native::NativeKernels::load(path).map_err(Error::NpuUnavailable)?)
-        }
-    };
-    let device: &dyn NpuDevice = match &emulator {
+    let (emulator, boxed) = open_kernel_device(target)?;
+    let device: &dyn crate::npu::dispatch::NpuDevice = match &emulator {
         Some(e) => e,
         None => boxed.as_ref(),
     };

@@ -204,7 +204,11 @@ class ObjectFifo:
         self.elements = self.bytes // self.dtype.itemsize
         self.depth = depth
         self.name = name or f"fifo{id(self):x}"
-        self.cond = threading.Condition()
+        # Producers wait for room, consumers for data: two conditions on one lock, so a release
+        # wakes only the side that can use it.
+        self.cond = threading.Lock()
+        self.room = threading.Condition(self.cond)
+        self.data = threading.Condition(self.cond)
         self.slots = [np.zeros(self.shape, self.dtype) for _ in range(depth)]
         self.produced = 0
         self.prod_held = 0
@@ -240,7 +244,7 @@ class ObjectFifo:
         m = monitor()
         with self.cond:
             first = self.produced + self.prod_held
-            m.wait(self.cond, lambda: n <= self.depth
+            m.wait(self.room, lambda: n <= self.depth
                    and self._lowest_released() >= first + n - self.depth,
                    "fifo", f"acquire {n} to produce into {self.name} ({self._state()})")
             self.prod_held += n
@@ -254,13 +258,13 @@ class ObjectFifo:
             self.prod_held -= n
             self.produced += n
             monitor().advance()
-            self.cond.notify_all()
+            self.data.notify_all()
 
     def write_part(self, k, offset, data, parts):
         """A join child writes its part of object k; the object is published when complete."""
         m = monitor()
         with self.cond:
-            m.wait(self.cond, lambda: self._lowest_released() >= k + 1 - self.depth,
+            m.wait(self.room, lambda: self._lowest_released() >= k + 1 - self.depth,
                    "fifo", f"a free buffer for object {k} of {self.name} ({self._state()})")
             flat = self.slots[k % self.depth].reshape(-1)
             flat[offset:offset + data.size] = data.reshape(-1)
@@ -269,7 +273,8 @@ class ObjectFifo:
                 del self.parts[self.produced]
                 self.produced += 1
             m.advance()
-            self.cond.notify_all()
+            self.data.notify_all()
+            self.room.notify_all()
 
     # consumer side
     def consume(self, consumer, n, kind="fifo"):
@@ -277,7 +282,7 @@ class ObjectFifo:
         nothing: its wait is `idle`, not data left in the array."""
         m = monitor()
         with self.cond:
-            m.wait(self.cond, lambda: self.produced >= consumer.released + consumer.held + n
+            m.wait(self.data, lambda: self.produced >= consumer.released + consumer.held + n
                    and n <= self.depth,
                    kind, f"acquire {n} from {self.name} ({self._state(consumer)})")
             first = consumer.released + consumer.held
@@ -292,7 +297,7 @@ class ObjectFifo:
             consumer.held -= n
             consumer.released += n
             monitor().advance()
-            self.cond.notify_all()
+            self.room.notify_all()
 
 
 class ObjectFifoHandle:

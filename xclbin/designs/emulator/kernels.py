@@ -44,29 +44,31 @@ class NativeKernel:
             raise KernelArgumentError("no native kernel library loaded (emulator.kernels.load)")
         function = getattr(_LIBRARY, self.name)
         function.restype = None
-        function.argtypes = [ctypes.c_void_p if getattr(t, "__origin__", None) is np.ndarray
-                             else ctypes.c_int32 for t in self.arg_types]
+        # Declared bytes of each buffer argument (None: an int32 scalar), computed once.
+        self._sizes = [element_bytes(t)[0] if getattr(t, "__origin__", None) is np.ndarray
+                       else None for t in self.arg_types]
+        function.argtypes = [ctypes.c_int32 if size is None else ctypes.c_void_p
+                             for size in self._sizes]
         self._function = function
 
     def __call__(self, *args):
         if self._function is None:
             self._resolve()
-        if len(args) != len(self.arg_types):
+        if len(args) != len(self._sizes):
             raise KernelArgumentError(
-                f"{self.name}: {len(args)} arguments, declared {len(self.arg_types)}")
+                f"{self.name}: {len(args)} arguments, declared {len(self._sizes)}")
         native = []
-        for i, (arg, ty) in enumerate(zip(args, self.arg_types)):
-            if getattr(ty, "__origin__", None) is np.ndarray:
-                want, _, _ = element_bytes(ty)
-                if not isinstance(arg, np.ndarray):
-                    raise KernelArgumentError(f"{self.name}: argument {i} is {type(arg).__name__}, "
-                                              f"declared a buffer of {want} bytes")
-                if arg.nbytes != want:
-                    raise KernelArgumentError(f"{self.name}: argument {i} holds {arg.nbytes} "
-                                              f"bytes, declared {want}")
-                native.append(arg.ctypes.data)
-            else:
+        for i, (arg, want) in enumerate(zip(args, self._sizes)):
+            if want is None:
                 native.append(int(arg))
+                continue
+            if not isinstance(arg, np.ndarray):
+                raise KernelArgumentError(f"{self.name}: argument {i} is {type(arg).__name__}, "
+                                          f"declared a buffer of {want} bytes")
+            if arg.nbytes != want:
+                raise KernelArgumentError(f"{self.name}: argument {i} holds {arg.nbytes} "
+                                          f"bytes, declared {want}")
+            native.append(arg.ctypes.data)
         self._function(*native)
         with _LOCK:
             CALLS["count"] += 1
