@@ -151,6 +151,22 @@ impl Call {
         format!("{}/{}.insts", self.kernel, self.shape.key())
     }
 
+    /// Whether `buffers` (the data arguments, in order) have the sizes the plan gave them.
+    pub fn check_buffers(&self, buffers: &[std::borrow::Cow<'_, [u8]>]) -> Result<(), String> {
+        for (buffer, arg) in buffers.iter().zip(&self.args.buffers) {
+            if buffer.len() != arg.bytes {
+                return Err(format!(
+                    "{}: buffer `{}` holds {} bytes, the call plan says {}",
+                    self.kernel,
+                    arg.name,
+                    buffer.len(),
+                    arg.bytes
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Bytes moved between host and device per run (resident weights excluded).
     pub fn bytes_moved(&self) -> usize {
         self.args

@@ -243,17 +243,7 @@ impl super::dispatch::NpuDevice for NativeKernels {
     }
 
     fn run(&self, call: &Call, buffers: &mut [Cow<'_, [u8]>]) -> Result<(), String> {
-        for (buffer, arg) in buffers.iter().zip(&call.args.buffers) {
-            if buffer.len() != arg.bytes {
-                return Err(format!(
-                    "{}: buffer `{}` holds {} bytes, the call plan says {}",
-                    call.kernel,
-                    arg.name,
-                    buffer.len(),
-                    arg.bytes
-                ));
-            }
-        }
+        call.check_buffers(buffers)?;
         let status = match (call.kernel, call.shape) {
             (k, CallShape::Gemm(s)) if k.is_gemm() => self.gemm_call(k, s, buffers)?,
             (

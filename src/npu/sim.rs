@@ -37,17 +37,7 @@ impl super::dispatch::NpuDevice for Simulator {
 /// Run `call` on its data buffers (in argument order, from index 3). Inputs may borrow resident
 /// weights; outputs are replaced by owned buffers.
 pub fn run(call: &Call, buffers: &mut [Cow<'_, [u8]>]) -> Result<(), String> {
-    for (buffer, arg) in buffers.iter().zip(&call.args.buffers) {
-        if buffer.len() != arg.bytes {
-            return Err(format!(
-                "{}: buffer `{}` holds {} bytes, the call plan says {}",
-                call.kernel,
-                arg.name,
-                buffer.len(),
-                arg.bytes
-            ));
-        }
-    }
+    call.check_buffers(buffers)?;
     let kernel = call.kernel;
     match call.shape {
         CallShape::Gemm(shape) if kernel.is_gemm() => {
