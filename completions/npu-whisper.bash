@@ -28,6 +28,9 @@ _npu__whisper() {
             npu__whisper,doctor)
                 cmd="npu__whisper__subcmd__doctor"
                 ;;
+            npu__whisper,emulate-window)
+                cmd="npu__whisper__subcmd__emulate__subcmd__window"
+                ;;
             npu__whisper,encode)
                 cmd="npu__whisper__subcmd__encode"
                 ;;
@@ -60,6 +63,9 @@ _npu__whisper() {
                 ;;
             npu__whisper__subcmd__help,doctor)
                 cmd="npu__whisper__subcmd__help__subcmd__doctor"
+                ;;
+            npu__whisper__subcmd__help,emulate-window)
+                cmd="npu__whisper__subcmd__help__subcmd__emulate__subcmd__window"
                 ;;
             npu__whisper__subcmd__help,encode)
                 cmd="npu__whisper__subcmd__help__subcmd__encode"
@@ -122,7 +128,7 @@ _npu__whisper() {
 
     case "${cmd}" in
         npu__whisper)
-            opts="-v -q -h -V --verbose --quiet --threads --json --offline --help --version encode transcribe mel bench doctor convert model serve completions validate-kernels help"
+            opts="-v -q -h -V --verbose --quiet --threads --json --offline --help --version encode transcribe mel bench doctor convert model serve completions validate-kernels emulate-window help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -251,6 +257,32 @@ _npu__whisper() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        npu__subcmd__whisper__subcmd__emulate__subcmd__window)
+            opts="-v -q -h -V --size --layers --verbose --quiet --threads --json --offline --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --layers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         npu__subcmd__whisper__subcmd__encode)
             opts="-r -o -v -q -h -V --recursive --overwrite --shard --format --model --device --cpu-ops --require-npu --verify --precision --output --layers --trim --split --vad --vad-threshold --vad-neg-threshold --vad-min-speech-duration-ms --vad-max-speech-duration-s --vad-min-silence-duration-ms --vad-speech-pad-ms --vad-model --max-audio-s --verbose --quiet --threads --json --offline --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -338,7 +370,7 @@ _npu__whisper() {
             return 0
             ;;
         npu__subcmd__whisper__subcmd__help)
-            opts="encode transcribe mel bench doctor convert model serve completions validate-kernels help"
+            opts="encode transcribe mel bench doctor convert model serve completions validate-kernels emulate-window help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -394,6 +426,20 @@ _npu__whisper() {
             return 0
             ;;
         npu__subcmd__whisper__subcmd__help__subcmd__doctor)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        npu__subcmd__whisper__subcmd__help__subcmd__emulate__subcmd__window)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1040,13 +1086,25 @@ _npu__whisper() {
             return 0
             ;;
         npu__subcmd__whisper__subcmd__validate__subcmd__kernels)
-            opts="-v -q -h -V --sizes --simulate --verbose --quiet --threads --json --offline --help --version"
+            opts="-v -q -h -V --sizes --simulate --native --inputs --sets --verbose --quiet --threads --json --offline --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --sizes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --native)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inputs)
+                    COMPREPLY=($(compgen -W "finite special" -- "${cur}"))
+                    return 0
+                    ;;
+                --sets)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

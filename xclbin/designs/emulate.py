@@ -36,6 +36,7 @@ import common  # noqa: E402
 def run_call(call, generation, buffers):
     """Build the design of `call` for `generation` and run it on `buffers` (bytes objects, the
     call's buffers in argument order). Returns (figures, the buffers after the run)."""
+    iron._LINKS.clear()  # links a design left behind when its build failed
     program = common.program_for(call, generation)
     types_ = program.host_types()
     if len(types_) != len(buffers):
@@ -64,6 +65,11 @@ def serve(generation):
             figures, out = run_call(request["call"], generation, buffers)
         except (iron.EmulationError, kernels.KernelArgumentError, SystemExit) as e:
             answer = {"ok": False, "error": str(e), "deadlock": isinstance(e, iron.Deadlock)}
+        except Exception as e:  # noqa: BLE001 - a broken design must not end the server
+            answer = {"ok": False, "error": f"{type(e).__name__}: {e}", "deadlock": False}
+        else:
+            answer = None
+        if answer is not None:
             stdout.write((json.dumps(answer) + "\n").encode())
             stdout.flush()
             continue

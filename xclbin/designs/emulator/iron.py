@@ -71,6 +71,8 @@ class Monitor:
 
     def wait(self, cond, predicate, kind, what):
         """Wait on `cond` (held) until `predicate()`; registered as waiting meanwhile."""
+        if self.aborted:
+            raise _Aborted()
         if predicate():
             return
         name = threading.current_thread().name
