@@ -123,8 +123,12 @@ pub fn gemm(a: &[f32], b: &[f32], mp: usize, kp: usize, np: usize) -> Vec<f32> {
     c
 }
 
+/// `gemm_rows` for 4-row blocks with AVX-512: the same sums in the same order, computed for 32
+/// output columns at a time with the block's partial sums and accumulators in registers. Each
+/// product is a multiply, then an add (never fused: a product that underflows or overflows is
+/// rounded first, as in the kernels), so every output has exactly the bits of `gemm_rows`.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+#[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn gemm_rows_avx512(
     a: &[f32],
@@ -137,7 +141,48 @@ unsafe fn gemm_rows_avx512(
     np: usize,
     tile_n: usize,
 ) {
-    gemm_rows(a, b, out, row0, r, s, kp, np, tile_n)
+    use std::arch::x86_64::*;
+    const ROWS: usize = 4;
+    const LANES: usize = 16;
+    const CHUNKS: usize = 2; // 32 columns: 8 + 8 accumulators and partial sums, 2 B vectors
+    if r != ROWS || !np.is_multiple_of(LANES * CHUNKS) {
+        return gemm_rows(a, b, out, row0, r, s, kp, np, tile_n);
+    }
+    assert!(a.len() >= (row0 + ROWS) * kp && b.len() >= kp * np && out.len() >= ROWS * np);
+    for j0 in (0..np).step_by(LANES * CHUNKS) {
+        let mut acc = [_mm512_setzero_ps(); ROWS * CHUNKS];
+        for k0 in (0..kp).step_by(s) {
+            let mut part = [_mm512_setzero_ps(); ROWS * CHUNKS];
+            for kk in k0..k0 + s {
+                // SAFETY: kk < kp and j0 + 32 <= np, inside b (asserted above).
+                let b_row = unsafe { b.as_ptr().add(kk * np + j0) };
+                let bv = [unsafe { _mm512_loadu_ps(b_row) }, unsafe {
+                    _mm512_loadu_ps(b_row.add(LANES))
+                }];
+                for i in 0..ROWS {
+                    let av = _mm512_set1_ps(a[(row0 + i) * kp + kk]);
+                    for c in 0..CHUNKS {
+                        let p = &mut part[i * CHUNKS + c];
+                        *p = _mm512_add_ps(*p, _mm512_mul_ps(av, bv[c]));
+                    }
+                }
+            }
+            for (x, p) in acc.iter_mut().zip(&part) {
+                *x = _mm512_add_ps(*x, *p);
+            }
+        }
+        for i in 0..ROWS {
+            for c in 0..CHUNKS {
+                // SAFETY: row i of the block, columns j0 + 16c .. + 16, inside out.
+                unsafe {
+                    _mm512_storeu_ps(
+                        out.as_mut_ptr().add(i * np + j0 + c * LANES),
+                        acc[i * CHUNKS + c],
+                    )
+                };
+            }
+        }
+    }
 }
 
 /// One block of `r` output rows, column tile by column tile.
