@@ -128,9 +128,15 @@ impl super::dispatch::NpuDevice for Emulator {
             .session
             .lock()
             .map_err(|_| "the emulator session is poisoned")?;
+        // The buffers the call writes: only those come back.
+        let outputs: Vec<usize> = (call.args.buffers.iter().enumerate())
+            .filter(|(_, arg)| arg.direction != Direction::Input)
+            .map(|(i, _)| i)
+            .collect();
         let request = serde_json::json!({
             "call": call_json(call),
             "buffers": buffers.iter().map(|b| b.len()).collect::<Vec<_>>(),
+            "outputs": outputs,
         });
         let gone = |e: std::io::Error| format!("the emulator stopped answering: {e}");
         let mut line = request.to_string();
@@ -163,12 +169,10 @@ impl super::dispatch::NpuDevice for Emulator {
         }
         stats.kernel_calls += answer.kernel_calls;
         stats.seconds += answer.seconds;
-        for (buffer, arg) in buffers.iter_mut().zip(&call.args.buffers) {
-            let mut out = vec![0u8; buffer.len()];
+        for &i in &outputs {
+            let mut out = vec![0u8; buffers[i].len()];
             session.stdout.read_exact(&mut out).map_err(gone)?;
-            if arg.direction != Direction::Input {
-                *buffer = Cow::Owned(out);
-            }
+            buffers[i] = Cow::Owned(out);
         }
         Ok(())
     }

@@ -267,21 +267,20 @@ fn compare(call: &Call, data: &[Vec<u8>], device: Result<Vec<Cow<[u8]>>, String>
         };
         let (dev, sim) = (&dev[..compared * size], &sim[..compared * size]);
         report.elements += compared;
-        report.nan += (0..compared)
-            .filter(|&i| {
-                is_nan(&dev[i * size..(i + 1) * size], arg.dtype)
-                    && is_nan(&sim[i * size..(i + 1) * size], arg.dtype)
-            })
-            .count();
-        let differs: Vec<usize> = (0..compared)
-            .filter(|&i| {
-                let (d, s) = (
-                    &dev[i * size..(i + 1) * size],
-                    &sim[i * size..(i + 1) * size],
-                );
-                d != s && !(is_nan(d, arg.dtype) && is_nan(s, arg.dtype))
-            })
-            .collect();
+        // One pass: the differing elements, and the NaNs both sides agree on.
+        let mut differs = Vec::new();
+        for i in 0..compared {
+            let (d, s) = (
+                &dev[i * size..(i + 1) * size],
+                &sim[i * size..(i + 1) * size],
+            );
+            let both_nan = is_nan(d, arg.dtype) && is_nan(s, arg.dtype);
+            if both_nan {
+                report.nan += 1;
+            } else if d != s {
+                differs.push(i);
+            }
+        }
         if let Some(&index) = differs.first() {
             let show = |b: &[u8]| match arg.dtype {
                 Dtype::Bf16 => {

@@ -232,27 +232,31 @@ pub use crate::npu::emulated::EmulatorStats;
 
 pub use crate::npu::validate::Values as KernelValues;
 
-/// The device of `target`: the emulator (then the box holds an unused simulator) or a boxed one.
-fn open_kernel_device(
-    target: &KernelTarget,
-) -> Result<(
-    Option<crate::npu::emulated::Emulator>,
+/// A device to validate on, and the emulator again when it is one (to read its figures after).
+type KernelDevice = (
     Box<dyn crate::npu::dispatch::NpuDevice>,
-)> {
-    let emulator = match target {
+    Option<std::sync::Arc<crate::npu::emulated::Emulator>>,
+);
+
+/// The device of `target`.
+fn open_kernel_device(target: &KernelTarget) -> Result<KernelDevice> {
+    Ok(match target {
+        KernelTarget::Simulator => (Box::new(crate::npu::sim::Simulator), None),
+        KernelTarget::Npu => (
+            crate::npu::open_device().map_err(Error::NpuUnavailable)?,
+            None,
+        ),
+        KernelTarget::Native(path) => (
+            Box::new(crate::npu::native::NativeKernels::load(path).map_err(Error::NpuUnavailable)?),
+            None,
+        ),
         KernelTarget::Emulator(command) => {
-            Some(crate::npu::emulated::Emulator::start(command).map_err(Error::NpuUnavailable)?)
+            let emulator = std::sync::Arc::new(
+                crate::npu::emulated::Emulator::start(command).map_err(Error::NpuUnavailable)?,
+            );
+            (Box::new(emulator.clone()), Some(emulator))
         }
-        _ => None,
-    };
-    let boxed: Box<dyn crate::npu::dispatch::NpuDevice> = match target {
-        KernelTarget::Simulator | KernelTarget::Emulator(_) => Box::new(crate::npu::sim::Simulator),
-        KernelTarget::Npu => crate::npu::open_device().map_err(Error::NpuUnavailable)?,
-        KernelTarget::Native(path) => {
-            Box::new(crate::npu::native::NativeKernels::load(path).map_err(Error::NpuUnavailable)?)
-        }
-    };
-    Ok((emulator, boxed))
+    })
 }
 
 /// Validate every kernel the encoders of `sizes` (catalogue names: tiny, base, ...) use on
@@ -263,11 +267,8 @@ pub fn validate_npu_kernels(
     values: KernelValues,
     sets: u64,
 ) -> Result<KernelValidation> {
-    let (emulator, boxed) = open_kernel_device(target)?;
-    let device: &dyn crate::npu::dispatch::NpuDevice = match &emulator {
-        Some(e) => e,
-        None => boxed.as_ref(),
-    };
+    let (boxed, emulator) = open_kernel_device(target)?;
+    let device = boxed.as_ref();
     let mut calls = Vec::new();
     for size in sizes {
         let mut config = crate::hub::catalogue::lookup(size)

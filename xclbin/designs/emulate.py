@@ -12,9 +12,10 @@ their access patterns) and run with the kernels of nw_kernels.cc compiled for th
 `--serve` answers calls on stdin/stdout for `npu-whisper validate-kernels --emulate` and the
 window check of scripts/emulate-npu (src/npu/emulated.rs is the other side). A request is one
 JSON line - {"call": {"kernel": ..., shape fields as shapes.py names them}, "buffers":
-[bytes, ...]} - followed by the buffers' bytes; the answer one JSON line - {"ok": true,
-"seconds", "kernel_calls", "threads"} followed by every buffer after the run, or {"ok": false,
-"error", "deadlock"} - and the server goes on with the next call.
+[bytes, ...], "outputs": [indices of the buffers the call writes]} - followed by the buffers'
+bytes; the answer one JSON line - {"ok": true, "seconds", "kernel_calls", "threads"} followed
+by the output buffers after the run, or {"ok": false, "error", "deadlock"} - and the server goes
+on with the next call.
 """
 import argparse
 import json
@@ -74,8 +75,8 @@ def serve(generation):
             stdout.flush()
             continue
         stdout.write((json.dumps({"ok": True, **figures}) + "\n").encode())
-        for b in out:
-            stdout.write(b)
+        for i in request["outputs"]:
+            stdout.write(out[i])
         stdout.flush()
 
 

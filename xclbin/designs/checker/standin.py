@@ -320,14 +320,16 @@ EXPORTS = {
 }
 
 
-def install():
-    here = sys.modules[__name__]
+def install(source=None):
+    """Put IRON's module names into `sys.modules`, each holding the `EXPORTS` names taken from
+    `source` (a module; this recording stand-in by default, the executing one for the emulator)."""
+    source = source or sys.modules[__name__]
     for parent in ("aie", "aie.helpers"):
-        sys.modules.setdefault(parent, types.ModuleType(parent))
+        sys.modules[parent] = types.ModuleType(parent)
     for module, names in EXPORTS.items():
         m = types.ModuleType(module)
         for name in names:
-            setattr(m, name, getattr(here, name))
+            setattr(m, name, getattr(source, name))
         sys.modules[module] = m
     sys.modules["aie"].iron = sys.modules["aie.iron"]
     sys.modules["aie"].helpers = sys.modules["aie.helpers"]

@@ -36,7 +36,6 @@ of another size, data left in the array or a core not back at its barrier after 
 import sys
 import threading
 import time
-import types
 
 import numpy as np
 
@@ -66,6 +65,7 @@ class Monitor:
         self.waiting = {}  # thread name -> (kind, description)
         self.threads = []
         self.progress = 0
+        self._calls = None  # native kernel calls at the last progress check
         self.failure = None
         self.aborted = False
 
@@ -122,7 +122,7 @@ class Monitor:
             if self.failure is not None:
                 raise self.failure
             time.sleep(0.002)
-            if self.progress != last or kernels.CALLS["count"] != getattr(self, "_calls", None):
+            if self.progress != last or kernels.CALLS["count"] != self._calls:
                 last, since = self.progress, time.monotonic()
                 self._calls = kernels.CALLS["count"]
                 continue
@@ -669,25 +669,10 @@ class Program:
 
 # --- installation -----------------------------------------------------------------------------
 
-EXPORTS = {
-    "aie.iron": ["Buffer", "Kernel", "ObjectFifo", "Program", "Runtime", "TaskGroup", "Worker",
-                 "WorkerRuntimeBarrier"],
-    "aie.iron.device": ["NPU1Col4", "NPU2", "Tile"],
-    "aie.iron.controlflow": ["range_"],
-    "aie.iron.placers": ["SequentialPlacer"],
-    "aie.helpers.taplib": ["TensorAccessPattern"],
-}
-
 
 def install():
-    here = sys.modules[__name__]
-    for parent in ("aie", "aie.helpers"):
-        sys.modules[parent] = types.ModuleType(parent)
-    for module, names in EXPORTS.items():
-        m = types.ModuleType(module)
-        for name in names:
-            setattr(m, name, getattr(here, name))
-        sys.modules[module] = m
-    sys.modules["aie"].iron = sys.modules["aie.iron"]
-    sys.modules["aie"].helpers = sys.modules["aie.helpers"]
-    sys.modules["aie.helpers"].taplib = sys.modules["aie.helpers.taplib"]
+    """IRON's modules, holding this module's names (the names of checker/standin.py's EXPORTS,
+    the designs' definitions table)."""
+    from checker import standin
+
+    standin.install(sys.modules[__name__])
